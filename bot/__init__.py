@@ -1,0 +1,1 @@
+"""The process that hosts the bot: settings, channels, web dashboard, scheduler and the CLI."""

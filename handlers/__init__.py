@@ -1,0 +1,1 @@
+"""The channel-agnostic dialogue: one module per flow."""

@@ -1,0 +1,1 @@
+"""Programmes, FAQs and synonyms as YAML data, plus search and eligibility rules over them."""

@@ -1,0 +1,206 @@
+"""Loading and validating the knowledge base from its YAML files.
+
+Layout under a data directory (default: ``knowledge/data``)::
+
+    programmes/<id>.yaml   one support programme per file (file name = id)
+    faq/<id>.yaml          one general question per file
+    synonyms.yaml          synonym groups, chat abbreviations, filler words
+    provinces.yaml         the 34 provincial units and the old names they absorbed
+    contacts.yaml          one contact record per province, filled in by staff
+
+``load_knowledge`` returns an immutable ``KnowledgeBase`` or raises ``KnowledgeError`` listing every
+problem with its file, entry and field. Empty contact records are warnings, not errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from knowledge.models import Category, Contact, Entry, Faq, Programme, SynonymFile
+from knowledge.provinces import Provinces
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
+_ENTRY_ADAPTER: TypeAdapter[Programme | Faq] = TypeAdapter(Entry)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in the knowledge files."""
+
+    file: str
+    entry: str | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.entry:
+            where += f" [entry {self.entry}]"
+        if self.field:
+            where += f" field '{self.field}'"
+        return f"{where}: {self.message}"
+
+
+class KnowledgeError(Exception):
+    """The knowledge files have problems; ``problems`` lists each one."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    """Every entry, the shared lists, and the warnings found while loading."""
+
+    entries: tuple[Programme | Faq, ...]
+    provinces: Provinces
+    synonyms: SynonymFile
+    contacts: dict[str, Contact]
+    warnings: tuple[Problem, ...] = ()
+    by_id: dict[str, Programme | Faq] = field(default_factory=dict)
+
+    @property
+    def programmes(self) -> list[Programme]:
+        return [e for e in self.entries if isinstance(e, Programme)]
+
+    def in_category(self, category: Category | str) -> list[Programme | Faq]:
+        return [e for e in self.entries if e.category == category]
+
+    def contact_for(self, province_name: str | None) -> Contact | None:
+        return self.contacts.get(province_name) if province_name else None
+
+
+def _read_yaml(path: Path, problems: list[Problem]) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        problems.append(Problem(path.name, None, None, f"cannot read YAML: {exc}"))
+        return None
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    # Drop the tagged-union discriminator names pydantic puts in the location.
+    parts = [str(p) for p in loc if p not in ("programme", "faq")]
+    return ".".join(parts) or "(entry)"
+
+
+def _load_entries(data_dir: Path, problems: list[Problem]) -> list[Programme | Faq]:
+    entries: list[Programme | Faq] = []
+    files = sorted((data_dir / "programmes").glob("*.yaml")) + sorted((data_dir / "faq").glob("*.yaml"))
+    for path in files:
+        rel = f"{path.parent.name}/{path.name}"
+        raw = _read_yaml(path, problems)
+        if raw is None:
+            continue
+        if not isinstance(raw, dict):
+            problems.append(Problem(rel, None, None, "the file must hold one entry (a mapping)"))
+            continue
+        entry_id = str(raw.get("id", path.stem))
+        try:
+            entry = _ENTRY_ADAPTER.validate_python(raw)
+        except ValidationError as exc:
+            for err in exc.errors():
+                problems.append(Problem(rel, entry_id, _field_path(err["loc"]), err["msg"]))
+            continue
+        if entry.id != path.stem:
+            problems.append(Problem(rel, entry.id, "id", f"must equal the file name '{path.stem}'"))
+        expected_dir = "faq" if isinstance(entry, Faq) else "programmes"
+        if path.parent.name != expected_dir:
+            problems.append(Problem(rel, entry.id, "kind", f"a {entry.kind} entry belongs in {expected_dir}/"))
+        entries.append(entry)
+    return entries
+
+
+def _entry_file(entry: Programme | Faq) -> str:
+    return f"{'faq' if isinstance(entry, Faq) else 'programmes'}/{entry.id}.yaml"
+
+
+def _check_entries(
+    entries: list[Programme | Faq], provinces: Provinces, today: date, problems: list[Problem]
+) -> None:
+    seen: dict[str, str] = {}
+    for entry in entries:
+        rel = _entry_file(entry)
+        if entry.id in seen:
+            problems.append(Problem(rel, entry.id, "id", f"duplicate id, also used in {seen[entry.id]}"))
+        seen.setdefault(entry.id, rel)
+        if entry.scope != "national" and entry.scope not in provinces.names():
+            problems.append(
+                Problem(rel, entry.id, "scope", f"'{entry.scope}' is neither 'national' nor a current province")
+            )
+        if entry.valid_to is not None and entry.valid_to < today:
+            problems.append(
+                Problem(rel, entry.id, "valid_to", f"entry expired on {entry.valid_to.isoformat()}; "
+                        "update it or remove the file")
+            )
+    for entry in entries:
+        for other in entry.related:
+            if other not in seen:
+                problems.append(Problem(_entry_file(entry), entry.id, "related", f"unknown entry id '{other}'"))
+    present = {e.category for e in entries}
+    for category in Category:
+        if category not in present:
+            problems.append(Problem("(knowledge base)", None, "category", f"no entry in category '{category}'"))
+
+
+def _load_contacts(
+    data_dir: Path, provinces: Provinces, problems: list[Problem], warnings: list[Problem]
+) -> dict[str, Contact]:
+    raw = _read_yaml(data_dir / "contacts.yaml", problems) or {}
+    contacts: dict[str, Contact] = {}
+    for i, item in enumerate(raw.get("contacts", [])):
+        try:
+            contact = Contact.model_validate(item)
+        except ValidationError as exc:
+            for err in exc.errors():
+                problems.append(Problem("contacts.yaml", f"#{i + 1}", _field_path(err["loc"]), err["msg"]))
+            continue
+        if contact.province not in provinces.names():
+            problems.append(Problem("contacts.yaml", contact.province, "province", "not a current province"))
+            continue
+        contacts[contact.province] = contact
+    for name in provinces.names():
+        contact = contacts.get(name)
+        if contact is None or not (contact.phone or contact.address or contact.email):
+            warnings.append(Problem("contacts.yaml", name, "phone", "no contact filled in for this province yet"))
+    return contacts
+
+
+def load_knowledge(data_dir: Path | None = None, today: date | None = None) -> KnowledgeBase:
+    """Load and validate every knowledge file; raise ``KnowledgeError`` listing all problems."""
+    data_dir = data_dir or DEFAULT_DATA_DIR
+    today = today or date.today()
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    try:
+        provinces = Provinces.load(data_dir / "provinces.yaml")
+    except (OSError, ValidationError, KeyError, TypeError, yaml.YAMLError) as exc:
+        raise KnowledgeError([Problem("provinces.yaml", None, None, f"cannot load: {exc}")]) from exc
+    synonyms = SynonymFile(groups=[])
+    raw_syn = _read_yaml(data_dir / "synonyms.yaml", problems)
+    if raw_syn is not None:
+        try:
+            synonyms = SynonymFile.model_validate(raw_syn)
+        except ValidationError as exc:
+            for err in exc.errors():
+                problems.append(Problem("synonyms.yaml", None, _field_path(err["loc"]), err["msg"]))
+    entries = _load_entries(data_dir, problems)
+    _check_entries(entries, provinces, today, problems)
+    contacts = _load_contacts(data_dir, provinces, problems, warnings)
+    if problems:
+        raise KnowledgeError(problems)
+    return KnowledgeBase(
+        entries=tuple(entries),
+        provinces=provinces,
+        synonyms=synonyms,
+        contacts=contacts,
+        warnings=tuple(warnings),
+        by_id={e.id: e for e in entries},
+    )

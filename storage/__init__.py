@@ -1,0 +1,1 @@
+"""Database tables, repositories and migrations (SQLite by default, PostgreSQL from DATABASE_URL)."""
