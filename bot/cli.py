@@ -7,6 +7,10 @@ import json
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
+from knowledge.catalog import load_catalog
+from knowledge.eligibility import Profile
 from knowledge.loader import KnowledgeError, load_knowledge
 
 
@@ -37,9 +41,65 @@ def _cmd_kb_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_result(result, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    flag = "confident" if result.confident else "not confident"
+    print(f"{result.query}  [{flag}]")
+    for i, m in enumerate(result.matches, 1):
+        print(f"  {i}. {m.title}  ({m.category}, {m.id}, score {m.score})")
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    index = load_catalog().index
+    if args.question:
+        _print_result(index.search(" ".join(args.question)), args.json)
+        return 0
+    for line in sys.stdin:
+        question = line.strip()
+        if question:
+            _print_result(index.search(question), args.json)
+            sys.stdout.flush()
+    return 0
+
+
+def _cmd_eligibility(args: argparse.Namespace) -> int:
+    raw = sys.stdin.read().strip() or "{}"
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("the profile must be a JSON object")
+        profile = Profile.model_validate(data)
+    except (ValueError, ValidationError) as exc:
+        print(f"invalid profile: {exc}", file=sys.stderr)
+        return 2
+    verdicts = load_catalog().evaluator.evaluate_all(profile)
+    if args.json:
+        print(json.dumps({"results": [v.to_dict() for v in verdicts]}, ensure_ascii=False))
+        return 0
+    for v in verdicts:
+        amount = f", tối đa {v.max_support_vnd:,} đồng" if v.max_support_vnd else ""
+        print(f"{v.status:>12}  {v.programme.id} ({v.programme.scope}){amount}")
+        for reason in v.reasons:
+            print(f"              - {reason}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Trợ lý Khuyến công")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    ask = sub.add_parser("ask", help="answer a question (or one per line from standard input)")
+    ask.add_argument("question", nargs="*", help="the question; omit to read one per line from stdin")
+    ask.add_argument("--json", action="store_true", help="print JSON results")
+    ask.set_defaults(func=_cmd_ask)
+
+    elig = sub.add_parser(
+        "eligibility", help="check a profile (JSON on standard input) against every programme"
+    )
+    elig.add_argument("--json", action="store_true", help="print JSON verdicts")
+    elig.set_defaults(func=_cmd_eligibility)
 
     kb = sub.add_parser("kb", help="check or export the knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)

@@ -113,7 +113,9 @@ def _load_entries(data_dir: Path, problems: list[Problem]) -> list[Programme | F
             problems.append(Problem(rel, entry.id, "id", f"must equal the file name '{path.stem}'"))
         expected_dir = "faq" if isinstance(entry, Faq) else "programmes"
         if path.parent.name != expected_dir:
-            problems.append(Problem(rel, entry.id, "kind", f"a {entry.kind} entry belongs in {expected_dir}/"))
+            problems.append(
+                Problem(rel, entry.id, "kind", f"a {entry.kind} entry belongs in {expected_dir}/")
+            )
         entries.append(entry)
     return entries
 
@@ -133,21 +135,31 @@ def _check_entries(
         seen.setdefault(entry.id, rel)
         if entry.scope != "national" and entry.scope not in provinces.names():
             problems.append(
-                Problem(rel, entry.id, "scope", f"'{entry.scope}' is neither 'national' nor a current province")
+                Problem(
+                    rel, entry.id, "scope", f"'{entry.scope}' is neither 'national' nor a current province"
+                )
             )
         if entry.valid_to is not None and entry.valid_to < today:
             problems.append(
-                Problem(rel, entry.id, "valid_to", f"entry expired on {entry.valid_to.isoformat()}; "
-                        "update it or remove the file")
+                Problem(
+                    rel,
+                    entry.id,
+                    "valid_to",
+                    f"entry expired on {entry.valid_to.isoformat()}; update it or remove the file",
+                )
             )
     for entry in entries:
         for other in entry.related:
             if other not in seen:
-                problems.append(Problem(_entry_file(entry), entry.id, "related", f"unknown entry id '{other}'"))
+                problems.append(
+                    Problem(_entry_file(entry), entry.id, "related", f"unknown entry id '{other}'")
+                )
     present = {e.category for e in entries}
     for category in Category:
         if category not in present:
-            problems.append(Problem("(knowledge base)", None, "category", f"no entry in category '{category}'"))
+            problems.append(
+                Problem("(knowledge base)", None, "category", f"no entry in category '{category}'")
+            )
 
 
 def _load_contacts(
@@ -169,7 +181,9 @@ def _load_contacts(
     for name in provinces.names():
         contact = contacts.get(name)
         if contact is None or not (contact.phone or contact.address or contact.email):
-            warnings.append(Problem("contacts.yaml", name, "phone", "no contact filled in for this province yet"))
+            warnings.append(
+                Problem("contacts.yaml", name, "phone", "no contact filled in for this province yet")
+            )
     return contacts
 
 

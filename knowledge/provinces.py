@@ -93,8 +93,8 @@ class Provinces:
         """Find the province named in ``text`` (exact name first, then the longest name inside)."""
         key = fold(text)
         for prefix in _PREFIXES:
-            if key.startswith(prefix) and key[len(prefix):] in self._index:
-                key = key[len(prefix):]
+            if key.startswith(prefix) and key[len(prefix) :] in self._index:
+                key = key[len(prefix) :]
                 break
         hit = self._index.get(key) or self._index.get(key.replace(" ", ""))
         if hit:

@@ -1,0 +1,307 @@
+"""Vietnamese question search over the knowledge base.
+
+How a question is scored:
+
+1. It is folded (``knowledge.text.fold``), chat abbreviations are expanded, raw Telex/VNI words are
+   decoded, joined words are split ("hotro") and misspelt words are corrected against the index
+   vocabulary with rapidfuzz; filler ("dạ", "cho em hỏi"...) is dropped.
+2. Synonym groups from ``synonyms.yaml`` add the other phrasings of any phrase the question contains.
+3. Each entry is scored with BM25 over folded syllables and syllable pairs, weighting fields (title
+   and aliases above keywords above example questions above body text).
+4. The best candidates are re-ranked with rapidfuzz against their titles and example questions.
+
+``confident`` is calibrated on the evaluation sets in ``tests/data`` (``bench/search_accuracy.py``):
+an answer is confident when the raw BM25 score and the share of the question's meaningful words that
+the best entry covers both clear a threshold.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process
+
+from knowledge.loader import KnowledgeBase
+from knowledge.models import Faq, Programme
+from knowledge.text import decode_typing, fold
+
+# Field weights: how much one occurrence of a term in each field counts.
+FIELD_WEIGHTS = {"title": 3.0, "aliases": 2.5, "keywords": 2.5, "questions": 1.2, "body": 0.3}
+K1 = 1.2
+B = 0.5
+SYNONYM_WEIGHT = 0.5
+BIGRAM_WEIGHT = 1.5
+FUZZY_CANDIDATES = 12
+# Calibrated thresholds (see module docstring).
+MIN_CONFIDENT_BM25 = 6.0
+MIN_CONFIDENT_COVERAGE = 0.5
+
+
+@dataclass(frozen=True)
+class Match:
+    id: str
+    category: str
+    title: str
+    score: float
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    confident: bool
+    matches: tuple[Match, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "query": self.query,
+            "confident": self.confident,
+            "matches": [
+                {"id": m.id, "category": m.category, "title": m.title, "score": m.score} for m in self.matches
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class _Doc:
+    entry: Programme | Faq
+    terms: dict[str, float]
+    length: float
+    phrases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NormalisedQuery:
+    """The question as the index sees it."""
+
+    tokens: tuple[str, ...]
+    weighted_terms: dict[str, float]
+    province: str | None = None
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.tokens)
+
+
+def _grams(tokens: list[str]) -> list[str]:
+    return tokens + [f"{a}_{b}" for a, b in itertools.pairwise(tokens)]
+
+
+def _entry_fields(entry: Programme | Faq) -> dict[str, list[str]]:
+    body: list[str] = []
+    if isinstance(entry, Programme):
+        body = [entry.summary, *entry.what_is_supported, *entry.conditions]
+    else:
+        body = [entry.answer]
+    return {
+        "title": [entry.title],
+        "aliases": list(entry.aliases),
+        "keywords": list(entry.keywords),
+        "questions": list(entry.questions),
+        "body": body,
+    }
+
+
+@dataclass
+class SearchIndex:
+    """An immutable index over one knowledge base; build a new one to reload."""
+
+    kb: KnowledgeBase
+    docs: list[_Doc] = field(default_factory=list)
+    postings: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    idf: dict[str, float] = field(default_factory=dict)
+    avg_length: float = 1.0
+    vocabulary: frozenset[str] = frozenset()
+    _vocab_list: list[str] = field(default_factory=list)
+    _abbreviations: dict[str, list[str]] = field(default_factory=dict)
+    _fillers: list[tuple[str, ...]] = field(default_factory=list)
+    _synonyms: list[list[tuple[str, ...]]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, kb: KnowledgeBase) -> SearchIndex:
+        index = cls(kb=kb)
+        index._build_docs()
+        index._build_language()
+        return index
+
+    # --- building ---
+
+    def _build_docs(self) -> None:
+        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for i, entry in enumerate(self.kb.entries):
+            terms: Counter[str] = Counter()
+            for name, texts in _entry_fields(entry).items():
+                weight = FIELD_WEIGHTS[name]
+                for text in texts:
+                    for gram in _grams(fold(text).split()):
+                        terms[gram] += weight
+            phrases = tuple(fold(t) for t in [entry.title, *entry.aliases, *entry.questions])
+            self.docs.append(_Doc(entry, dict(terms), sum(terms.values()), phrases))
+            for term, tf in terms.items():
+                postings[term].append((i, tf))
+        n = len(self.docs)
+        self.postings = dict(postings)
+        self.idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in postings.items()}
+        self.avg_length = sum(d.length for d in self.docs) / max(n, 1)
+
+    def _build_language(self) -> None:
+        unigrams = {t for t in self.postings if "_" not in t}
+        syn = self.kb.synonyms
+        for group in syn.groups:
+            for term in group.terms:
+                unigrams.update(fold(term).split())
+        self._abbreviations = {fold(k): fold(v).split() for k, v in syn.abbreviations.items()}
+        for expansion in self._abbreviations.values():
+            unigrams.update(expansion)
+        self.vocabulary = frozenset(unigrams)
+        self._vocab_list = sorted(w for w in unigrams if len(w) >= 3 and w.isalpha())
+        self._fillers = sorted(
+            (tuple(fold(f).split()) for f in syn.fillers if fold(f)), key=len, reverse=True
+        )
+        self._synonyms = [[tuple(fold(t).split()) for t in g.terms] for g in syn.groups]
+
+    # --- query normalisation ---
+
+    def _fix_word(self, word: str) -> list[str]:
+        if word in self._abbreviations:
+            return self._abbreviations[word]
+        if word in self.vocabulary or word.isdigit():
+            return [word]
+        decoded = decode_typing(word, self.vocabulary)
+        if decoded:
+            return [decoded]
+        if len(word) >= 5:
+            for cut in range(2, len(word) - 1):
+                left, right = word[:cut], word[cut:]
+                if left in self.vocabulary and right in self.vocabulary and len(left) > 1 and len(right) > 1:
+                    return [left, right]
+        if len(word) >= 4 and word.isalpha():
+            best = process.extractOne(word, self._vocab_list, scorer=fuzz.ratio, score_cutoff=80)
+            if best:
+                return [best[0]]
+        return [word]
+
+    def _drop_fillers(self, tokens: list[str]) -> list[str]:
+        out: list[str] = []
+        i = 0
+        while i < len(tokens):
+            for filler in self._fillers:
+                if tuple(tokens[i : i + len(filler)]) == filler:
+                    i += len(filler)
+                    break
+            else:
+                out.append(tokens[i])
+                i += 1
+        return out
+
+    def normalise(self, query: str) -> NormalisedQuery:
+        tokens: list[str] = []
+        for word in fold(query).split():
+            tokens.extend(self._fix_word(word))
+        content = self._drop_fillers(tokens) or tokens
+        weighted: dict[str, float] = {}
+        for gram in _grams(content):
+            weighted[gram] = max(weighted.get(gram, 0.0), BIGRAM_WEIGHT if "_" in gram else 1.0)
+        padded = f" {' '.join(content)} "
+        for group in self._synonyms:
+            present = [t for t in group if f" {' '.join(t)} " in padded]
+            if not present:
+                continue
+            for phrase in group:
+                if phrase in present:
+                    continue
+                for gram in _grams(list(phrase)):
+                    weighted.setdefault(gram, SYNONYM_WEIGHT * (BIGRAM_WEIGHT if "_" in gram else 1.0))
+        resolution = self.kb.provinces.resolve(query) if len(content) > 0 else None
+        province = resolution.province.name if resolution else None
+        return NormalisedQuery(tuple(content), weighted, province)
+
+    # --- scoring ---
+
+    def _bm25(self, q: NormalisedQuery) -> dict[int, float]:
+        scores: dict[int, float] = defaultdict(float)
+        for term, qweight in q.weighted_terms.items():
+            plist = self.postings.get(term)
+            if not plist:
+                continue
+            idf = self.idf[term]
+            for i, tf in plist:
+                norm = K1 * (1 - B + B * self.docs[i].length / self.avg_length)
+                scores[i] += qweight * idf * tf * (K1 + 1) / (tf + norm)
+        return scores
+
+    def _coverage(self, q: NormalisedQuery, doc: _Doc) -> float:
+        """Share of the question's meaningful words (idf-weighted) that the entry contains."""
+        total = covered = 0.0
+        max_idf = max(self.idf.values(), default=1.0)
+        for token in q.tokens:
+            weight = self.idf.get(token, max_idf)
+            total += weight
+            if token in doc.terms:
+                covered += weight
+        return covered / total if total else 0.0
+
+    def _scope_factor(self, entry: Programme | Faq, province: str | None) -> float:
+        if entry.scope == "national":
+            return 1.0
+        return 1.15 if province == entry.scope else 0.6
+
+    def search(self, query: str, limit: int = 5, province: str | None = None) -> SearchResult:
+        """Rank entries for ``query``; ``province`` (from the user's profile) favours local entries."""
+        q = self.normalise(query)
+        province = q.province or province
+        raw = self._bm25(q)
+        if not raw:
+            return SearchResult(query, False, self._fuzzy_only(q, limit))
+        best = heapq.nlargest(FUZZY_CANDIDATES, raw.items(), key=lambda kv: kv[1])
+        ranked: list[tuple[float, int, float]] = []
+        for i, bm25 in best:
+            doc = self.docs[i]
+            fuzzy = max(
+                (
+                    0.6 * fuzz.token_sort_ratio(q.text, p) + 0.4 * fuzz.partial_ratio(q.text, p)
+                    for p in doc.phrases
+                ),
+                default=0.0,
+            )
+            combined = 0.75 * bm25 / (bm25 + 10.0) + 0.25 * fuzzy / 100.0
+            combined *= self._scope_factor(doc.entry, province)
+            ranked.append((combined, i, bm25))
+        ranked.sort(reverse=True)
+        _top_combined, top_i, top_bm25 = ranked[0]
+        coverage = self._coverage(q, self.docs[top_i])
+        confident = top_bm25 >= MIN_CONFIDENT_BM25 and coverage >= MIN_CONFIDENT_COVERAGE
+        matches = tuple(
+            Match(
+                self.docs[i].entry.id,
+                str(self.docs[i].entry.category),
+                self.docs[i].entry.title,
+                round(100 * c, 1),
+            )
+            for c, i, _ in ranked[:limit]
+        )
+        return SearchResult(query, confident, matches)
+
+    def _fuzzy_only(self, q: NormalisedQuery, limit: int) -> tuple[Match, ...]:
+        if not q.text:
+            return ()
+        choices = {(i, j): p for i, d in enumerate(self.docs) for j, p in enumerate(d.phrases)}
+        found = process.extract(
+            q.text, choices, scorer=fuzz.token_sort_ratio, limit=limit * 4, score_cutoff=40
+        )
+        seen: dict[int, float] = {}
+        for _, score, (i, _j) in found:
+            seen[i] = max(seen.get(i, 0.0), score)
+        top = sorted(seen.items(), key=lambda kv: kv[1], reverse=True)[:limit]
+        return tuple(
+            Match(
+                self.docs[i].entry.id,
+                str(self.docs[i].entry.category),
+                self.docs[i].entry.title,
+                round(0.25 * s, 1),
+            )
+            for i, s in top
+        )

@@ -1,0 +1,23 @@
+"""Generate a new Alembic revision from the model changes: ``python -m storage.revision "message"``."""
+
+import sys
+import tempfile
+from pathlib import Path
+
+from alembic import command
+
+from storage.db import Database, alembic_config
+
+
+def main() -> int:
+    message = " ".join(sys.argv[1:]) or "schema change"
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite:///{Path(tmp) / 'rev.db'}")
+        db.migrate()
+        config = alembic_config(db.url)
+        command.revision(config, message=message, autogenerate=True, rev_id=None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Storage: migrations, URL handling, the unit of work and the repositories, on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import Database, normalise_url
+from storage.models import Lead, metadata
+from storage.repositories import Repos
+
+
+def test_normalise_url_picks_psycopg_for_postgres() -> None:
+    assert (
+        normalise_url("postgresql://postgres@127.0.0.1:5432/kc")
+        == "postgresql+psycopg://postgres@127.0.0.1:5432/kc"
+    )
+    assert normalise_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("sqlite:///data/kc.db") == "sqlite:///data/kc.db"
+
+
+def test_migrations_create_every_table(database: Database) -> None:
+    tables = set(inspect(database.engine).get_table_names())
+    assert {t.name for t in metadata.sorted_tables} <= tables
+    assert "alembic_version" in tables
+
+
+def test_migrate_twice_is_harmless(database: Database) -> None:
+    database.migrate()
+    assert database.ping()
+
+
+def test_sqlite_default_creates_its_directory(tmp_path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'nested' / 'dir' / 'kc.db'}")
+    db.migrate()
+    assert (tmp_path / "nested" / "dir" / "kc.db").exists()
+    db.dispose()
+
+
+def test_users_are_unique_per_channel_and_id(database: Database) -> None:
+    with database.session() as s:
+        repos = Repos(s)
+        a = repos.users.get_or_create("telegram", "42", "Nguyễn Văn A")
+        b = repos.users.get_or_create("zalo", "42", "Trần Thị B")
+        again = repos.users.get_or_create("telegram", "42", "Nguyễn Văn A")
+        assert a.id == again.id != b.id
+    with database.session() as s:
+        assert Repos(s).users.count() == 2
+
+
+def test_vietnamese_text_and_big_money_round_trip(database: Database) -> None:
+    with database.session() as s:
+        repos = Repos(s)
+        user = repos.users.get_or_create("telegram", "7", "Đặng Thị Hồng <b>")
+        repos.profiles.update(
+            user.id, province="Đắk Lắk", investment_cost_vnd=12_500_000_000, interests=["machinery"]
+        )
+    with database.session() as s:
+        profile = Repos(s).profiles.get(user.id)
+        assert profile.province == "Đắk Lắk"
+        assert profile.investment_cost_vnd == 12_500_000_000
+        assert profile.interests == ["machinery"]
+        assert Repos(s).users.get(user.id).display_name == "Đặng Thị Hồng <b>"
+
+
+def test_times_are_stored_timezone_aware_utc(database: Database) -> None:
+    with database.session() as s:
+        user = Repos(s).users.get_or_create("zalo", "abc123", "X")
+    with database.session() as s:
+        loaded = Repos(s).users.get(user.id)
+        assert loaded.created_at.tzinfo is not None
+        assert loaded.created_at.utcoffset().total_seconds() == 0
+
+
+def test_conversation_state_survives_a_new_session(database: Database) -> None:
+    with database.session() as s:
+        repos = Repos(s)
+        user = repos.users.get_or_create("telegram", "1", "A")
+        repos.conversations.save(
+            user.id, "eligibility", "ask_province", {"answers": {"legal_form": "coop"}}, 3
+        )
+    with database.session() as s:
+        conv = Repos(s).conversations.get(user.id)
+        assert (conv.flow, conv.step, conv.menu_version) == ("eligibility", "ask_province", 3)
+        assert conv.data == {"answers": {"legal_form": "coop"}}
+
+
+def test_unit_of_work_rolls_back_on_error(database: Database) -> None:
+    with pytest.raises(RuntimeError), database.session() as s:
+        Repos(s).users.get_or_create("telegram", "99", "Rolled back")
+        raise RuntimeError("boom")
+    with database.session() as s:
+        assert Repos(s).users.find("telegram", "99") is None
+
+
+def _lead(user_id: int, key: str) -> Lead:
+    return Lead(
+        user_id=user_id,
+        channel="telegram",
+        submission_key=key,
+        full_name="Lê Văn C",
+        phone="0912345678",
+        consent_at=datetime.now(UTC),
+        programme_id="machinery-national",
+        category="machinery",
+    )
+
+
+def test_lead_gets_reference_code_and_audit_event(database: Database) -> None:
+    with database.session() as s:
+        repos = Repos(s)
+        user = repos.users.get_or_create("telegram", "5", "C")
+        lead = repos.leads.add(_lead(user.id, "sub-1"), year=2026)
+        assert lead.ref_code == f"KC-2026-{lead.id:06d}"
+    with database.session() as s:
+        repos = Repos(s)
+        assert repos.leads.by_ref(lead.ref_code).full_name == "Lê Văn C"
+        assert [e.to_status for e in repos.leads.events(lead.id)] == ["new"]
+
+
+def test_duplicate_submission_key_is_refused(database: Database) -> None:
+    with database.session() as s:
+        user = Repos(s).users.get_or_create("telegram", "6", "D")
+        Repos(s).leads.add(_lead(user.id, "same-key"), year=2026)
+    with pytest.raises(IntegrityError), database.session() as s:
+        Repos(s).leads.add(_lead(user.id, "same-key"), year=2026)
+
+
+def test_message_log_keeps_order(database: Database) -> None:
+    with database.session() as s:
+        repos = Repos(s)
+        user = repos.users.get_or_create("zalo", "z1", "E")
+        for i in range(3):
+            repos.messages.add(user.id, "zalo", "in" if i % 2 == 0 else "out", f"m{i}")
+    with database.session() as s:
+        assert [m.text for m in Repos(s).messages.history(user.id)] == ["m0", "m1", "m2"]
