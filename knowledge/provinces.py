@@ -70,10 +70,10 @@ class Provinces:
             )
             provinces.units.append(unit)
             provinces._add(rec.name, unit, None)
-            for alias in rec.aliases:
-                provinces._add(alias, unit, None)
             for old in rec.formed_from:
                 provinces._add(old, unit, None if fold(old) == fold(rec.name) else old)
+            for alias in rec.aliases:
+                provinces._add(alias, unit, None)
         return provinces
 
     def _add(self, name: str, unit: Province, old_name: str | None) -> None:

@@ -23,9 +23,14 @@ _FOLD_TABLE = {ord(ch): base for base, chars in _BASE.items() for ch in chars}
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
+def fold_letters(text: str) -> str:
+    """NFC, lower case and Vietnamese letters without marks; punctuation and spacing kept."""
+    return unicodedata.normalize("NFC", text).lower().translate(_FOLD_TABLE)
+
+
 def fold(text: str) -> str:
     """Fold Vietnamese text to space-separated lower-case ASCII words."""
-    text = unicodedata.normalize("NFC", text).lower().translate(_FOLD_TABLE)
+    text = fold_letters(text)
     if not text.isascii():
         # Rare letters outside the table (e.g. combining marks left over): strip them.
         text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))

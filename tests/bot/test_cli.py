@@ -1,0 +1,100 @@
+"""The command line contracts of design.md, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+def test_ask_json_shape() -> None:
+    out = run("ask", "mua may say nong san duoc ho tro bao nhieu", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert set(result) == {"query", "confident", "matches"}
+    assert result["query"] == "mua may say nong san duoc ho tro bao nhieu"
+    assert isinstance(result["confident"], bool)
+    assert 1 <= len(result["matches"]) <= 5
+    first = result["matches"][0]
+    assert set(first) == {"id", "category", "title", "score"}
+    assert first["category"] == "machinery"
+    scores = [m["score"] for m in result["matches"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_ask_batch_reads_one_question_per_line() -> None:
+    questions = [
+        "hỗ trợ máy móc bao nhiêu",
+        "",
+        "di hoi cho nuoc ngoai duoc may lan",
+        "thoi tiet mai the nao",
+    ]
+    out = run("ask", "--json", stdin="\n".join(questions) + "\n")
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["query"] for r in lines] == [q for q in questions if q]
+    assert lines[1]["matches"][0]["category"] == "trade_fair"
+    assert lines[2]["confident"] is False
+
+
+def test_eligibility_json_contract() -> None:
+    profile = {
+        "legal_form": "household_business",
+        "activity": "production",
+        "province": "nghe an",
+        "place_type": "commune",
+        "investment_cost_vnd": 800_000_000,
+        "unknown_extra": 1,
+    }
+    out = run("eligibility", "--json", stdin=json.dumps(profile))
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout)["results"]
+    machinery = next(r for r in results if r["id"] == "machinery-national")
+    assert machinery == machinery | {
+        "category": "machinery",
+        "scope": "national",
+        "status": "eligible",
+        "max_support_vnd": 300_000_000,
+    }
+    assert all(r["status"] in {"eligible", "not_eligible", "unknown"} for r in results)
+    assert all(r["reasons"] for r in results)
+    local = next(r for r in results if r["scope"] == "Đắk Lắk")
+    assert local["status"] == "not_eligible"
+
+
+def test_eligibility_with_empty_profile_is_all_unknown_or_not() -> None:
+    out = run("eligibility", "--json", stdin="{}")
+    assert out.returncode == 0, out.stderr
+    statuses = {r["status"] for r in json.loads(out.stdout)["results"]}
+    assert "eligible" not in statuses
+
+
+def test_eligibility_rejects_a_bad_profile_clearly() -> None:
+    out = run("eligibility", "--json", stdin='{"legal_form": "spaceship"}')
+    assert out.returncode == 2
+    assert "legal_form" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_kb_validate_and_export() -> None:
+    out = run("kb", "validate")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("OK:")
+    export = run("kb", "export", "--json")
+    entries = json.loads(export.stdout)
+    assert all({"id", "category", "title", "scope"} <= set(e) for e in entries)
+    assert len({e["id"] for e in entries}) == len(entries)
