@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -86,9 +87,46 @@ def _cmd_eligibility(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from bot.channels.console import chat
+    from bot.services import build_services
+    from bot.settings import Settings
+
+    services = build_services(Settings())
+    try:
+        chat(services.dialogue, services.texts.label("plain_menu_hint"), chat_id=args.user)
+    except KeyboardInterrupt:
+        print()
+    finally:
+        services.close()
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from bot.app import run
+    from bot.settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(Settings()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Trợ lý Khuyến công")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="start everything configured (bots, dashboard, scheduler)").set_defaults(
+        func=_cmd_run
+    )
+
+    chat = sub.add_parser("chat", help="talk to the bot in this terminal (no token needed)")
+    chat.add_argument("--user", help="chat as this user id (default: your login name)")
+    chat.set_defaults(func=_cmd_chat)
 
     ask = sub.add_parser("ask", help="answer a question (or one per line from standard input)")
     ask.add_argument("question", nargs="*", help="the question; omit to read one per line from stdin")

@@ -178,12 +178,20 @@ def _load_contacts(
             problems.append(Problem("contacts.yaml", contact.province, "province", "not a current province"))
             continue
         contacts[contact.province] = contact
-    for name in provinces.names():
-        contact = contacts.get(name)
-        if contact is None or not (contact.phone or contact.address or contact.email):
-            warnings.append(
-                Problem("contacts.yaml", name, "phone", "no contact filled in for this province yet")
+    empty = [
+        name
+        for name in provinces.names()
+        if (c := contacts.get(name)) is None or not (c.phone or c.address or c.email)
+    ]
+    if empty:
+        warnings.append(
+            Problem(
+                "contacts.yaml",
+                None,
+                "phone",
+                f"no contact filled in yet for {len(empty)} province(s): " + ", ".join(empty),
             )
+        )
     return contacts
 
 

@@ -169,7 +169,8 @@ class Contact(Strict):
 
 
 class EntryBase(Strict):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{2,63}$")
+    # Also the file name; kept short because button data carries it.
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{2,47}$")
     category: Category
     title: str = Field(min_length=5)
     aliases: list[str] = []

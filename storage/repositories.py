@@ -19,6 +19,7 @@ from storage.models import (
     LeadEvent,
     MessageLog,
     Profile,
+    StaffQuestion,
     User,
     utcnow,
 )
@@ -190,6 +191,28 @@ class DeadlineRepo:
         return deadline
 
 
+@dataclass
+class StaffQuestionRepo:
+    session: Session
+
+    def add(self, user_id: int, text: str) -> StaffQuestion:
+        question = StaffQuestion(user_id=user_id, text=text)
+        self.session.add(question)
+        self.session.flush()
+        return question
+
+    def get(self, question_id: int) -> StaffQuestion | None:
+        return self.session.get(StaffQuestion, question_id)
+
+    def open_questions(self) -> list[StaffQuestion]:
+        stmt = select(StaffQuestion).where(StaffQuestion.status == "open").order_by(col(StaffQuestion.id))
+        return list(self.session.exec(stmt).all())
+
+    def for_user(self, user_id: int) -> list[StaffQuestion]:
+        stmt = select(StaffQuestion).where(StaffQuestion.user_id == user_id).order_by(col(StaffQuestion.id))
+        return list(self.session.exec(stmt).all())
+
+
 class Repos:
     """Every repository over one session (one unit of work)."""
 
@@ -201,6 +224,7 @@ class Repos:
         self.messages = MessageLogRepo(session)
         self.leads = LeadRepo(session)
         self.deadlines = DeadlineRepo(session)
+        self.staff_questions = StaffQuestionRepo(session)
 
     def now(self) -> datetime:
         return utcnow()

@@ -1,0 +1,104 @@
+"""The one process: web server (health, webhooks, dashboard), Telegram, Zalo and the scheduler.
+
+With no chat token it still does something useful: the console chat in the terminal and the
+staff dashboard on SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+import uvicorn
+
+from bot.channels.console import chat
+from bot.channels.telegram import TelegramChannel
+from bot.services import Services, build_services
+from bot.settings import Settings
+from bot.web import create_web_app
+
+log = logging.getLogger(__name__)
+
+
+class Runner:
+    """Starts and stops everything that is configured."""
+
+    def __init__(self, settings: Settings, services: Services | None = None):
+        self.settings = settings
+        self.services = services or build_services(settings)
+        self.telegram = (
+            TelegramChannel(settings, self.services.dialogue, self.services.texts, self.services.commands())
+            if settings.telegram_enabled
+            else None
+        )
+        self.web_app = create_web_app(self.services, self.telegram)
+        self.web = uvicorn.Server(
+            uvicorn.Config(
+                self.web_app,
+                host=settings.web_host,
+                port=settings.web_port,
+                log_level="warning",
+                lifespan="off",
+            )
+        )
+        self.web.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+    async def start(self) -> None:
+        self._web_task = asyncio.create_task(self.web.serve())
+        while not self.web.started:
+            if self._web_task.done():
+                self._web_task.result()  # re-raise why the server could not start
+            await asyncio.sleep(0.02)
+        if self.telegram is not None:
+            await self.telegram.start()
+
+    async def stop(self) -> None:
+        if self.telegram is not None:
+            await self.telegram.stop()
+        self.web.should_exit = True
+        with contextlib.suppress(Exception):
+            await self._web_task
+        self.services.close()
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://{self.settings.web_host}:{self.settings.web_port}/"
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run(settings: Settings) -> None:
+    runner = Runner(settings)
+    await runner.start()
+    try:
+        channels = [
+            name
+            for name, on in (("Telegram", settings.telegram_enabled), ("Zalo", settings.zalo_enabled))
+            if on
+        ]
+        print(f"Staff dashboard: {runner.dashboard_url}", flush=True)
+        if channels:
+            print(f"Bot running on {', '.join(channels)}. Ctrl+C to stop.", flush=True)
+            await _wait_for_signal()
+        elif sys.stdin.isatty():
+            print(runner.services.texts.label("console_intro"), flush=True)
+            hint = runner.services.texts.label("plain_menu_hint")
+            await asyncio.to_thread(chat, runner.services.dialogue, hint)
+        else:
+            print(
+                "No TELEGRAM_BOT_TOKEN or ZALO_BOT_TOKEN: serving the dashboard only. Ctrl+C to stop.",
+                flush=True,
+            )
+            await _wait_for_signal()
+    finally:
+        await runner.stop()

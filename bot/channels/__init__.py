@@ -1,0 +1,1 @@
+"""Channel adapters: turn platform updates into ``handlers.types.Incoming`` and render replies."""

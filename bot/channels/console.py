@@ -1,0 +1,40 @@
+"""The console chat (``python -m bot chat``): the same dialogue in a terminal, no token needed.
+Buttons are shown as a numbered list; type the number (or the words) to choose."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from bot.channels.plaintext import render
+from handlers.dialogue import Dialogue
+from handlers.types import Incoming
+
+CHANNEL = "console"
+
+
+def chat(
+    dialogue: Dialogue,
+    hint: str,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    chat_id: str | None = None,
+    user_name: str | None = None,
+) -> None:
+    """Read lines until end of input; print each reply. Starts with /start."""
+    chat_id = chat_id or getpass.getuser()
+    name = user_name or chat_id
+    say: Callable[[str], None] = lambda text: print(text, file=stdout, flush=True)  # noqa: E731
+    for reply in dialogue.handle(Incoming.text_message(CHANNEL, chat_id, "/start", name)):
+        say(render(reply, hint) + "\n")
+    while True:
+        stdout.write("> ")
+        stdout.flush()
+        line = stdin.readline()
+        if not line:
+            say("")
+            return
+        for reply in dialogue.handle(Incoming.text_message(CHANNEL, chat_id, line.rstrip("\n"), name)):
+            say(render(reply, hint) + "\n")

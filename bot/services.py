@@ -1,0 +1,38 @@
+"""Building the long-lived parts from settings: database (migrated), knowledge catalog, texts and
+the dialogue. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.settings import Settings
+from handlers.dialogue import Dialogue
+from handlers.texts import Texts
+from knowledge.catalog import Catalog, load_catalog
+from storage.db import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    catalog: Catalog
+    texts: Texts
+    dialogue: Dialogue
+
+    def commands(self) -> dict[str, str]:
+        """Bot commands the dialogue understands, with their Vietnamese descriptions."""
+        described = self.texts.labels["bot_commands"]
+        return {name: described[name] for name in described if name in self.dialogue.commands}
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_services(settings: Settings) -> Services:
+    db = Database(settings.database_url)
+    db.migrate()
+    catalog = load_catalog()
+    texts = Texts()
+    dialogue = Dialogue(db, catalog, texts, timezone=settings.timezone)
+    return Services(settings, db, catalog, texts, dialogue)

@@ -1,0 +1,42 @@
+"""The web side of the process: health check, the Telegram and Zalo webhooks, and (mounted by
+``bot.dashboard``) the staff dashboard, all on one Starlette/FastAPI app and one event loop."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+if TYPE_CHECKING:
+    from bot.channels.telegram import TelegramChannel
+    from bot.services import Services
+
+
+def create_web_app(services: Services, telegram: TelegramChannel | None = None) -> FastAPI:
+    app = FastAPI(title="Trợ lý Khuyến công", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.services = services
+    app.state.telegram = telegram
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        if services.db.ping():
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+
+    @app.post("/webhook/telegram")
+    async def telegram_webhook(request: Request) -> Response:
+        channel: TelegramChannel | None = request.app.state.telegram
+        if channel is None or not channel.webhook_mode:
+            return JSONResponse({"ok": False}, status_code=404)
+        try:
+            payload = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            payload = None
+        status = await channel.process_webhook(
+            request.headers.get("X-Telegram-Bot-Api-Secret-Token"), payload
+        )
+        return JSONResponse({"ok": status == 200}, status_code=status)
+
+    return app

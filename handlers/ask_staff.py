@@ -1,0 +1,33 @@
+""" "Hỏi cán bộ": a producer's question is stored for centre staff, who answer later."""
+
+from __future__ import annotations
+
+from handlers.ask import MAX_STORED_QUESTION_CHARS
+from handlers.context import Ctx
+from handlers.types import Reply
+
+FLOW = "ask_staff"
+
+
+def start(ctx: Ctx) -> list[Reply]:
+    ctx.state.go(FLOW, "wait_text")
+    return [ctx.reply("ask_staff_prompt", [[ctx.button("cancel", "x")]])]
+
+
+def send_last_question(ctx: Ctx) -> list[Reply]:
+    question = ctx.state.data.get("_last_question")
+    if not question:
+        return start(ctx)
+    return _store(ctx, question)
+
+
+def on_text(ctx: Ctx, text: str) -> list[Reply]:
+    if not text.strip():
+        return [ctx.reply("ask_staff_prompt", [[ctx.button("cancel", "x")]])]
+    return _store(ctx, text)
+
+
+def _store(ctx: Ctx, text: str) -> list[Reply]:
+    question = ctx.repos.staff_questions.add(ctx.user.id, text.strip()[:MAX_STORED_QUESTION_CHARS])
+    ctx.state.reset()
+    return [ctx.main_menu("ask_staff_done", question=question)]

@@ -1,0 +1,76 @@
+"""Button data: short ASCII strings, one constant per action, built and parsed here only.
+
+Global actions stay valid forever (a programme card's "Đăng ký" works days later); answers to a
+question carry the conversation's menu version, so an old question's buttons are recognised as
+stale. Anything that does not parse, or names an unknown programme, is treated as stale too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAIN_MENU = "m"
+BROWSE = "mb"
+CATEGORY = "c"  # c:<category>
+PROGRAMME = "p"  # p:<entry id>
+PROGRAMME_DOCS = "pd"  # pd:<entry id>
+CHECK = "e"  # e or e:<programme id>
+APPLY = "a"  # a or a:<programme id>
+REMINDERS = "r"
+ASK_STAFF = "h"
+SEND_LAST_QUESTION = "hq"
+ANSWER = "s"  # s:<menu version>:<value>
+BACK = "b"  # b:<menu version>
+CANCEL = "x"
+EDIT_ANSWERS = "ed"
+RESTART_CHECK = "er"
+
+_GLOBAL = {
+    MAIN_MENU,
+    BROWSE,
+    CATEGORY,
+    PROGRAMME,
+    PROGRAMME_DOCS,
+    CHECK,
+    APPLY,
+    REMINDERS,
+    ASK_STAFF,
+    SEND_LAST_QUESTION,
+    CANCEL,
+    EDIT_ANSWERS,
+    RESTART_CHECK,
+}
+
+
+@dataclass(frozen=True)
+class Callback:
+    action: str
+    arg: str | None = None
+    version: int | None = None
+
+
+def build(action: str, arg: str | None = None) -> str:
+    return action if arg is None else f"{action}:{arg}"
+
+
+def answer(version: int, value: str) -> str:
+    return f"{ANSWER}:{version}:{value}"
+
+
+def back(version: int) -> str:
+    return f"{BACK}:{version}"
+
+
+def parse(data: str | None) -> Callback | None:
+    """The callback in ``data``, or None when it is not one of ours."""
+    if not data or len(data) > 64 or not data.isascii():
+        return None
+    head, _, rest = data.partition(":")
+    if head in (ANSWER, BACK):
+        version, _, value = rest.partition(":")
+        if not version.isdigit() or (head == ANSWER and not value):
+            return None
+        return Callback(head, value or None, int(version))
+    if head in _GLOBAL:
+        return Callback(head, rest or None)
+    return None

@@ -1,0 +1,224 @@
+"""The dialogue: one incoming event in, replies out, everything stored in one unit of work.
+
+``Dialogue.handle`` loads the user, profile and conversation state, routes the event to a flow
+step, saves the new state and logs both directions before returning. Order of routing matters:
+commands, then media we cannot read, then button presses, then typed text (numbered-menu picks,
+words that work everywhere, the answer to a pending question, and finally a free question).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from handlers import ask, ask_staff, browse, eligibility, menu
+from handlers import callbacks as cb
+from handlers.context import Ctx, State
+from handlers.texts import Texts
+from handlers.types import Incoming, Kind, Reply
+from knowledge.catalog import Catalog
+from knowledge.text import fold
+from storage.db import Database
+from storage.models import utcnow
+from storage.repositories import Repos
+
+Flow = Callable[[Ctx], list[Reply]]
+
+
+class Dialogue:
+    """Channel-agnostic conversation engine over the database and the knowledge catalog."""
+
+    def __init__(
+        self,
+        db: Database,
+        catalog: Catalog,
+        texts: Texts | None = None,
+        timezone: str = "Asia/Ho_Chi_Minh",
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.db = db
+        self.catalog = catalog
+        self.texts = texts or Texts()
+        self.tz = ZoneInfo(timezone)
+        self.clock = clock
+        words = self.texts.labels["words"]
+        self._words = {name: {fold(w) for w in values} for name, values in words.items()}
+        self._commands: dict[str, Flow] = {
+            "start": menu.start,
+            "menu": menu.show_menu,
+            "help": menu.help_text,
+            "huy": menu.cancel,
+            "cancel": menu.cancel,
+            "tracuu": browse.categories,
+            "kiemtra": lambda ctx: eligibility.start(ctx) or [],
+            "hoicanbo": ask_staff.start,
+        }
+
+    @property
+    def commands(self) -> set[str]:
+        return set(self._commands)
+
+    # --- the unit of work ---
+
+    def handle(self, incoming: Incoming) -> list[Reply]:
+        with self.db.session() as session:
+            repos = Repos(session)
+            user = repos.users.get_or_create(
+                incoming.channel, incoming.chat_id, incoming.user_name, incoming.username
+            )
+            conversation = repos.conversations.get(user.id)
+            state = State(
+                conversation.flow, conversation.step, dict(conversation.data), conversation.menu_version
+            )
+            now = self.clock()
+            ctx = Ctx(
+                repos,
+                user,
+                repos.profiles.get_or_create(user.id),
+                state,
+                self.catalog,
+                self.texts,
+                now,
+                now.astimezone(self.tz).date(),
+            )
+            repos.messages.add(user.id, incoming.channel, "in", _describe(incoming), str(incoming.kind))
+            replies = self._route(ctx, incoming)
+            _remember_buttons(state, replies)
+            repos.conversations.save(user.id, state.flow, state.step, state.data, state.menu_version)
+            for reply in replies:
+                repos.messages.add(user.id, incoming.channel, "out", reply.text)
+        return replies
+
+    # --- routing ---
+
+    def _route(self, ctx: Ctx, incoming: Incoming) -> list[Reply]:
+        if incoming.kind == Kind.COMMAND:
+            return self._command(ctx, incoming.command or "")
+        if incoming.kind == Kind.UNSUPPORTED:
+            return menu.unsupported(ctx, incoming.media) + self._resume(ctx)
+        if incoming.kind == Kind.CHOICE:
+            return self._choice(ctx, incoming.choice)
+        if incoming.kind == Kind.CONTACT:
+            return self._resume(ctx)
+        return self._text(ctx, incoming.text)
+
+    def _command(self, ctx: Ctx, command: str) -> list[Reply]:
+        flow = self._commands.get(command)
+        if flow is None:
+            return [ctx.main_menu("unknown_command", command=command)]
+        return flow(ctx)
+
+    def _resume(self, ctx: Ctx) -> list[Reply]:
+        """After an interruption: re-ask the pending question, or show the menu."""
+        if ctx.state.flow == eligibility.FLOW and ctx.state.step not in (None, "results", "edit"):
+            return eligibility.resume(ctx)
+        if ctx.state.flow == ask_staff.FLOW:
+            return ask_staff.start(ctx)
+        return [ctx.main_menu()]
+
+    def _choice(self, ctx: Ctx, data: str | None) -> list[Reply]:
+        callback = cb.parse(data)
+        replies = None if callback is None else self._dispatch(ctx, callback)
+        if replies is None:
+            return menu.stale(ctx) + self._resume(ctx)
+        return replies
+
+    def _dispatch(self, ctx: Ctx, c: cb.Callback) -> list[Reply] | None:
+        if c.action in (cb.ANSWER, cb.BACK):
+            if c.version != ctx.state.menu_version:
+                return None
+            if ctx.state.flow == eligibility.FLOW:
+                return (
+                    eligibility.on_choice(ctx, c.arg or "")
+                    if c.action == cb.ANSWER
+                    else eligibility.go_back(ctx)
+                )
+            return None
+        simple: dict[str, Flow] = {
+            cb.MAIN_MENU: menu.show_menu,
+            cb.BROWSE: browse.categories,
+            cb.ASK_STAFF: ask_staff.start,
+            cb.SEND_LAST_QUESTION: ask_staff.send_last_question,
+            cb.CANCEL: menu.cancel,
+            cb.RESTART_CHECK: eligibility.restart,
+            cb.APPLY: ask_staff.start,
+            cb.REMINDERS: menu.show_menu,
+        }
+        if c.action in simple and c.arg is None:
+            return simple[c.action](ctx)
+        if c.action == cb.CATEGORY:
+            return browse.category(ctx, c.arg)
+        if c.action == cb.PROGRAMME:
+            return browse.entry(ctx, c.arg)
+        if c.action == cb.PROGRAMME_DOCS:
+            return browse.details(ctx, c.arg)
+        if c.action == cb.CHECK:
+            return eligibility.start(ctx, c.arg)
+        if c.action == cb.APPLY:
+            return browse.entry(ctx, c.arg)
+        if c.action == cb.EDIT_ANSWERS:
+            if ctx.state.flow != eligibility.FLOW:
+                ctx.state.go(eligibility.FLOW, "results", asked=[], skipped=[])
+            return eligibility.edit_menu(ctx)
+        return None
+
+    def _text(self, ctx: Ctx, text: str) -> list[Reply]:
+        stripped = text.strip()
+        if not stripped:
+            return [ctx.main_menu()]
+        picked = _numbered_choice(ctx.state, stripped)
+        if picked is not None:
+            return self._choice(ctx, picked)
+        folded = fold(stripped)
+        if folded in self._words["menu"]:
+            return menu.show_menu(ctx)
+        if folded in self._words["cancel"]:
+            return menu.cancel(ctx)
+        if folded in self._words["back"]:
+            if ctx.state.flow == eligibility.FLOW:
+                return eligibility.go_back(ctx)
+            return menu.show_menu(ctx)
+        if ctx.state.flow == eligibility.FLOW:
+            replies = eligibility.on_text(ctx, stripped)
+            if replies:
+                return replies
+        if ctx.state.flow == ask_staff.FLOW:
+            return ask_staff.on_text(ctx, stripped)
+        if folded in self._words["greeting"]:
+            return menu.greeting(ctx)
+        if folded in self._words["thanks"]:
+            return menu.thanks(ctx)
+        return ask.answer(ctx, stripped)
+
+
+def _describe(incoming: Incoming) -> str:
+    if incoming.kind == Kind.COMMAND:
+        return f"/{incoming.command} {incoming.text}".strip()
+    if incoming.kind == Kind.CHOICE:
+        return f"[button] {incoming.choice}"
+    if incoming.kind == Kind.CONTACT:
+        return f"[contact] {incoming.contact_phone or ''}"
+    if incoming.kind == Kind.UNSUPPORTED:
+        return f"[{incoming.media or 'unsupported'}]"
+    return incoming.text[:4000]
+
+
+def _remember_buttons(state: State, replies: list[Reply]) -> None:
+    """Keep the last menu's choices so "1", "2"... or an option's words pick them (Zalo, console)."""
+    for reply in reversed(replies):
+        if reply.buttons:
+            state.data["_buttons"] = [[b.label, b.data] for b in reply.flat_buttons]
+            return
+
+
+def _numbered_choice(state: State, text: str) -> str | None:
+    buttons = state.data.get("_buttons") or []
+    if text.isdigit():
+        number = int(text)
+        return buttons[number - 1][1] if 1 <= number <= len(buttons) else None
+    folded = fold(text)
+    for label, data in buttons:
+        if folded and fold(label) == folded:
+            return data
+    return None

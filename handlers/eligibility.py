@@ -1,0 +1,354 @@
+"""The eligibility check as a short conversation.
+
+The next question is derived, not stored: the programmes still in play are evaluated against the
+profile, and the first field (in ``ELIGIBILITY_FIELDS`` order) that one of them still needs is
+asked. Answers go straight into the stored profile, so a restart resumes at the same question, an
+answer the profile already holds is never asked again, and "quay lại" simply forgets the last answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers import callbacks as cb
+from handlers.context import ELIGIBILITY_FIELDS, Ctx
+from handlers.types import Button, Reply
+from knowledge.eligibility import Status, Verdict
+from knowledge.models import Programme
+from knowledge.money import format_vnd, parse_money
+from knowledge.text import fold
+
+FLOW = "eligibility"
+MAX_QUESTIONS = 8
+MAX_RETRIES = 2
+RESULT_BUTTONS = 5
+_AMOUNT_FIELDS = ("technology_line", "investment_cost_vnd")
+
+
+# --- entry points ---
+
+
+def start(ctx: Ctx, target: str | None = None) -> list[Reply] | None:
+    """Begin a check for every programme, or for one (``target``); None when the target is unknown."""
+    if target is not None and not isinstance(ctx.catalog.kb.by_id.get(target), Programme):
+        return None
+    ctx.state.go(FLOW, None, target=target, asked=[], skipped=[], retries=0)
+    known = _known_answers(ctx)
+    title = ctx.catalog.kb.by_id[target].title if target else None
+    intro = ctx.reply("eligibility_intro", title=title, known=known)
+    return [intro, *_continue(ctx)]
+
+
+def restart(ctx: Ctx) -> list[Reply]:
+    target = ctx.state.data.get("target")
+    ctx.update_profile(**dict.fromkeys(ELIGIBILITY_FIELDS))
+    return start(ctx, target) or start(ctx)
+
+
+def on_choice(ctx: Ctx, value: str) -> list[Reply] | None:
+    """A button answer to the pending question (already checked to be current); None if forged."""
+    if ctx.state.step == "edit":
+        return _edit_field(ctx, value)
+    field = ctx.state.data.get("pending")
+    if field not in ELIGIBILITY_FIELDS:
+        return None
+    question = ctx.texts.questions[field]
+    if value == "skip":
+        return _skip(ctx, field)
+    parsed = _value_from_button(question, value)
+    if parsed is _INVALID:
+        return None
+    return _accept(ctx, field, parsed)
+
+
+def on_text(ctx: Ctx, text: str) -> list[Reply]:
+    if ctx.state.step in ("results", "edit"):
+        return []  # not an answer: the dialogue treats it as a question
+    field = ctx.state.data.get("pending")
+    if field not in ELIGIBILITY_FIELDS:
+        return _continue(ctx)
+    question = ctx.texts.questions[field]
+    parsed, note = _value_from_text(ctx, field, question, text)
+    if parsed is _SKIP:
+        return _skip(ctx, field)
+    if parsed is _INVALID:
+        ctx.state.data["retries"] = ctx.state.data.get("retries", 0) + 1
+        return [_ask(ctx, field, retry=True)]
+    replies = [ctx.reply("eligibility_note", note=note)] if note else []
+    return replies + _accept(ctx, field, parsed)
+
+
+def go_back(ctx: Ctx) -> list[Reply]:
+    asked: list[str] = ctx.state.data.get("asked", [])
+    if not asked:
+        return _continue(ctx)
+    field = asked.pop()
+    ctx.state.data["skipped"] = [f for f in ctx.state.data.get("skipped", []) if f != field]
+    ctx.update_profile(**{field: None})
+    return [_ask(ctx, field)]
+
+
+def edit_menu(ctx: Ctx) -> list[Reply]:
+    version = ctx.new_menu_version()
+    ctx.state.step = "edit"
+    buttons = [
+        [Button(f"{item['name']}: {item['value']}", cb.answer(version, f"f:{item['field']}"))]
+        for item in _known_answers(ctx)
+    ]
+    buttons.append([ctx.button("restart_check", cb.RESTART_CHECK), ctx.button("main_menu", cb.MAIN_MENU)])
+    return [ctx.reply("eligibility_edit", buttons)]
+
+
+def resume(ctx: Ctx) -> list[Reply]:
+    """Re-ask whatever is pending (after a restart, media, or an unreadable answer)."""
+    return _continue(ctx)
+
+
+# --- answers ---
+
+_INVALID = object()
+_SKIP = object()
+
+
+def _value_from_button(question: dict[str, Any], value: str) -> Any:
+    kind = question["kind"]
+    if kind == "yesno":
+        return {"yes": True, "no": False, "unknown": None}.get(value, _INVALID)
+    values = [str(o["value"]) for o in question.get("options", [])]
+    if value not in values:
+        return _INVALID
+    return {"yes": True, "no": False}.get(value, value) if set(values) == {"yes", "no"} else value
+
+
+def _match_words(text: str, options: dict[str, list[str]]) -> str | None:
+    """The option whose words appear in ``text`` (folded); the longest match wins."""
+    folded = f" {fold(text)} "
+    best: tuple[int, str] | None = None
+    for value, words in options.items():
+        for word in words:
+            w = fold(word)
+            if w and f" {w} " in folded and (best is None or len(w) > best[0]):
+                best = (len(w), value)
+    return best[1] if best else None
+
+
+def _value_from_text(ctx: Ctx, field: str, question: dict[str, Any], text: str) -> tuple[Any, str | None]:
+    kind = question["kind"]
+    if kind == "money":
+        if _match_words(text, {"skip": ctx.texts.questions["yesno_words"]["unknown"]}):
+            return _SKIP, None
+        amount = parse_money(text)
+        return (amount, None) if amount else (_INVALID, None)
+    if kind == "province":
+        found = ctx.catalog.kb.provinces.resolve(text)
+        if found is None:
+            return _INVALID, None
+        note = None
+        if found.old_name:
+            note = ctx.texts.render("province_renamed", old=found.old_name, new=found.province.name)
+        place = _match_words(
+            text, {"ward": ["phuong"], "commune": ["xa", "thi tran"], "special_zone": ["dac khu"]}
+        )
+        if place and ctx.profile.place_type is None:
+            ctx.update_profile(place_type=place)
+        return found.province.name, note
+    if kind == "yesno":
+        words = ctx.texts.questions["yesno_words"]
+        value = _match_words(text, {"unknown": words["unknown"]}) or _match_words(
+            text, {"yes": words["yes"], "no": words["no"]}
+        )
+        return {"yes": True, "no": False, "unknown": _SKIP}.get(value or "", _INVALID), None
+    options = {str(o["value"]): [o["label"], *o.get("words", [])] for o in question["options"]}
+    if text.strip().isdigit() and 1 <= int(text) <= len(options):
+        value = list(options)[int(text) - 1]
+    else:
+        value = _match_words(text, options)
+    if value is None:
+        return _INVALID, None
+    return _value_from_button(question, value), None
+
+
+def _accept(ctx: Ctx, field: str, value: Any) -> list[Reply]:
+    if value is None:
+        return _skip(ctx, field)
+    ctx.update_profile(**{field: value})
+    _mark_asked(ctx, field)
+    return _continue(ctx)
+
+
+def _skip(ctx: Ctx, field: str) -> list[Reply]:
+    skipped = ctx.state.data.setdefault("skipped", [])
+    if field not in skipped:
+        skipped.append(field)
+    _mark_asked(ctx, field)
+    return _continue(ctx)
+
+
+def _mark_asked(ctx: Ctx, field: str) -> None:
+    asked = ctx.state.data.setdefault("asked", [])
+    if field not in asked:
+        asked.append(field)
+    ctx.state.data["retries"] = 0
+
+
+def _edit_field(ctx: Ctx, value: str) -> list[Reply] | None:
+    field = value[2:] if value.startswith("f:") else ""
+    if field not in ELIGIBILITY_FIELDS:
+        return None
+    ctx.update_profile(**{field: None})
+    ctx.state.data["skipped"] = [f for f in ctx.state.data.get("skipped", []) if f != field]
+    ctx.state.data["asked"] = [f for f in ctx.state.data.get("asked", []) if f != field]
+    return [_ask(ctx, field)]
+
+
+# --- the next question, or the results ---
+
+
+def _programmes(ctx: Ctx) -> list[Programme]:
+    target = ctx.state.data.get("target")
+    if target and isinstance(ctx.catalog.kb.by_id.get(target), Programme):
+        return [ctx.catalog.kb.by_id[target]]
+    return ctx.catalog.kb.programmes
+
+
+def _verdicts(ctx: Ctx) -> list[Verdict]:
+    profile = ctx.eligibility_profile()
+    return [ctx.catalog.evaluator.evaluate(p, profile, ctx.today) for p in _programmes(ctx)]
+
+
+def next_field(ctx: Ctx, verdicts: list[Verdict]) -> str | None:
+    """The first field a programme still in play needs, or an amount question; None when done."""
+    data = ctx.state.data
+    if len(data.get("asked", [])) >= MAX_QUESTIONS:
+        return None
+    skipped = set(data.get("skipped", []))
+    needed = {n for v in verdicts if v.status == Status.UNKNOWN for n in v.needs}
+    for field in ELIGIBILITY_FIELDS:
+        if field in needed and field not in skipped:
+            return field
+    live = [v for v in verdicts if v.status != Status.NOT_ELIGIBLE]
+    profile = ctx.profile
+    targeted = data.get("target") is not None
+    wants_line = any("technology_line" in lv.when for v in live for lv in v.programme.levels)
+    if targeted and wants_line and profile.technology_line is None and "technology_line" not in skipped:
+        return "technology_line"
+    wants_cost = any(lv.percent for v in live for lv in v.programme.levels)
+    if wants_cost and profile.investment_cost_vnd is None and "investment_cost_vnd" not in skipped:
+        return "investment_cost_vnd"
+    return None
+
+
+def _continue(ctx: Ctx) -> list[Reply]:
+    verdicts = _verdicts(ctx)
+    field = next_field(ctx, verdicts)
+    if field is None:
+        return _results(ctx, verdicts)
+    return [_ask(ctx, field)]
+
+
+def _ask(ctx: Ctx, field: str, retry: bool = False) -> Reply:
+    question = ctx.texts.questions[field]
+    version = ctx.new_menu_version()
+    ctx.state.step = field
+    ctx.state.data["pending"] = field
+    rows: list[list[Button]] = []
+    if question["kind"] in ("choice",):
+        rows = [[Button(o["label"], cb.answer(version, str(o["value"])))] for o in question["options"]]
+    elif question["kind"] == "yesno":
+        rows = [
+            [ctx.button("yes", cb.answer(version, "yes")), ctx.button("no", cb.answer(version, "no"))],
+            [ctx.button("dont_know", cb.answer(version, "unknown"))],
+        ]
+    elif question["kind"] == "money":
+        rows = [[ctx.button("skip", cb.answer(version, "skip"))]]
+    footer = [ctx.button("cancel", cb.CANCEL)]
+    if ctx.state.data.get("asked"):
+        footer.insert(0, ctx.button("back", cb.back(version)))
+    rows.append(footer)
+    number = len(ctx.state.data.get("asked", [])) + 1
+    prompt = question.get("retry", question["prompt"]) if retry else question["prompt"]
+    many_retries = retry and ctx.state.data.get("retries", 0) > MAX_RETRIES
+    return ctx.reply(
+        "eligibility_question",
+        rows,
+        number=number,
+        prompt=prompt,
+        retry=retry,
+        many_retries=many_retries,
+        kind=question["kind"],
+    )
+
+
+def _display_value(ctx: Ctx, field: str, value: Any) -> str:
+    question = ctx.texts.questions[field]
+    if isinstance(value, bool):
+        return ctx.texts.label("buttons", "yes" if value else "no")
+    if field == "investment_cost_vnd":
+        return format_vnd(int(value))
+    for option in question.get("options", []):
+        if str(option["value"]) == str(value):
+            return str(option["label"])
+    return str(value)
+
+
+def _known_answers(ctx: Ctx) -> list[dict[str, str]]:
+    known = []
+    for field in ELIGIBILITY_FIELDS:
+        value = getattr(ctx.profile, field)
+        if value is not None:
+            known.append(
+                {
+                    "field": field,
+                    "name": ctx.texts.questions[field]["name"],
+                    "value": _display_value(ctx, field, value),
+                }
+            )
+    return known
+
+
+def _first_reason(verdict: Verdict, status: Status) -> str:
+    for outcome in verdict.outcomes:
+        if outcome.status == status:
+            return outcome.reason
+    return verdict.reasons[0]
+
+
+def _group(verdicts: list[Verdict], status: Status) -> list[dict[str, Any]]:
+    groups: dict[str, list[Programme]] = {}
+    for v in verdicts:
+        if v.status == status:
+            groups.setdefault(_first_reason(v, status), []).append(v.programme)
+    return [{"reason": reason, "programmes": programmes} for reason, programmes in groups.items()]
+
+
+def _results(ctx: Ctx, verdicts: list[Verdict]) -> list[Reply]:
+    ctx.state.step = "results"
+    ctx.state.data.pop("pending", None)
+    ctx.new_menu_version()
+    eligible = [v for v in verdicts if v.status == Status.ELIGIBLE]
+    target = ctx.state.data.get("target")
+    buttons = [
+        [Button(f"✅ {v.programme.title}"[:60], cb.build(cb.PROGRAMME, v.programme.id))]
+        for v in eligible[:RESULT_BUTTONS]
+    ]
+    buttons.append([ctx.button("apply_programme", cb.build(cb.APPLY, target) if target else cb.APPLY)])
+    buttons.append([ctx.button("change_answers", cb.EDIT_ANSWERS), ctx.button("main_menu", cb.MAIN_MENU)])
+    single = verdicts[0] if target and verdicts else None
+    documents = []
+    if single is not None and single.status != Status.NOT_ELIGIBLE:
+        form = ctx.profile.legal_form
+        documents = [
+            d.text for d in single.programme.documents if not d.only_for or (form and form in d.only_for)
+        ]
+    return [
+        ctx.reply(
+            "eligibility_results",
+            buttons,
+            single=single,
+            eligible=eligible,
+            not_eligible=_group(verdicts, Status.NOT_ELIGIBLE),
+            unknown=_group(verdicts, Status.UNKNOWN),
+            documents=documents,
+            known=_known_answers(ctx),
+        )
+    ]

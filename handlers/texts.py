@@ -1,0 +1,66 @@
+"""Every user-facing sentence lives in ``handlers/templates``: Jinja2 message templates (``*.j2``,
+autoescaped HTML) and ``labels.yaml`` (button labels, answer options, command descriptions).
+
+``Texts`` renders them; user-supplied values are escaped by Jinja2's autoescape.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from knowledge.money import format_vnd
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def _percent(value: float) -> str:
+    return f"{value:g}".replace(".", ",")
+
+
+def _vn_date(value: date) -> str:
+    return f"{value.day}/{value.month}/{value.year}"
+
+
+class Texts:
+    """Loads the templates and labels once; ``render`` and ``label`` are cheap."""
+
+    def __init__(self, directory: Path = TEMPLATES_DIR):
+        self.directory = directory
+        self.env = Environment(
+            loader=FileSystemLoader(directory),
+            autoescape=True,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["vnd"] = format_vnd
+        self.env.filters["vn_date"] = _vn_date
+        self.env.filters["pct"] = _percent
+
+    @cached_property
+    def labels(self) -> dict[str, Any]:
+        return yaml.safe_load((self.directory / "labels.yaml").read_text(encoding="utf-8"))
+
+    @cached_property
+    def questions(self) -> dict[str, Any]:
+        return yaml.safe_load((self.directory / "questions.yaml").read_text(encoding="utf-8"))
+
+    def render(self, template: str, /, **context: Any) -> str:
+        """Render ``template``.j2 to HTML text, trimmed, with at most one blank line in a row."""
+        text = self.env.get_template(f"{template}.j2").render(labels=self.labels, **context)
+        return _BLANK_LINES.sub("\n\n", text).strip()
+
+    def label(self, *path: str) -> str:
+        node: Any = self.labels
+        for key in path:
+            node = node[key]
+        return str(node)

@@ -1,0 +1,89 @@
+"""The neutral shapes channels and the dialogue exchange: an incoming event, replies and buttons.
+
+Channels (``bot/channels``) turn platform updates into ``Incoming`` and render ``Reply`` objects;
+the dialogue never sees a platform type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    COMMAND = "command"
+    CHOICE = "choice"
+    CONTACT = "contact"
+    UNSUPPORTED = "unsupported"
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One thing a user did: typed text, a /command, a button press, a shared contact, or other media."""
+
+    channel: str
+    chat_id: str
+    kind: Kind
+    text: str = ""
+    user_name: str = ""
+    username: str | None = None
+    command: str | None = None
+    choice: str | None = None
+    contact_phone: str | None = None
+    media: str | None = None
+
+    @classmethod
+    def text_message(cls, channel: str, chat_id: str, text: str, user_name: str = "") -> Incoming:
+        stripped = text.strip()
+        if stripped.startswith("/") and len(stripped) > 1:
+            head, _, rest = stripped[1:].partition(" ")
+            return cls(
+                channel, chat_id, Kind.COMMAND, rest.strip(), user_name, command=head.split("@")[0].lower()
+            )
+        return cls(channel, chat_id, Kind.TEXT, text, user_name)
+
+
+@dataclass(frozen=True)
+class Button:
+    """A choice: what the user sees and the short ASCII data that comes back (at most 64 bytes)."""
+
+    label: str
+    data: str
+
+    def __post_init__(self) -> None:
+        if not self.data.isascii() or not 0 < len(self.data.encode()) <= 64:
+            raise ValueError(f"button data must be 1-64 ASCII bytes: {self.data!r}")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mime_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message to send. ``text`` is Telegram-style HTML (user text already escaped).
+
+    ``buttons`` are rows of choices; ``ask_contact`` asks the channel for its "share phone number"
+    button where it has one.
+    """
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    ask_contact: bool = False
+    attachment: Attachment | None = None
+
+    @property
+    def flat_buttons(self) -> list[Button]:
+        return [b for row in self.buttons for b in row]
+
+
+@dataclass
+class Outgoing:
+    """What the dialogue produced for one incoming event, plus messages for other chats (e.g. staff)."""
+
+    replies: list[Reply] = field(default_factory=list)
+    notices: list[tuple[str, str, Reply]] = field(default_factory=list)

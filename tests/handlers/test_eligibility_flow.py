@@ -1,0 +1,191 @@
+"""The eligibility conversation: which answer leads where, what is refused, resume and go back."""
+
+from __future__ import annotations
+
+from handlers.dialogue import Dialogue
+from storage.repositories import Repos
+from tests.handlers.conftest import Chat
+
+
+def pending(chat: Chat) -> str | None:
+    return chat.state()[0].data.get("pending")
+
+
+def test_first_questions_are_legal_form_activity_province(chat: Chat) -> None:
+    chat.press("e")
+    assert pending(chat) == "legal_form"
+    assert any(b.endswith(":household_business") for b in chat.buttons)
+    chat.answer("household_business")
+    assert pending(chat) == "activity"
+    chat.answer("production")
+    assert pending(chat) == "province"
+
+
+def test_whole_check_for_one_programme_with_typed_answers(chat: Chat) -> None:
+    chat.press("e:machinery-national")
+    chat.send("hkd")
+    assert pending(chat) == "activity"
+    chat.send("san xuat")
+    assert pending(chat) == "province"
+    chat.send("tinh nghe an")
+    assert pending(chat) == "technology_line"
+    chat.send("may le")
+    assert pending(chat) == "investment_cost_vnd"
+    chat.send("800tr")
+    state, profile = chat.state()
+    assert state.step == "results"
+    assert profile.investment_cost_vnd == 800_000_000
+    assert "300 triệu đồng" in chat.text
+    assert "Có khả năng" in chat.text
+    assert "Đơn đề nghị" in chat.text  # what to prepare
+    assert "a:machinery-national" in chat.buttons
+
+
+def test_technology_line_and_cost_give_the_line_ceiling(chat: Chat) -> None:
+    chat.press("e:machinery-national")
+    for answer in ("coop", "production"):
+        chat.answer(answer)
+    chat.send("Lâm Đồng")
+    chat.answer("yes")
+    chat.send("1,2 tỷ")
+    assert "450 triệu đồng" in chat.text
+
+
+def test_all_programmes_check_lists_eligible_and_explains_the_rest(chat: Chat) -> None:
+    chat.press("e")
+    chat.answer("sme")
+    chat.answer("production")
+    chat.send("da nang")
+    assert pending(chat) == "place_type"
+    chat.answer("ward")
+    assert pending(chat) == "craft_village"
+    chat.answer("no")
+    for _ in range(8):
+        if chat.state()[0].step == "results":
+            break
+        if pending(chat) == "investment_cost_vnd":
+            chat.answer("skip")
+        else:
+            chat.answer("no")
+    assert chat.state()[0].step == "results"
+    assert "Sản xuất sạch hơn" in chat.text or "sạch hơn" in chat.text  # open to city wards
+    assert "Phường của thành phố trực thuộc trung ương" in chat.text  # why the others fail
+
+
+def test_old_province_name_is_understood_and_explained(chat: Chat) -> None:
+    chat.press("e")
+    chat.answer("household_business")
+    chat.answer("production")
+    chat.send("hoa binh")
+    assert "Phú Thọ" in chat.text
+    assert chat.state()[1].province == "Phú Thọ"
+
+
+def test_unreadable_answers_are_asked_again_politely(chat: Chat) -> None:
+    chat.press("e")
+    chat.send("gì cơ")
+    assert pending(chat) == "legal_form"
+    chat.answer("household_business")
+    chat.answer("production")
+    chat.send("Atlantis")
+    assert pending(chat) == "province"
+    assert "chưa nhận ra" in chat.text
+
+
+def test_unreadable_money_is_asked_again(chat: Chat) -> None:
+    chat.press("e:machinery-national")
+    chat.answer("household_business")
+    chat.answer("production")
+    chat.send("Nghệ An")
+    chat.answer("no")
+    chat.send("nhieu lam")
+    assert pending(chat) == "investment_cost_vnd"
+    assert "500 triệu" in chat.text  # the example
+
+
+def test_profile_answers_are_not_asked_again(chat: Chat) -> None:
+    chat.send("/start")
+    with chat.dialogue.db.session() as s:
+        Repos(s).profiles.update(chat.state()[1].user_id, legal_form="coop", activity="production")
+    chat.press("e")
+    assert pending(chat) == "province"
+    assert "Hợp tác xã" in chat.text  # shows what it already knows
+
+
+def test_go_back_changes_the_previous_answer(chat: Chat) -> None:
+    chat.press("e")
+    chat.answer("household_business")
+    chat.answer("production")
+    assert pending(chat) == "province"
+    chat.send("quay lại")
+    assert pending(chat) == "activity"
+    assert chat.state()[1].activity is None
+    chat.press(chat.button_for("b:"))
+    assert pending(chat) == "legal_form"
+    chat.answer("coop")
+    assert chat.state()[1].legal_form == "coop"
+
+
+def test_edit_an_answer_from_the_results(chat: Chat) -> None:
+    chat.press("e:enterprise-setup")
+    chat.answer("sme")
+    chat.answer("production")
+    chat.send("Điện Biên")
+    chat.answer("no")
+    assert chat.state()[0].step == "results"
+    assert "Chưa đủ" in chat.text
+    chat.press("ed")
+    chat.press(chat.button_for("s:").rsplit(":", 2)[0] + ":f:difficult_area")
+    assert pending(chat) == "difficult_area"
+    chat.answer("yes")
+    assert "10 triệu đồng" in chat.text
+
+
+def test_stale_answer_button_reasks_the_current_question(chat: Chat) -> None:
+    chat.press("e")
+    old = chat.button_for("s:")
+    chat.answer("household_business")
+    chat.press(old)
+    assert "menu cũ" in chat.text
+    assert pending(chat) == "activity"
+    assert chat.state()[1].legal_form == "household_business"
+
+
+def test_forged_answer_value_is_refused(chat: Chat) -> None:
+    chat.press("e")
+    chat.answer("spaceship")
+    assert "menu cũ" in chat.text
+    assert pending(chat) == "legal_form"
+
+
+def test_numbers_pick_the_listed_options(chat: Chat) -> None:
+    chat.press("e")
+    chat.send("1")
+    assert chat.state()[1].legal_form == "household_business"
+
+
+def test_media_in_the_middle_reasks_the_question(chat: Chat) -> None:
+    chat.press("e")
+    chat.answer("coop")
+    chat.media("sticker")
+    assert pending(chat) == "activity"
+    assert any(b.endswith(":production") for b in chat.buttons)
+
+
+def test_restart_resumes_where_the_user_was(chat: Chat, database, catalog) -> None:
+    chat.press("e")
+    chat.answer("household_business")
+    button = chat.button_for("s:").rsplit(":", 1)[0] + ":production"
+    restarted = Chat(Dialogue(database, catalog), chat_id=chat.chat_id)
+    restarted.press(button)  # a button from before the restart still works
+    assert pending(restarted) == "province"
+    restarted.send("Thanh Hoa")
+    assert restarted.state()[1].province == "Thanh Hóa"
+
+
+def test_restart_check_clears_answers(chat: Chat) -> None:
+    chat.press("e")
+    chat.answer("household_business")
+    chat.press("er")
+    assert pending(chat) == "legal_form"
+    assert chat.state()[1].legal_form is None
