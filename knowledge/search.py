@@ -293,7 +293,7 @@ class SearchIndex:
                 self.docs[i].entry.id,
                 str(self.docs[i].entry.category),
                 self.docs[i].entry.title,
-                round(100 * c, 1),
+                min(100.0, round(100 * c, 1)),
             )
             for c, i, _ in ranked[:limit]
         )
