@@ -1,0 +1,210 @@
+"""Telegram end to end: the real PTB Application polling the local fake Bot API over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from bot.channels.telegram import TelegramChannel
+from bot.services import build_services
+from bot.web import create_web_app
+from storage.repositories import Repos
+from tests.e2e.conftest import TelegramBot, telegram_settings
+from tests.fakes.telegram import FakeTelegram, post_webhook_update
+
+CHAT = 4242
+MAIN_MENU = ["mb", "e", "a", "r", "h"]
+
+
+async def exchange(
+    fake: FakeTelegram, chat: int, act: Callable[[], object], settle: float = 0.25
+) -> list[dict]:
+    """Do ``act`` (queue an update) and return the bot messages it produced, once they stop coming."""
+    before = len(fake.messages(chat))
+    act()
+    await fake.wait_for_messages(chat, before + 1)
+    while True:
+        count = len(fake.messages(chat))
+        await asyncio.sleep(settle)
+        if len(fake.messages(chat)) == count:
+            return fake.messages(chat)[before:]
+
+
+def buttons(message: dict) -> list[str]:
+    markup = message.get("reply_markup") or {}
+    return [b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def texts(messages: list[dict]) -> str:
+    return "\n".join(m.get("text", "") for m in messages)
+
+
+async def test_start_greets_registers_commands_and_shows_the_menu(
+    fake_telegram: FakeTelegram, telegram_bot
+) -> None:
+    replies = await exchange(
+        fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "/start", first_name="Lan")
+    )
+    assert "Lan" in replies[0]["text"]
+    assert buttons(replies[-1]) == MAIN_MENU
+    commands = {c["command"]: c["description"] for c in fake_telegram.my_commands()}
+    assert {"start", "menu", "help", "huy", "kiemtra", "tracuu", "hoicanbo"} <= set(commands)
+    assert commands["kiemtra"] == "Kiểm tra điều kiện được hỗ trợ"
+
+
+async def test_browse_to_a_programme_card(fake_telegram: FakeTelegram, telegram_bot) -> None:
+    await exchange(fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "/start"))
+    replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.press_button(CHAT, "mb"))
+    assert "c:machinery" in buttons(replies[-1])
+    replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.press_button(CHAT, "c:machinery"))
+    assert "p:machinery-national" in buttons(replies[-1])
+    replies = await exchange(
+        fake_telegram, CHAT, lambda: fake_telegram.press_button(CHAT, "p:machinery-national")
+    )
+    assert "tối đa 300 triệu đồng" in replies[-1]["text"]
+    assert "e:machinery-national" in buttons(replies[-1])
+    assert fake_telegram.callback_answers  # every button press is answered
+
+
+async def test_diacritic_free_question(fake_telegram: FakeTelegram, telegram_bot) -> None:
+    replies = await exchange(
+        fake_telegram,
+        CHAT,
+        lambda: fake_telegram.send_text(CHAT, "co so lam mien muon mua may say thi duoc ho tro bn"),
+    )
+    assert "300 triệu đồng" in texts(replies)
+
+
+async def test_whole_eligibility_check(fake_telegram: FakeTelegram, telegram_bot) -> None:
+    send = fake_telegram.send_text
+    press = fake_telegram.press_button
+    await exchange(fake_telegram, CHAT, lambda: send(CHAT, "/start"))
+    replies = await exchange(fake_telegram, CHAT, lambda: press(CHAT, "e:machinery-national"))
+    answer = next(b for b in buttons(replies[-1]) if b.endswith(":household_business"))
+    replies = await exchange(fake_telegram, CHAT, lambda: press(CHAT, answer))
+    production = next(b for b in buttons(replies[-1]) if b.endswith(":production"))
+    await exchange(fake_telegram, CHAT, lambda: press(CHAT, production))
+    replies = await exchange(fake_telegram, CHAT, lambda: send(CHAT, "hoa binh"))
+    assert "Phú Thọ" in texts(replies)
+    whole_line = next(b for b in buttons(replies[-1]) if b.endswith(":yes"))
+    await exchange(fake_telegram, CHAT, lambda: press(CHAT, whole_line))
+    replies = await exchange(fake_telegram, CHAT, lambda: send(CHAT, "1,2 tỷ"))
+    result = texts(replies)
+    assert "Có khả năng đủ điều kiện" in result
+    assert "450 triệu đồng" in result
+    assert "a:machinery-national" in buttons(replies[-1])
+
+
+async def test_restart_in_the_middle_of_the_check(
+    fake_telegram: FakeTelegram, telegram_bot: TelegramBot
+) -> None:
+    await exchange(fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "/start"))
+    replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.press_button(CHAT, "e"))
+    coop = next(b for b in buttons(replies[-1]) if b.endswith(":coop"))
+    replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.press_button(CHAT, coop))
+    production = next(b for b in buttons(replies[-1]) if b.endswith(":production"))
+
+    await telegram_bot.restart()  # a new Application and a new dialogue on the same database
+
+    replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.press_button(CHAT, production))
+    assert "tỉnh" in replies[-1]["text"]  # the next question: the province
+    replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "Sơn La"))
+    with telegram_bot.services.db.session() as s:
+        repos = Repos(s)
+        user = repos.users.find("telegram", str(CHAT))
+        profile = repos.profiles.get(user.id)
+        assert (profile.legal_form, profile.activity, profile.province) == ("coop", "production", "Sơn La")
+
+
+@pytest.mark.parametrize(
+    "send", ["send_sticker", "send_photo", "send_voice", "send_location", "send_document"]
+)
+async def test_unsupported_media_gets_a_polite_answer(
+    fake_telegram: FakeTelegram, telegram_bot, send: str
+) -> None:
+    replies = await exchange(fake_telegram, CHAT, lambda: getattr(fake_telegram, send)(CHAT))
+    assert replies[0]["text"].startswith("Dạ")
+    assert buttons(replies[-1]) == MAIN_MENU
+
+
+async def test_bad_input_never_breaks_the_bot(fake_telegram: FakeTelegram, telegram_bot) -> None:
+    await exchange(fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "/start"))
+    replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "máy " * 1500))
+    assert replies and "Traceback" not in texts(replies)
+    replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.press_button(CHAT, "forged:data"))
+    assert "menu cũ" in replies[0]["text"]
+    replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.press_button(CHAT, "s:999:yes"))
+    assert "menu cũ" in replies[0]["text"]
+    replies = await exchange(
+        fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "<b>*hỗ trợ*</b> _máy_ & co")
+    )
+    assert replies
+    html_name = 77
+    replies = await exchange(
+        fake_telegram,
+        html_name,
+        lambda: fake_telegram.send_text(html_name, "/start", first_name="<i>Bé</i> & <b>"),
+    )
+    assert (
+        "<i>Bé</i> & <b>" in replies[0]["text"]
+    )  # shown literally: it was escaped, and Telegram accepted it
+    fake_telegram.edited_message(CHAT, "sửa tin nhắn")
+    replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "menu"))
+    assert buttons(replies[-1]) == MAIN_MENU
+
+
+async def test_a_crash_in_the_dialogue_gets_a_polite_message(
+    fake_telegram: FakeTelegram, telegram_bot: TelegramBot, monkeypatch
+) -> None:
+    def broken(incoming):
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(telegram_bot.services.dialogue, "handle", broken)
+    replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "hello"))
+    assert "xin lỗi" in replies[0]["text"]
+    assert "Traceback" not in replies[0]["text"] and "fire" not in replies[0]["text"]
+
+
+async def test_webhook_mode_checks_the_secret(fake_telegram: FakeTelegram, database_url: str) -> None:
+    settings = telegram_settings(
+        fake_telegram,
+        database_url,
+        telegram_webhook_url="https://bot.example.org/webhook/telegram",
+        telegram_webhook_secret="s3cret-token_123",
+    )
+    services = build_services(settings)
+    channel = TelegramChannel(settings, services.dialogue, services.texts, services.commands())
+    await channel.start()
+    try:
+        assert fake_telegram.webhook.url == "https://bot.example.org/webhook/telegram"
+        assert fake_telegram.webhook.secret_token == "s3cret-token_123"
+        app = create_web_app(services, channel)
+        transport = httpx.ASGITransport(app=app)
+        update = fake_telegram.text_update(CHAT, "/start")
+        url = "http://testserver/webhook/telegram"
+        wrong = await post_webhook_update(url, update, "wrong-secret", transport=transport)
+        missing = await post_webhook_update(url, update, None, transport=transport)
+        assert wrong.status_code == 403 and missing.status_code == 403
+        await asyncio.sleep(0.3)
+        assert fake_telegram.messages(CHAT) == []
+        with services.db.session() as s:
+            assert Repos(s).users.find("telegram", str(CHAT)) is None  # nothing changed
+        ok = await post_webhook_update(url, update, "s3cret-token_123", transport=transport)
+        assert ok.status_code == 200
+        replies = await fake_telegram.wait_for_messages(CHAT, 1)
+        assert buttons(replies[-1]) == MAIN_MENU
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            garbage = await client.post(
+                "/webhook/telegram",
+                content=b"not json",
+                headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token_123"},
+            )
+            assert garbage.status_code == 400
+            health = await client.get("/healthz")
+            assert health.status_code == 200 and health.json() == {"status": "ok"}
+    finally:
+        await channel.stop()
+        services.close()
