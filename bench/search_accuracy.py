@@ -5,7 +5,7 @@ Prints top-1 / top-3 category accuracy and the confident rate on each labelled s
 how many off-topic questions are correctly not confident, and p50/p95 time per query on the real
 knowledge base and on one padded to 300 entries with province-scoped copies.
 
-    .venv/bin/python bench/search_accuracy.py [--show-misses dev|eval]
+    .venv/bin/python -m bench.search_accuracy [--show-misses dev|eval]
 """
 
 from __future__ import annotations

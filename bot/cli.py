@@ -80,7 +80,7 @@ def _cmd_eligibility(args: argparse.Namespace) -> int:
         print(json.dumps({"results": [v.to_dict() for v in verdicts]}, ensure_ascii=False))
         return 0
     for v in verdicts:
-        amount = f", tối đa {v.max_support_vnd:,} đồng" if v.max_support_vnd else ""
+        amount = f", at most {v.max_support_vnd:,} VND" if v.max_support_vnd else ""
         print(f"{v.status:>12}  {v.programme.id} ({v.programme.scope}){amount}")
         for reason in v.reasons:
             print(f"              - {reason}")

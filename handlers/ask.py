@@ -5,28 +5,44 @@ answered and the second offered as a button."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from handlers import callbacks as cb
 from handlers.cards import entry_button, entry_reply
 from handlers.context import Ctx
 from handlers.types import Reply
+from knowledge.text import fold_letters
 
 MAX_QUERY_CHARS = 500
 MAX_STORED_QUESTION_CHARS = 4000
-_SPLIT = re.compile(r"[?\n;]+|,\s*(?=(?:con|va|còn|và|nop|nộp|hs|ho so|hồ sơ|khi nao|khi nào|o dau|ở đâu)\b)")
+_HARD_BREAK = re.compile(r"[?\n;]+")
 
 
-def split_questions(text: str) -> list[str]:
-    """The separate questions in one message (at most two, each with at least two words)."""
-    parts = [p.strip(" ,.!") for p in _SPLIT.split(text) if p and p.strip(" ,.!")]
-    parts = [p for p in parts if len(p.split()) >= 2]
+def split_questions(text: str, joiners: list[str]) -> list[str]:
+    """The separate questions in one message (at most two, each with at least two words).
+
+    Questions are split at "?", ";" and line breaks, and at a comma followed by one of ``joiners``
+    (folded words such as "nop ho so", "o dau", "con").
+    """
+    text = unicodedata.normalize("NFC", text)
+    folded = fold_letters(text)
+    cuts = [m.span() for m in _HARD_BREAK.finditer(folded)]
+    if len(folded) == len(text) and joiners:
+        pattern = re.compile(r",\s*(?=(?:" + "|".join(re.escape(j) for j in joiners) + r")\b)")
+        cuts += [m.span() for m in pattern.finditer(folded)]
+    parts, start = [], 0
+    for begin, end in sorted(cuts):
+        parts.append(text[start:begin])
+        start = end
+    parts.append(text[start:])
+    parts = [p.strip(" ,.!") for p in parts if len(p.strip(" ,.!").split()) >= 2]
     return parts[:2] or [text.strip()]
 
 
 def answer(ctx: Ctx, text: str) -> list[Reply]:
     question = text.strip()
     ctx.state.data["_last_question"] = question[:MAX_STORED_QUESTION_CHARS]
-    parts = split_questions(question[:MAX_QUERY_CHARS])
+    parts = split_questions(question[:MAX_QUERY_CHARS], ctx.texts.labels["words"]["question_joiners"])
     index = ctx.catalog.index
     result = index.search(parts[0], province=ctx.profile.province)
     if not result.confident or not result.matches:

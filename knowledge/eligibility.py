@@ -178,7 +178,7 @@ def _rural_location(c: RuralLocationCriterion, ctx: Context) -> Outcome:
         )
     name = ctx.resolved.province.name
     is_city, reported_city = _city_status(ctx)
-    place = ctx.label("place_type", p.place_type) or "xã, phường"
+    place = ctx.label("place_type", p.place_type) or ctx.say("labels", "place_type", "unknown")
     if not is_city and not reported_city:
         return Outcome(
             Status.ELIGIBLE, ctx.say("rural_location", "pass_province", place=place, province=name)

@@ -145,3 +145,20 @@ def test_every_message_is_logged(chat: Chat) -> None:
         user_id = chat.state()[1].user_id
         history = Repos(s).messages.history(user_id)
     assert [m.direction for m in history] == ["in", "out", "in", "out"]
+
+
+def test_split_questions() -> None:
+    from handlers.ask import split_questions
+
+    joiners = ["nop", "o dau", "con"]
+    assert split_questions("lò sấy có hỗ trợ ko, nộp hs ở đâu", joiners) == [
+        "lò sấy có hỗ trợ ko",
+        "nộp hs ở đâu",
+    ]
+    assert split_questions("máy móc được bao nhiêu? hội chợ thì sao?", joiners) == [
+        "máy móc được bao nhiêu",
+        "hội chợ thì sao",
+    ]
+    assert split_questions("mua máy sấy, máy ép có được không", joiners) == [
+        "mua máy sấy, máy ép có được không"
+    ]
