@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers import callbacks as cb
+from handlers.cards import short_title
 from handlers.context import ELIGIBILITY_FIELDS, Ctx
 from handlers.types import Button, Reply
 from knowledge.eligibility import Status, Verdict
@@ -306,6 +307,11 @@ def _known_answers(ctx: Ctx) -> list[dict[str, str]]:
     return known
 
 
+def _documents(ctx: Ctx, programme: Programme) -> list[str]:
+    form = ctx.profile.legal_form
+    return [d.text for d in programme.documents if not d.only_for or (form and form in d.only_for)]
+
+
 def _first_reason(verdict: Verdict, status: Status) -> str:
     for outcome in verdict.outcomes:
         if outcome.status == status:
@@ -321,34 +327,56 @@ def _group(verdicts: list[Verdict], status: Status) -> list[dict[str, Any]]:
     return [{"reason": reason, "programmes": programmes} for reason, programmes in groups.items()]
 
 
+def _relevant(ctx: Ctx, verdicts: list[Verdict]) -> list[Verdict]:
+    """Leave out other provinces' local programmes once the user's province is known."""
+    province = ctx.profile.province
+    return [v for v in verdicts if v.programme.scope in ("national", province) or province is None]
+
+
 def _results(ctx: Ctx, verdicts: list[Verdict]) -> list[Reply]:
     ctx.state.step = "results"
     ctx.state.data.pop("pending", None)
     ctx.new_menu_version()
-    eligible = [v for v in verdicts if v.status == Status.ELIGIBLE]
     target = ctx.state.data.get("target")
+    single = verdicts[0] if target and verdicts else None
+    verdicts = _relevant(ctx, verdicts) if single is None else verdicts
+    eligible = [v for v in verdicts if v.status == Status.ELIGIBLE]
+    # Programmes with a confirmed amount first (largest ceiling first), then the others by category.
+    with_amount = sorted(
+        (v for v in eligible if v.programme.levels),
+        key=lambda v: -max(lv.cap_vnd or 0 for lv in v.programme.levels),
+    )
+    other_categories = list(
+        dict.fromkeys(str(v.programme.category) for v in eligible if not v.programme.levels)
+    )
+    ordered = with_amount + [v for v in eligible if not v.programme.levels]
     buttons = [
-        [Button(f"✅ {v.programme.title}"[:60], cb.build(cb.PROGRAMME, v.programme.id))]
-        for v in eligible[:RESULT_BUTTONS]
+        [Button("✅ " + short_title(v.programme.title), cb.build(cb.PROGRAMME, v.programme.id))]
+        for v in ordered[:RESULT_BUTTONS]
     ]
     buttons.append([ctx.button("apply_programme", cb.build(cb.APPLY, target) if target else cb.APPLY)])
     buttons.append([ctx.button("change_answers", cb.EDIT_ANSWERS), ctx.button("main_menu", cb.MAIN_MENU)])
-    single = verdicts[0] if target and verdicts else None
-    documents = []
-    if single is not None and single.status != Status.NOT_ELIGIBLE:
-        form = ctx.profile.legal_form
-        documents = [
-            d.text for d in single.programme.documents if not d.only_for or (form and form in d.only_for)
-        ]
+    if single is not None:
+        documents = _documents(ctx, single.programme) if single.status != Status.NOT_ELIGIBLE else []
+    else:
+        # What every likely programme asks for: worth preparing whichever one the centre picks.
+        lists = [_documents(ctx, v.programme) for v in eligible]
+        documents = [d for d in lists[0] if all(d in other for other in lists[1:])] if lists else []
     return [
         ctx.reply(
             "eligibility_results",
             buttons,
             single=single,
             eligible=eligible,
+            with_amount=with_amount,
+            other_categories=other_categories,
             not_eligible=_group(verdicts, Status.NOT_ELIGIBLE),
             unknown=_group(verdicts, Status.UNKNOWN),
             documents=documents,
-            known=_known_answers(ctx),
         )
     ]
+
+
+def _documents(ctx: Ctx, programme: Programme) -> list[str]:
+    form = ctx.profile.legal_form
+    return [d.text for d in programme.documents if not d.only_for or (form and form in d.only_for)]
