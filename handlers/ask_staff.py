@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers import notify
 from handlers.ask import MAX_STORED_QUESTION_CHARS
 from handlers.context import Ctx
 from handlers.types import Reply
@@ -29,5 +30,6 @@ def on_text(ctx: Ctx, text: str) -> list[Reply]:
 
 def _store(ctx: Ctx, text: str) -> list[Reply]:
     question = ctx.repos.staff_questions.add(ctx.user.id, text.strip()[:MAX_STORED_QUESTION_CHARS])
+    notify.question_to_staff(ctx.repos, ctx.texts, question, ctx.user, ctx.profile.province, ctx.staff_ids)
     ctx.state.reset()
     return [ctx.main_menu("ask_staff_done", question=question)]

@@ -24,6 +24,11 @@ BACK = "b"  # b:<menu version>
 CANCEL = "x"
 EDIT_ANSWERS = "ed"
 RESTART_CHECK = "er"
+APPLY_SUBMIT = "as"  # as:<draft id>
+MY_APPLICATIONS = "ma"
+LEAD_STATUS = "ls"  # ls:<lead id>:<status> (staff only)
+LEAD_DETAIL = "ld"  # ld:<lead id> (staff only)
+ANSWER_QUESTION = "qa"  # qa:<question id> (staff only)
 
 _GLOBAL = {
     MAIN_MENU,
@@ -39,6 +44,11 @@ _GLOBAL = {
     CANCEL,
     EDIT_ANSWERS,
     RESTART_CHECK,
+    APPLY_SUBMIT,
+    MY_APPLICATIONS,
+    LEAD_STATUS,
+    LEAD_DETAIL,
+    ANSWER_QUESTION,
 }
 
 

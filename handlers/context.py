@@ -61,6 +61,7 @@ class Ctx:
     texts: Texts
     now: datetime
     today: date
+    staff_ids: frozenset[str] = frozenset()
 
     # --- replies ---
 
@@ -70,6 +71,9 @@ class Ctx:
 
     def button(self, label_key: str, data: str) -> Button:
         return Button(self.texts.label("buttons", label_key), data)
+
+    def button_raw(self, label: str, data: str) -> Button:
+        return Button(label, data)
 
     def new_menu_version(self) -> int:
         """Call when asking a new question: answers to older questions become stale."""

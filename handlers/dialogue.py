@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from handlers import ask, ask_staff, browse, eligibility, menu
+from handlers import apply, ask, ask_staff, browse, eligibility, menu, staff
 from handlers import callbacks as cb
 from handlers.context import Ctx, State
 from handlers.texts import Texts
@@ -36,12 +36,14 @@ class Dialogue:
         texts: Texts | None = None,
         timezone: str = "Asia/Ho_Chi_Minh",
         clock: Callable[[], datetime] = utcnow,
+        staff_telegram_ids: frozenset[str] | set[str] = frozenset(),
     ):
         self.db = db
         self.catalog = catalog
         self.texts = texts or Texts()
         self.tz = ZoneInfo(timezone)
         self.clock = clock
+        self.staff_ids = frozenset(str(i) for i in staff_telegram_ids)
         words = self.texts.labels["words"]
         self._words = {name: {fold(w) for w in values} for name, values in words.items()}
         self._commands: dict[str, Flow] = {
@@ -53,6 +55,9 @@ class Dialogue:
             "tracuu": browse.categories,
             "kiemtra": lambda ctx: eligibility.start(ctx) or [],
             "hoicanbo": ask_staff.start,
+            "dangky": lambda ctx: apply.start(ctx) or [],
+            "hoso": apply.my_applications,
+            "leads": lambda ctx: staff.list_leads(ctx) or [ctx.main_menu("unknown_command", command="leads")],
         }
 
     @property
@@ -81,6 +86,7 @@ class Dialogue:
                 self.texts,
                 now,
                 now.astimezone(self.tz).date(),
+                self.staff_ids,
             )
             repos.messages.add(user.id, incoming.channel, "in", _describe(incoming), str(incoming.kind))
             replies = self._route(ctx, incoming)
@@ -100,6 +106,8 @@ class Dialogue:
         if incoming.kind == Kind.CHOICE:
             return self._choice(ctx, incoming.choice)
         if incoming.kind == Kind.CONTACT:
+            if ctx.state.flow == apply.FLOW:
+                return apply.on_contact(ctx, incoming.contact_phone)
             return self._resume(ctx)
         return self._text(ctx, incoming.text)
 
@@ -111,9 +119,12 @@ class Dialogue:
 
     def _resume(self, ctx: Ctx) -> list[Reply]:
         """After an interruption: re-ask the pending question, or show the menu."""
-        if ctx.state.flow == eligibility.FLOW and ctx.state.step not in (None, "results", "edit"):
+        flow, step = ctx.state.flow, ctx.state.step
+        if flow == eligibility.FLOW and step not in (None, "results", "edit"):
             return eligibility.resume(ctx)
-        if ctx.state.flow == ask_staff.FLOW:
+        if flow == apply.FLOW and step != "resume_offer":
+            return apply.resume(ctx)
+        if flow == ask_staff.FLOW:
             return ask_staff.start(ctx)
         return [ctx.main_menu()]
 
@@ -124,39 +135,47 @@ class Dialogue:
             return menu.stale(ctx) + self._resume(ctx)
         return replies
 
+    def _answer(self, ctx: Ctx, c: cb.Callback) -> list[Reply] | None:
+        """A button answering the current question of a flow; None when stale or forged."""
+        if c.version != ctx.state.menu_version:
+            return None
+        if ctx.state.flow == eligibility.FLOW:
+            return (
+                eligibility.on_choice(ctx, c.arg or "") if c.action == cb.ANSWER else eligibility.go_back(ctx)
+            )
+        if ctx.state.flow == apply.FLOW:
+            return apply.on_choice(ctx, c.arg or "") if c.action == cb.ANSWER else apply.go_back(ctx)
+        return None
+
     def _dispatch(self, ctx: Ctx, c: cb.Callback) -> list[Reply] | None:
         if c.action in (cb.ANSWER, cb.BACK):
-            if c.version != ctx.state.menu_version:
-                return None
-            if ctx.state.flow == eligibility.FLOW:
-                return (
-                    eligibility.on_choice(ctx, c.arg or "")
-                    if c.action == cb.ANSWER
-                    else eligibility.go_back(ctx)
-                )
-            return None
-        simple: dict[str, Flow] = {
+            return self._answer(ctx, c)
+        without_arg: dict[str, Flow] = {
             cb.MAIN_MENU: menu.show_menu,
             cb.BROWSE: browse.categories,
             cb.ASK_STAFF: ask_staff.start,
             cb.SEND_LAST_QUESTION: ask_staff.send_last_question,
             cb.CANCEL: menu.cancel,
             cb.RESTART_CHECK: eligibility.restart,
-            cb.APPLY: ask_staff.start,
+            cb.MY_APPLICATIONS: apply.my_applications,
+            cb.APPLY: lambda ctx: apply.start(ctx) or [],
             cb.REMINDERS: menu.show_menu,
         }
-        if c.action in simple and c.arg is None:
-            return simple[c.action](ctx)
-        if c.action == cb.CATEGORY:
-            return browse.category(ctx, c.arg)
-        if c.action == cb.PROGRAMME:
-            return browse.entry(ctx, c.arg)
-        if c.action == cb.PROGRAMME_DOCS:
-            return browse.details(ctx, c.arg)
-        if c.action == cb.CHECK:
-            return eligibility.start(ctx, c.arg)
-        if c.action == cb.APPLY:
-            return browse.entry(ctx, c.arg)
+        if c.arg is None and c.action in without_arg:
+            return without_arg[c.action](ctx)
+        with_arg: dict[str, Callable[[Ctx, str | None], list[Reply] | None]] = {
+            cb.CATEGORY: browse.category,
+            cb.PROGRAMME: browse.entry,
+            cb.PROGRAMME_DOCS: browse.details,
+            cb.CHECK: eligibility.start,
+            cb.APPLY: apply.start,
+            cb.APPLY_SUBMIT: apply.submit,
+            cb.LEAD_STATUS: staff.set_status,
+            cb.LEAD_DETAIL: staff.lead_detail,
+            cb.ANSWER_QUESTION: staff.start_answer,
+        }
+        if c.action in with_arg:
+            return with_arg[c.action](ctx, c.arg)
         if c.action == cb.EDIT_ANSWERS:
             if ctx.state.flow != eligibility.FLOW:
                 ctx.state.go(eligibility.FLOW, "results", asked=[], skipped=[])
@@ -178,18 +197,29 @@ class Dialogue:
         if folded in self._words["back"]:
             if ctx.state.flow == eligibility.FLOW:
                 return eligibility.go_back(ctx)
+            if ctx.state.flow == apply.FLOW:
+                return apply.go_back(ctx)
             return menu.show_menu(ctx)
-        if ctx.state.flow == eligibility.FLOW:
-            replies = eligibility.on_text(ctx, stripped)
+        return self._flow_text(ctx, stripped, folded)
+
+    def _flow_text(self, ctx: Ctx, text: str, folded: str) -> list[Reply]:
+        """Typed text: the answer to the pending question of a flow, else a free question."""
+        flow = ctx.state.flow
+        if flow == eligibility.FLOW:
+            replies = eligibility.on_text(ctx, text)
             if replies:
                 return replies
-        if ctx.state.flow == ask_staff.FLOW:
-            return ask_staff.on_text(ctx, stripped)
+        if flow == apply.FLOW and ctx.state.step not in (None, "summary", "resume_offer", "programme"):
+            return apply.on_text(ctx, text)
+        if flow == ask_staff.FLOW:
+            return ask_staff.on_text(ctx, text)
+        if flow == staff.FLOW:
+            return staff.on_answer_text(ctx, text)
         if folded in self._words["greeting"]:
             return menu.greeting(ctx)
         if folded in self._words["thanks"]:
             return menu.thanks(ctx)
-        return ask.answer(ctx, stripped)
+        return ask.answer(ctx, text)
 
 
 def _describe(incoming: Incoming) -> str:

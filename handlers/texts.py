@@ -45,14 +45,25 @@ class Texts:
         self.env.filters["vnd"] = format_vnd
         self.env.filters["vn_date"] = _vn_date
         self.env.filters["pct"] = _percent
+        self.env.filters["legal_form"] = self._legal_form_label
 
     @cached_property
     def labels(self) -> dict[str, Any]:
         return yaml.safe_load((self.directory / "labels.yaml").read_text(encoding="utf-8"))
 
+    def _legal_form_label(self, value: str | None) -> str:
+        for option in self.questions["legal_form"]["options"]:
+            if str(option["value"]) == value:
+                return str(option["label"])
+        return value or ""
+
     @cached_property
     def questions(self) -> dict[str, Any]:
         return yaml.safe_load((self.directory / "questions.yaml").read_text(encoding="utf-8"))
+
+    @cached_property
+    def apply_fields(self) -> dict[str, Any]:
+        return yaml.safe_load((self.directory / "apply_questions.yaml").read_text(encoding="utf-8"))
 
     def render(self, template: str, /, **context: Any) -> str:
         """Render ``template``.j2 to HTML text, trimmed, with at most one blank line in a row."""

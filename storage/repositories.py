@@ -18,6 +18,7 @@ from storage.models import (
     Lead,
     LeadEvent,
     MessageLog,
+    OutboxMessage,
     Profile,
     StaffQuestion,
     User,
@@ -213,6 +214,47 @@ class StaffQuestionRepo:
         return list(self.session.exec(stmt).all())
 
 
+@dataclass
+class OutboxRepo:
+    session: Session
+
+    def add(
+        self,
+        kind: str,
+        source_id: int,
+        user: User,
+        text: str,
+        buttons: list[dict[str, Any]] | None = None,
+        priority: int = 0,
+    ) -> OutboxMessage | None:
+        """Queue one message for one user; None when that (kind, source, user) is already queued."""
+        exists = self.session.exec(
+            select(OutboxMessage.id).where(
+                OutboxMessage.kind == kind,
+                OutboxMessage.source_id == source_id,
+                OutboxMessage.user_id == user.id,
+            )
+        ).first()
+        if exists is not None:
+            return None
+        message = OutboxMessage(
+            kind=kind,
+            source_id=source_id,
+            user_id=user.id,
+            channel=user.channel,
+            chat_id=user.external_id,
+            text=text,
+            buttons=buttons or [],
+            priority=priority,
+        )
+        self.session.add(message)
+        return message
+
+    def for_source(self, kind: str, source_id: int) -> list[OutboxMessage]:
+        stmt = select(OutboxMessage).where(OutboxMessage.kind == kind, OutboxMessage.source_id == source_id)
+        return list(self.session.exec(stmt).all())
+
+
 class Repos:
     """Every repository over one session (one unit of work)."""
 
@@ -225,6 +267,7 @@ class Repos:
         self.leads = LeadRepo(session)
         self.deadlines = DeadlineRepo(session)
         self.staff_questions = StaffQuestionRepo(session)
+        self.outbox = OutboxRepo(session)
 
     def now(self) -> datetime:
         return utcnow()

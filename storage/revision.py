@@ -15,7 +15,11 @@ def main() -> int:
         db = Database(f"sqlite:///{Path(tmp) / 'rev.db'}")
         db.migrate()
         config = alembic_config(db.url)
-        command.revision(config, message=message, autogenerate=True, rev_id=None)
+        versions = sorted(
+            (Path(__file__).parent / "migrations" / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")
+        )
+        next_id = f"{int(versions[-1].name[:4]) + 1:04d}" if versions else "0001"
+        command.revision(config, message=message, autogenerate=True, rev_id=next_id)
     return 0
 
 

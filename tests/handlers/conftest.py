@@ -54,7 +54,8 @@ class Chat:
 
     def answer(self, value: str) -> list[Reply]:
         """Press the answer button with this value on the current question."""
-        return self.press(self.button_for("s:").rsplit(":", 1)[0] + ":" + value)
+        version = self.button_for("s:").split(":")[1]
+        return self.press(f"s:{version}:{value}")
 
     def state(self):
         with self.dialogue.db.session() as s:

@@ -1,0 +1,446 @@
+"""The application form: collect what the centre needs, show a summary, submit one lead.
+
+The draft lives in the conversation state (``_draft``, kept across menu resets), so a restart or a
+detour loses nothing and the user can resume or start over. What the profile already holds is
+reused. Each answer is validated; after two polite re-asks with an example the user is offered a
+way out. Submitting is idempotent: the draft id is the lead's unique submission key, so a double
+tap on "Gửi" creates one lead and answers both taps with the same reference code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from handlers import callbacks as cb
+from handlers import notify
+from handlers.cards import short_title
+from handlers.context import Ctx
+from handlers.types import Button, Reply
+from knowledge.eligibility import Status
+from knowledge.models import Category, Programme
+from knowledge.money import format_vnd, parse_money
+from knowledge.phone import format_phone, normalise_phone
+from knowledge.text import fold
+from storage.models import Lead
+
+FLOW = "apply"
+FIELDS = (
+    "programme",
+    "full_name",
+    "phone",
+    "establishment_name",
+    "legal_form",
+    "province",
+    "commune",
+    "sector",
+    "plan",
+    "estimated_cost_vnd",
+    "consent",
+)
+PROFILE_FIELDS = ("full_name", "phone", "establishment_name", "legal_form", "province", "commune", "sector")
+MAX_RETRIES = 2
+PROGRAMME_CHOICES = 6
+_INVALID = object()
+
+
+# --- entry points ---
+
+
+def start(ctx: Ctx, programme_id: str | None = None) -> list[Reply] | None:
+    """Open the form (optionally for one programme); offer to resume an unfinished draft."""
+    if programme_id is not None and not isinstance(ctx.catalog.kb.by_id.get(programme_id), Programme):
+        return None
+    draft = ctx.state.data.get("_draft")
+    if draft and not draft.get("submitted") and len(draft.get("values", {})) > 1:
+        same = programme_id is None or draft["values"].get("programme") == programme_id
+        if same:
+            ctx.state.go(FLOW, "resume_offer", offer_programme=programme_id)
+            version = ctx.new_menu_version()
+            labels = ctx.texts.labels["apply"]
+            buttons = [
+                [Button(labels["resume"], cb.answer(version, "resume"))],
+                [Button(labels["start_over"], cb.answer(version, "restart"))],
+                [ctx.button("cancel", cb.CANCEL)],
+            ]
+            return [ctx.reply("apply_resume_offer", buttons, title=_programme_title(ctx, draft["values"]))]
+    return _new_draft(ctx, programme_id)
+
+
+def resume(ctx: Ctx) -> list[Reply]:
+    return _continue(ctx)
+
+
+def on_choice(ctx: Ctx, value: str) -> list[Reply] | None:
+    draft = ctx.state.data.get("_draft")
+    step = ctx.state.step
+    if step == "resume_offer":
+        if value == "resume":
+            ctx.state.go(FLOW, None)
+            return _continue(ctx)
+        if value == "restart":
+            return _new_draft(ctx, ctx.state.data.get("offer_programme"))
+        return None
+    if draft is None:
+        return None
+    if step == "summary":
+        if value.startswith("edit:") and value[5:] in FIELDS:
+            draft["editing"] = True
+            return [_ask(ctx, value[5:])]
+        return None
+    if step == "programme":
+        return _choose_programme(ctx, value)
+    if step == "legal_form":
+        options = {str(o["value"]) for o in ctx.texts.questions["legal_form"]["options"]}
+        return _store(ctx, "legal_form", value) if value in options else None
+    if step == "estimated_cost_vnd" and value == "skip":
+        return _store(ctx, "estimated_cost_vnd", None)
+    if step == "full_name" and value == "use_name" and ctx.user.display_name.strip():
+        return _store(ctx, "full_name", ctx.user.display_name.strip()[:100])
+    if step == "consent":
+        if value == "yes":
+            return _store(ctx, "consent", ctx.now.isoformat())
+        if value == "no":
+            ctx.state.reset()
+            return [ctx.main_menu("apply_no_consent")]
+    return None
+
+
+def on_text(ctx: Ctx, text: str) -> list[Reply]:
+    step = ctx.state.step
+    if step not in FIELDS or ctx.state.data.get("_draft") is None:
+        return _continue(ctx)
+    value = _parse(ctx, step, text)
+    if value is _INVALID:
+        return [_ask(ctx, step, retry=True)]
+    return _store(ctx, step, value)
+
+
+def on_contact(ctx: Ctx, phone: str | None) -> list[Reply]:
+    if ctx.state.step != "phone" or ctx.state.data.get("_draft") is None:
+        return _continue(ctx)
+    value = normalise_phone(phone or "")
+    if value is None:
+        return [_ask(ctx, "phone", retry=True)]
+    return _store(ctx, "phone", value)
+
+
+def go_back(ctx: Ctx) -> list[Reply]:
+    draft = ctx.state.data.get("_draft")
+    if not draft or not draft.get("asked"):
+        return _continue(ctx)
+    field = draft["asked"].pop()
+    draft["values"].pop(field, None)
+    return [_ask(ctx, field)]
+
+
+def submit(ctx: Ctx, draft_id: str | None) -> list[Reply] | None:
+    """The "Gửi" button (``as:<draft id>``): create the lead once; repeat taps get the same answer."""
+    if not draft_id:
+        return None
+    existing = ctx.repos.leads.by_submission_key(_submission_key(ctx, draft_id))
+    if existing is not None:
+        return [_confirmation(ctx, existing, again=True)]
+    draft = ctx.state.data.get("_draft")
+    if not draft or draft.get("id") != draft_id or _missing(ctx, draft) is not None:
+        return None
+    lead = _create_lead(ctx, draft)
+    draft["submitted"] = lead.ref_code
+    ctx.state.reset()
+    return [_confirmation(ctx, lead, again=False)]
+
+
+# --- the draft ---
+
+
+def _new_draft(ctx: Ctx, programme_id: str | None) -> list[Reply]:
+    values: dict[str, Any] = {}
+    if programme_id:
+        values["programme"] = programme_id
+    for field in PROFILE_FIELDS:
+        known = getattr(ctx.profile, field)
+        if known:
+            values[field] = known
+    if ctx.profile.investment_cost_vnd:
+        values["estimated_cost_vnd"] = ctx.profile.investment_cost_vnd
+    ctx.state.go(FLOW, None)
+    ctx.state.data["_draft"] = {"id": uuid.uuid4().hex[:16], "values": values, "asked": [], "retries": 0}
+    intro = ctx.reply("apply_intro", title=_programme_title(ctx, values), prefilled=len(values) > 1)
+    return [intro, *_continue(ctx)]
+
+
+def _missing(ctx: Ctx, draft: dict[str, Any]) -> str | None:
+    values = draft["values"]
+    for field in FIELDS:
+        if field == "estimated_cost_vnd":
+            if field not in values:
+                return field
+        elif not values.get(field):
+            return field
+    return None
+
+
+def _continue(ctx: Ctx) -> list[Reply]:
+    draft = ctx.state.data.get("_draft")
+    if draft is None or draft.get("submitted"):
+        return _new_draft(ctx, None)
+    field = _missing(ctx, draft)
+    if field is None:
+        return [_summary(ctx)]
+    return [_ask(ctx, field)]
+
+
+def _store(ctx: Ctx, field: str, value: Any) -> list[Reply]:
+    draft = ctx.state.data["_draft"]
+    draft["values"][field] = value
+    draft["retries"] = 0
+    if field not in draft["asked"]:
+        draft["asked"].append(field)
+    if field in PROFILE_FIELDS:
+        ctx.update_profile(**{field: value})
+    if field == "estimated_cost_vnd" and value:
+        ctx.update_profile(investment_cost_vnd=value)
+    if draft.pop("editing", False):
+        return [_summary(ctx)]
+    return _continue(ctx)
+
+
+def _parse(ctx: Ctx, field: str, text: str) -> Any:
+    spec = ctx.texts.apply_fields[field]
+    kind = spec["kind"]
+    text = text.strip()
+    if kind == "text":
+        cleaned = " ".join(text.split())
+        ok = spec["min"] <= len(cleaned) <= spec["max"] and any(c.isalpha() for c in cleaned)
+        if field == "full_name":
+            ok = ok and not any(c.isdigit() for c in cleaned) and "http" not in cleaned.lower()
+        return cleaned if ok else _INVALID
+    if kind == "phone":
+        return normalise_phone(text) or _INVALID
+    if kind == "money":
+        if fold(text) in {fold(w) for w in ctx.texts.questions["yesno_words"]["unknown"]}:
+            return None
+        return parse_money(text) or _INVALID
+    if kind == "province":
+        found = ctx.catalog.kb.provinces.resolve(text)
+        return found.province.name if found else _INVALID
+    if kind == "choice":
+        question = ctx.texts.questions[spec["question"]]
+        folded = f" {fold(text)} "
+        for option in question["options"]:
+            for word in [option["label"], *option.get("words", [])]:
+                if f" {fold(word)} " in folded:
+                    return str(option["value"])
+        return _INVALID
+    if kind == "consent":
+        words = ctx.texts.questions["yesno_words"]
+        folded = fold(text)
+        if folded in {fold(w) for w in words["yes"]} or folded.startswith("dong y"):
+            return ctx.now.isoformat()
+        return _INVALID
+    return _INVALID
+
+
+# --- questions ---
+
+
+def _ask(ctx: Ctx, field: str, retry: bool = False) -> Reply:
+    spec = ctx.texts.apply_fields[field]
+    draft = ctx.state.data["_draft"]
+    if retry:
+        draft["retries"] = draft.get("retries", 0) + 1
+    version = ctx.new_menu_version()
+    ctx.state.step = field
+    labels = ctx.texts.labels["apply"]
+    rows: list[list[Button]] = []
+    kind = spec["kind"]
+    if kind == "programme":
+        return _programme_question(ctx, version)
+    if kind == "choice":
+        question = ctx.texts.questions[spec["question"]]
+        rows = [[Button(o["label"], cb.answer(version, str(o["value"])))] for o in question["options"]]
+    elif kind == "money":
+        rows = [[ctx.button("skip", cb.answer(version, "skip"))]]
+    elif kind == "consent":
+        rows = [
+            [Button(labels["consent_yes"], cb.answer(version, "yes"))],
+            [Button(labels["consent_no"], cb.answer(version, "no"))],
+        ]
+    elif field == "full_name" and ctx.user.display_name.strip() and not retry:
+        name = short_title(ctx.user.display_name.strip(), 40)
+        rows = [[Button(labels["use_name"].format(name=name), cb.answer(version, "use_name"))]]
+    too_many = draft.get("retries", 0) > MAX_RETRIES
+    footer = [ctx.button("back", cb.back(version))] if draft.get("asked") else []
+    footer.append(ctx.button("cancel", cb.CANCEL))
+    if too_many:
+        rows.append([ctx.button("ask_staff", cb.ASK_STAFF)])
+    rows.append(footer)
+    question_text = spec.get("prompt") or ctx.texts.questions[spec["question"]]["prompt"]
+    reply = ctx.reply(
+        "apply_question",
+        rows,
+        prompt=question_text,
+        retry=retry,
+        too_many=too_many,
+        example=spec.get("example"),
+        kind=kind,
+    )
+    if kind == "phone" and ctx.state.flow == FLOW:
+        return Reply(text=reply.text, buttons=reply.buttons, ask_contact=True)
+    return reply
+
+
+def _programme_question(ctx: Ctx, version: int, category: str | None = None) -> Reply:
+    ctx.state.step = "programme"
+    if category is None:
+        programmes = _likely_programmes(ctx)
+    else:
+        programmes = [
+            p
+            for p in ctx.catalog.kb.programmes
+            if str(p.category) == category and p.scope in ("national", ctx.profile.province)
+        ]
+    rows = [[Button(short_title(p.title), cb.answer(version, f"p:{p.id}"))] for p in programmes]
+    if category is None:
+        names = ctx.texts.labels["categories"]
+        rows += [
+            [Button(names[str(c)], cb.answer(version, f"c:{c}"))]
+            for c in Category
+            if c != Category.GENERAL and not any(p.category == c for p in programmes)
+        ]
+    rows.append([ctx.button("cancel", cb.CANCEL)])
+    return ctx.reply("apply_choose_programme", rows, likely=bool(programmes) and category is None)
+
+
+def _likely_programmes(ctx: Ctx) -> list[Programme]:
+    profile = ctx.eligibility_profile()
+    if profile.legal_form is None and profile.province is None:
+        return []
+    verdicts = [
+        ctx.catalog.evaluator.evaluate(p, profile, ctx.today)
+        for p in ctx.catalog.kb.programmes
+        if p.scope in ("national", ctx.profile.province)
+    ]
+    return [v.programme for v in verdicts if v.status == Status.ELIGIBLE][:PROGRAMME_CHOICES]
+
+
+def _choose_programme(ctx: Ctx, value: str) -> list[Reply] | None:
+    kind, _, arg = value.partition(":")
+    if kind == "p" and isinstance(ctx.catalog.kb.by_id.get(arg), Programme):
+        return _store(ctx, "programme", arg)
+    if kind == "c" and arg in {str(c) for c in Category}:
+        return [_programme_question(ctx, ctx.new_menu_version(), arg)]
+    return None
+
+
+# --- summary and submission ---
+
+
+def _display(ctx: Ctx, field: str, value: Any) -> str:
+    if value in (None, ""):
+        return ctx.texts.label("apply_summary", "not_given")
+    if field == "programme":
+        entry = ctx.catalog.kb.by_id.get(value)
+        return entry.title if entry else str(value)
+    if field == "phone":
+        return format_phone(value)
+    if field == "estimated_cost_vnd":
+        return format_vnd(int(value))
+    if field == "legal_form":
+        for option in ctx.texts.questions["legal_form"]["options"]:
+            if str(option["value"]) == value:
+                return str(option["label"])
+    if field == "consent":
+        return ctx.texts.label("apply_summary", "consented")
+    return str(value)
+
+
+def _summary(ctx: Ctx) -> Reply:
+    draft = ctx.state.data["_draft"]
+    ctx.state.step = "summary"
+    version = ctx.new_menu_version()
+    specs = ctx.texts.apply_fields
+    items = [{"name": specs[f]["name"], "value": _display(ctx, f, draft["values"].get(f))} for f in FIELDS]
+    edit = ctx.texts.labels["apply"]["edit"]
+    rows = [[Button(ctx.texts.labels["apply"]["submit"], cb.build(cb.APPLY_SUBMIT, draft["id"]))]]
+    editable = [f for f in FIELDS if f != "consent"]
+    for i in range(0, len(editable), 2):
+        rows.append(
+            [
+                Button(edit.format(name=specs[f]["name"]), cb.answer(version, f"edit:{f}"))
+                for f in editable[i : i + 2]
+            ]
+        )
+    rows.append([ctx.button("cancel", cb.CANCEL)])
+    return ctx.reply("apply_summary", rows, items=items)
+
+
+def _submission_key(ctx: Ctx, draft_id: str) -> str:
+    return f"{ctx.user.id}:{draft_id}"
+
+
+def _create_lead(ctx: Ctx, draft: dict[str, Any]) -> Lead:
+    values = draft["values"]
+    programme = ctx.catalog.kb.by_id[values["programme"]]
+    verdict = ctx.catalog.evaluator.evaluate(programme, ctx.eligibility_profile(), ctx.today)
+    lead = Lead(
+        submission_key=_submission_key(ctx, draft["id"]),
+        user_id=ctx.user.id,
+        channel=ctx.user.channel,
+        programme_id=programme.id,
+        category=str(programme.category),
+        full_name=values["full_name"],
+        phone=values["phone"],
+        establishment_name=values["establishment_name"],
+        legal_form=values["legal_form"],
+        province=values["province"],
+        commune=values["commune"],
+        sector=values["sector"],
+        products=values["sector"],
+        plan=values["plan"],
+        estimated_cost_vnd=values.get("estimated_cost_vnd"),
+        eligibility={
+            **verdict.to_dict(),
+            "outcomes": [{"status": str(o.status), "reason": o.reason} for o in verdict.outcomes],
+        },
+        consent_at=ctx.now,
+    )
+    try:
+        with ctx.repos.session.begin_nested():
+            ctx.repos.leads.add(lead, year=ctx.today.year)
+    except IntegrityError:
+        # Another process took the same submission a moment ago: answer with that lead.
+        existing = ctx.repos.leads.by_submission_key(lead.submission_key)
+        if existing is None:
+            raise
+        return existing
+    notify.new_lead_to_staff(ctx.repos, ctx.texts, lead, programme, ctx.staff_ids)
+    return lead
+
+
+def _confirmation(ctx: Ctx, lead: Lead, again: bool) -> Reply:
+    programme = ctx.catalog.kb.by_id.get(lead.programme_id or "")
+    documents = []
+    if isinstance(programme, Programme):
+        documents = [d.text for d in programme.documents if not d.only_for or lead.legal_form in d.only_for]
+    buttons = [
+        [Button(ctx.texts.labels["apply"]["my_applications"], cb.MY_APPLICATIONS)],
+        [ctx.button("main_menu", cb.MAIN_MENU)],
+    ]
+    return ctx.reply("apply_done", buttons, lead=lead, programme=programme, documents=documents, again=again)
+
+
+def my_applications(ctx: Ctx) -> list[Reply]:
+    """/hoso: the user's applications with their status, newest first."""
+    leads = ctx.repos.leads.for_user(ctx.user.id)
+    titles = {lead.id: _programme_title(ctx, {"programme": lead.programme_id}) for lead in leads}
+    return [
+        ctx.main_menu("my_applications", leads=leads, titles=titles, statuses=ctx.texts.labels["lead_status"])
+    ]
+
+
+def _programme_title(ctx: Ctx, values: dict[str, Any]) -> str | None:
+    entry = ctx.catalog.kb.by_id.get(values.get("programme") or "")
+    return entry.title if entry else None
