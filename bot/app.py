@@ -15,7 +15,8 @@ import sys
 import uvicorn
 
 from bot.channels.console import chat
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram import TelegramChannel, TelegramTransport
+from bot.outbox import OutboxSender, Transport
 from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.web import create_web_app
@@ -34,7 +35,18 @@ class Runner:
             if settings.telegram_enabled
             else None
         )
-        self.web_app = create_web_app(self.services, self.telegram)
+        self.transports: dict[str, Transport] = {}
+        if settings.telegram_enabled:
+            self.transports["telegram"] = TelegramTransport(settings, self.services.texts)
+        self.outbox = OutboxSender(
+            self.services.db,
+            self.transports,
+            rates={"telegram": settings.broadcast_rate_per_sec, "zalo": settings.zalo_rate_per_sec},
+        )
+        self.services.dialogue.after_commit = self._wake_outbox
+        self._stop_outbox = asyncio.Event()
+        self._outbox_task: asyncio.Task[None] | None = None
+        self.web_app = create_web_app(self.services, self.telegram, self.outbox)
         self.web = uvicorn.Server(
             uvicorn.Config(
                 self.web_app,
@@ -54,18 +66,40 @@ class Runner:
             await asyncio.sleep(0.02)
         if self.telegram is not None:
             await self.telegram.start()
+        for transport in self.transports.values():
+            await transport.start()  # type: ignore[attr-defined]
+        if self.transports:
+            self._loop = asyncio.get_running_loop()
+            self._outbox_task = asyncio.create_task(self.outbox.run(self._stop_outbox))
+
+    def _wake_outbox(self) -> None:
+        """Called from the dialogue's worker thread after each commit."""
+        loop = getattr(self, "_loop", None)
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.outbox.wake)
 
     async def stop(self) -> None:
         if self.telegram is not None:
             await self.telegram.stop()
+        self._stop_outbox.set()
+        if self._outbox_task is not None:
+            await self._outbox_task
+        for transport in self.transports.values():
+            await transport.stop()  # type: ignore[attr-defined]
         self.web.should_exit = True
         with contextlib.suppress(Exception):
             await self._web_task
         self.services.close()
 
     @property
+    def bound_port(self) -> int:
+        """The port the web server listens on (useful when WEB_PORT is 0: pick a free one)."""
+        sockets = [sock for server in self.web.servers for sock in server.sockets]
+        return sockets[0].getsockname()[1] if sockets else self.settings.web_port
+
+    @property
     def dashboard_url(self) -> str:
-        return f"http://{self.settings.web_host}:{self.settings.web_port}/"
+        return f"http://{self.settings.web_host}:{self.bound_port}/"
 
 
 async def _wait_for_signal() -> None:

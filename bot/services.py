@@ -34,5 +34,11 @@ def build_services(settings: Settings) -> Services:
     db.migrate()
     catalog = load_catalog()
     texts = Texts()
-    dialogue = Dialogue(db, catalog, texts, timezone=settings.timezone)
+    dialogue = Dialogue(
+        db,
+        catalog,
+        texts,
+        timezone=settings.timezone,
+        staff_telegram_ids={str(i) for i in settings.staff_telegram_ids},
+    )
     return Services(settings, db, catalog, texts, dialogue)

@@ -11,13 +11,17 @@ from fastapi.responses import JSONResponse, Response
 
 if TYPE_CHECKING:
     from bot.channels.telegram import TelegramChannel
+    from bot.outbox import OutboxSender
     from bot.services import Services
 
 
-def create_web_app(services: Services, telegram: TelegramChannel | None = None) -> FastAPI:
-    app = FastAPI(title="Trợ lý Khuyến công", docs_url=None, redoc_url=None, openapi_url=None)
+def create_web_app(
+    services: Services, telegram: TelegramChannel | None = None, outbox: OutboxSender | None = None
+) -> FastAPI:
+    app = FastAPI(title="Tro ly Khuyen cong", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
     app.state.telegram = telegram
+    app.state.outbox = outbox
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -44,6 +44,8 @@ class Dialogue:
         self.tz = ZoneInfo(timezone)
         self.clock = clock
         self.staff_ids = frozenset(str(i) for i in staff_telegram_ids)
+        # Called after each committed update (the outbox uses it to look for new messages at once).
+        self.after_commit: Callable[[], None] | None = None
         words = self.texts.labels["words"]
         self._words = {name: {fold(w) for w in values} for name, values in words.items()}
         self._commands: dict[str, Flow] = {
@@ -94,6 +96,8 @@ class Dialogue:
             repos.conversations.save(user.id, state.flow, state.step, state.data, state.menu_version)
             for reply in replies:
                 repos.messages.add(user.id, incoming.channel, "out", reply.text)
+        if self.after_commit is not None:
+            self.after_commit()
         return replies
 
     # --- routing ---

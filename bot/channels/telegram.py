@@ -14,6 +14,7 @@ from collections import defaultdict
 from typing import Any
 
 from telegram import (
+    Bot,
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -25,10 +26,11 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, MessageLimit, ParseMode
-from telegram.error import Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.channels.plaintext import split_message
+from bot.outbox import Blocked, Permanent, RetryLater, Temporary
 from bot.settings import Settings
 from handlers.dialogue import Dialogue
 from handlers.texts import Texts
@@ -108,6 +110,57 @@ def reply_markup(reply: Reply, texts: Texts) -> InlineKeyboardMarkup | ReplyKeyb
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in reply.buttons]
     )
+
+
+def telegram_messages(reply: Reply, texts: Texts) -> list[tuple[str, Any]]:
+    """(text, markup) per message: long texts are split, the markup goes with the last part."""
+    markup = reply_markup(reply, texts)
+    chunks = split_message(reply.text, MessageLimit.MAX_TEXT_LENGTH) if reply.text else []
+    return [(chunk, markup if i == len(chunks) - 1 else None) for i, chunk in enumerate(chunks)]
+
+
+def _seconds(value: Any) -> float:
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+
+
+class TelegramTransport:
+    """The outbox's own Telegram client (no shared rate limiter: the outbox paces itself)."""
+
+    channel = CHANNEL
+    native_buttons = True
+
+    def __init__(self, settings: Settings, texts: Texts):
+        token = settings.telegram_bot_token.get_secret_value()  # type: ignore[union-attr]
+        self.bot = Bot(token, base_url=settings.telegram_api_base_url)
+        self.texts = texts
+
+    async def start(self) -> None:
+        await self.bot.initialize()
+
+    async def stop(self) -> None:
+        await self.bot.shutdown()
+
+    async def deliver(self, chat_id: str, reply: Reply) -> None:
+        try:
+            for text, markup in telegram_messages(reply, self.texts):
+                await self.bot.send_message(
+                    chat_id=int(chat_id),
+                    text=text,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+        except Forbidden as exc:
+            raise Blocked(str(exc)) from exc
+        except RetryAfter as exc:
+            # The private field is always a timedelta; the public one warns about its type changing.
+            raise RetryLater(_seconds(exc._retry_after), str(exc)) from exc
+        except BadRequest as exc:
+            if "chat not found" in str(exc).lower():
+                raise Blocked(str(exc)) from exc
+            raise Permanent(str(exc)) from exc
+        except NetworkError as exc:  # includes TimedOut
+            raise Temporary(str(exc)) from exc
 
 
 class TelegramChannel:
@@ -211,16 +264,13 @@ class TelegramChannel:
 
     async def send(self, chat_id: str | int, reply: Reply) -> Message | None:
         """Send one reply (split when longer than Telegram allows); raises Forbidden when blocked."""
-        markup = reply_markup(reply, self.texts)
-        chunks = split_message(reply.text, MessageLimit.MAX_TEXT_LENGTH) if reply.text else []
         sent: Message | None = None
-        for i, chunk in enumerate(chunks):
-            last = i == len(chunks) - 1
+        for text, markup in telegram_messages(reply, self.texts):
             sent = await self.application.bot.send_message(
                 chat_id=int(chat_id),
-                text=chunk,
+                text=text,
                 parse_mode=ParseMode.HTML,
-                reply_markup=markup if last else None,
+                reply_markup=markup,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         if reply.attachment is not None:

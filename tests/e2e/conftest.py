@@ -1,4 +1,5 @@
-"""End-to-end fixtures: the real python-telegram-bot Application against the local fake Bot API."""
+"""End-to-end fixtures: the whole process (``bot.app.Runner``: web server, Telegram channel, outbox)
+against the local fake Telegram Bot API over HTTP."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.channels.telegram import TelegramChannel
-from bot.services import Services, build_services
+from bot.app import Runner
+from bot.services import Services
 from bot.settings import Settings
 from tests.fakes.telegram import FakeTelegram
+
+STAFF_CHAT = 900
 
 
 @pytest.fixture
@@ -21,36 +24,37 @@ async def fake_telegram() -> AsyncIterator[FakeTelegram]:
 
 
 def telegram_settings(fake: FakeTelegram, database_url: str, **extra) -> Settings:
-    return Settings(
-        _env_file=None,
-        telegram_bot_token=fake.token,
-        telegram_api_base_url=fake.base_url,
-        database_url=database_url,
+    values = {
+        "telegram_bot_token": fake.token,
+        "telegram_api_base_url": fake.base_url,
+        "database_url": database_url,
+        "web_port": 0,
+        "staff_telegram_ids": [STAFF_CHAT],
         **extra,
-    )
+    }
+    return Settings(_env_file=None, **values)
 
 
 class TelegramBot:
-    """The bot process's Telegram side: services plus a started channel; restartable."""
+    """The bot process; restartable on the same database."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.services: Services | None = None
-        self.channel: TelegramChannel | None = None
+        self.runner: Runner | None = None
+
+    @property
+    def services(self) -> Services:
+        assert self.runner is not None
+        return self.runner.services
 
     async def start(self) -> None:
-        self.services = build_services(self.settings)
-        self.channel = TelegramChannel(
-            self.settings, self.services.dialogue, self.services.texts, self.services.commands()
-        )
-        await self.channel.start()
+        self.runner = Runner(self.settings)
+        await self.runner.start()
 
     async def stop(self) -> None:
-        if self.channel is not None:
-            await self.channel.stop()
-        if self.services is not None:
-            self.services.close()
-        self.channel = self.services = None
+        if self.runner is not None:
+            await self.runner.stop()
+        self.runner = None
 
     async def restart(self) -> None:
         await self.stop()

@@ -162,7 +162,7 @@ async def test_a_crash_in_the_dialogue_gets_a_polite_message(
     def broken(incoming):
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr(telegram_bot.services.dialogue, "handle", broken)
+    monkeypatch.setattr(telegram_bot.runner.telegram.dialogue, "handle", broken)
     replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "hello"))
     assert "xin lỗi" in replies[0]["text"]
     assert "Traceback" not in replies[0]["text"] and "fire" not in replies[0]["text"]
