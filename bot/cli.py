@@ -116,6 +116,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_staff_add(args: argparse.Namespace) -> int:
+    import re
+
+    from bot.settings import Settings
+    from storage.db import Database
+    from storage.passwords import MIN_LENGTH, hash_password
+    from storage.repositories import Repos
+
+    if not re.fullmatch(r"[A-Za-z0-9_.@-]{3,64}", args.username):
+        print("username: 3-64 characters, letters, digits and _ . @ - only", file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < MIN_LENGTH:
+        print(
+            f"password (one line on standard input) must have at least {MIN_LENGTH} characters",
+            file=sys.stderr,
+        )
+        return 2
+    db = Database(Settings().database_url)
+    db.migrate()
+    try:
+        with db.session() as s:
+            account, created = Repos(s).staff.upsert(args.username, hash_password(password), args.telegram_id)
+    finally:
+        db.dispose()
+    print(f"{'created' if created else 'updated'} staff account {account.username}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Trợ lý Khuyến công")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -138,6 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     elig.add_argument("--json", action="store_true", help="print JSON verdicts")
     elig.set_defaults(func=_cmd_eligibility)
+
+    staff = sub.add_parser("staff", help="manage staff dashboard accounts")
+    staff_sub = staff.add_subparsers(dest="staff_command", required=True)
+    staff_add = staff_sub.add_parser(
+        "add", help="create or update an account; the password is read from stdin"
+    )
+    staff_add.add_argument("username")
+    staff_add.add_argument("--telegram-id", type=int, help="link the account to this Telegram user id")
+    staff_add.set_defaults(func=_cmd_staff_add)
 
     kb = sub.add_parser("kb", help="check or export the knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)

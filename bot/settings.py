@@ -87,5 +87,10 @@ class Settings(BaseSettings):
         return self.zalo_bot_token is not None
 
     @property
+    def secure_cookies(self) -> bool:
+        """Dashboard cookies only over HTTPS in production (the development server is plain HTTP)."""
+        return self.environment == "production"
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

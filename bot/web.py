@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from bot.dashboard.routes import create_dashboard
+
 if TYPE_CHECKING:
     from bot.channels.telegram import TelegramChannel
     from bot.outbox import OutboxSender
@@ -22,6 +24,8 @@ def create_web_app(
     app.state.services = services
     app.state.telegram = telegram
     app.state.outbox = outbox
+    settings = services.settings
+    create_dashboard(app, settings.session_secret.get_secret_value(), secure_cookies=settings.secure_cookies)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -90,7 +90,9 @@ class Dialogue:
                 now.astimezone(self.tz).date(),
                 self.staff_ids,
             )
-            repos.messages.add(user.id, incoming.channel, "in", _describe(incoming), str(incoming.kind))
+            repos.messages.add(
+                user.id, incoming.channel, "in", _describe(incoming, state), str(incoming.kind)
+            )
             replies = self._route(ctx, incoming)
             _remember_buttons(state, replies)
             repos.conversations.save(user.id, state.flow, state.step, state.data, state.menu_version)
@@ -226,11 +228,13 @@ class Dialogue:
         return ask.answer(ctx, text)
 
 
-def _describe(incoming: Incoming) -> str:
+def _describe(incoming: Incoming, state: State) -> str:
+    """The incoming event as staff will read it in the conversation history."""
     if incoming.kind == Kind.COMMAND:
         return f"/{incoming.command} {incoming.text}".strip()
     if incoming.kind == Kind.CHOICE:
-        return f"[button] {incoming.choice}"
+        labels = {data: label for label, data in state.data.get("_buttons") or []}
+        return f"[{labels.get(incoming.choice or '', incoming.choice)}]"
     if incoming.kind == Kind.CONTACT:
         return f"[contact] {incoming.contact_phone or ''}"
     if incoming.kind == Kind.UNSUPPORTED:

@@ -20,6 +20,7 @@ from storage.models import (
     MessageLog,
     OutboxMessage,
     Profile,
+    StaffAccount,
     StaffQuestion,
     User,
     utcnow,
@@ -255,6 +256,31 @@ class OutboxRepo:
         return list(self.session.exec(stmt).all())
 
 
+@dataclass
+class StaffRepo:
+    session: Session
+
+    def by_username(self, username: str) -> StaffAccount | None:
+        return self.session.exec(select(StaffAccount).where(StaffAccount.username == username)).first()
+
+    def get(self, account_id: int) -> StaffAccount | None:
+        return self.session.get(StaffAccount, account_id)
+
+    def upsert(self, username: str, password_hash: str, telegram_id: int | None) -> tuple[StaffAccount, bool]:
+        """Create the account or update its password (and Telegram id); True when created."""
+        account = self.by_username(username)
+        created = account is None
+        if account is None:
+            account = StaffAccount(username=username, password_hash=password_hash)
+        account.password_hash = password_hash
+        if telegram_id is not None:
+            account.telegram_id = telegram_id
+        account.is_active = True
+        self.session.add(account)
+        self.session.flush()
+        return account, created
+
+
 class Repos:
     """Every repository over one session (one unit of work)."""
 
@@ -268,6 +294,7 @@ class Repos:
         self.deadlines = DeadlineRepo(session)
         self.staff_questions = StaffQuestionRepo(session)
         self.outbox = OutboxRepo(session)
+        self.staff = StaffRepo(session)
 
     def now(self) -> datetime:
         return utcnow()

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from bot.services import Services
+from bot.settings import Settings
 from bot.web import create_web_app
 from handlers.dialogue import Dialogue
 from handlers.texts import Texts
@@ -85,7 +86,11 @@ def test_healthz_is_503_when_the_database_is_unreachable(catalog) -> None:
     db = Database("postgresql://postgres@127.0.0.1:1/unreachable")
     texts = Texts()
     services = Services(
-        settings=None, db=db, catalog=catalog, texts=texts, dialogue=Dialogue(db, catalog, texts)
+        settings=Settings(_env_file=None),
+        db=db,
+        catalog=catalog,
+        texts=texts,
+        dialogue=Dialogue(db, catalog, texts),
     )
     transport = httpx.ASGITransport(app=create_web_app(services))
 

@@ -1,0 +1,1 @@
+"""The staff dashboard: server-rendered pages on the same FastAPI app as the webhooks."""

@@ -1,0 +1,254 @@
+"""The staff dashboard in a real headless Chromium (Debian's, driven by Playwright): log in, filter,
+search, change a status and see the producer told on Telegram, export CSV and XLSX, answer a
+question; a logged-out browser and wrong or inactive accounts are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from sqlmodel import select
+
+from handlers.types import Incoming, Kind
+from storage.models import Lead, StaffAccount
+from tests.e2e.conftest import TelegramBot, telegram_settings
+from tests.fakes.telegram import FakeTelegram
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+PASSWORD = "mat-khau-du-dai-123"
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")
+
+PRODUCERS = [
+    # chat id, name, province, programme, answers to the form
+    (7001, "Nguyễn Thị Lan", "Nghệ An", "machinery-national", "Mua máy làm bún tự động 200 kg/giờ"),
+    (7002, "Trần Văn Bình", "Sơn La", "vocational-training", "Mở lớp dạy nghề chè cho 30 lao động"),
+    (7003, "Lê Thị Cúc", "Nghệ An", "trade-fair-domestic", "Đi hội chợ hàng thủ công ở Hà Nội tháng 9"),
+]
+
+
+def add_staff(database_url: str, username: str, telegram_id: int | None = None) -> None:
+    """Create an account exactly as a centre would: `python -m bot staff add`, password on stdin."""
+    args = [sys.executable, "-m", "bot", "staff", "add", username]
+    if telegram_id:
+        args += ["--telegram-id", str(telegram_id)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")} | {
+        "DATABASE_URL": database_url
+    }
+    out = subprocess.run(
+        args, input=PASSWORD + "\n", capture_output=True, text=True, cwd=ROOT, env=env, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def submit_application(
+    bot: TelegramBot, chat_id: int, name: str, province: str, programme: str, plan: str
+) -> None:
+    dialogue = bot.services.dialogue
+
+    def say(text: str | None = None, choice: str | None = None) -> list:
+        incoming = (
+            Incoming("telegram", str(chat_id), Kind.CHOICE, user_name=name, choice=choice)
+            if choice
+            else Incoming.text_message("telegram", str(chat_id), text or "", name)
+        )
+        return dialogue.handle(incoming)
+
+    def pick(replies: list, suffix: str) -> str:
+        return next(b.data for r in replies for b in r.flat_buttons if b.data.endswith(suffix))
+
+    say("/start")
+    say(choice=f"a:{programme}")
+    for text in (name, "0912345678", f"Cơ sở của {name}"):
+        replies = say(text)
+    replies = say(choice=pick(replies, ":household_business"))
+    for text in (province, "xã Thanh Sơn", "Chế biến nông sản", plan, "300 triệu"):
+        replies = say(text)
+    replies = say(choice=pick(replies, ":yes"))
+    say(choice=next(b.data for r in replies for b in r.flat_buttons if b.data.startswith("as:")))
+
+
+async def wait_for_text(fake: FakeTelegram, chat_id: int, needle: str, timeout: float = 10.0) -> dict:
+    """The first bot message in the chat containing ``needle`` (waiting for it to arrive)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = [m for m in fake.messages(chat_id) if needle in m.get("text", "")]
+        if found:
+            return found[0]
+        assert asyncio.get_running_loop().time() < deadline, fake.messages(chat_id)
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def site(fake_telegram: FakeTelegram, database_url: str) -> AsyncIterator[tuple[str, TelegramBot]]:
+    add_staff(database_url, "canbo.ha")
+    bot = TelegramBot(telegram_settings(fake_telegram, database_url))
+    await bot.start()
+    for producer in PRODUCERS:
+        submit_application(bot, *producer)
+    yield f"http://127.0.0.1:{bot.runner.bound_port}", bot
+    await bot.stop()
+
+
+@pytest.fixture
+async def browser():
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        launched = await p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield launched
+        await launched.close()
+
+
+async def log_in(page, base: str, username: str = "canbo.ha", password: str = PASSWORD) -> None:
+    await page.goto(base + "/")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", password)
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_load_state()
+
+
+async def test_log_in_filter_change_status_notify_and_export(
+    site, browser, fake_telegram: FakeTelegram
+) -> None:
+    base, bot = site
+    context = await browser.new_context(accept_downloads=True)
+    page = await context.new_page()
+    await log_in(page, base)
+    assert await page.locator("#leads tbody tr").count() == 3
+
+    await page.select_option("select[name=province]", "Nghệ An")
+    await page.click("#filters button[type=submit]")
+    await page.wait_for_load_state()
+    assert await page.locator("#leads tbody tr").count() == 2
+
+    await page.goto(base + "/")
+    await page.fill("input[name=q]", "tran van")  # folded search: no diacritics typed
+    await page.click("#filters button[type=submit]")
+    await page.wait_for_load_state()
+    rows = page.locator("#leads tbody tr")
+    assert await rows.count() == 1
+    assert "Trần Văn Bình" in await rows.first.inner_text()
+    assert "0912345678" in await rows.first.inner_text()  # staff see phone numbers
+
+    await rows.first.locator("a").click()
+    await page.wait_for_load_state()
+    assert "Kiểm tra điều kiện sơ bộ" in await page.content()
+    assert await page.locator("#eligibility div").count() >= 3
+    await page.select_option("#to-status", "contacted")
+    await page.fill("#status-form input[name=note]", "Đã gọi, hẹn khảo sát xưởng thứ Hai")
+    await page.click("#status-form button[type=submit]")
+    await page.wait_for_load_state()
+    assert await page.locator("#lead-status").inner_text() == "Đã liên hệ"
+    audit = await page.locator("#audit").inner_text()
+    assert "dashboard:canbo.ha" in audit and "Đã liên hệ" in audit
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-lead.png"), full_page=True)
+
+    before = len([m for m in fake_telegram.messages(7002) if "Đã liên hệ" in m.get("text", "")])
+    told = await fake_telegram.wait_for_messages(
+        7002, len(fake_telegram.messages(7002)) + (1 if not before else 0)
+    )
+    assert any("Đã liên hệ" in m["text"] and "hẹn khảo sát" in m["text"] for m in told)
+
+    await page.goto(base + "/?province=Ngh%E1%BB%87+An")
+    async with page.expect_download() as csv_download:
+        await page.click("#export-csv")
+    content = Path(await (await csv_download.value).path()).read_bytes().decode("utf-8-sig")
+    table = list(csv.reader(io.StringIO(content)))
+    assert table[0][:3] == ["STT", "Mã hồ sơ", "Ngày gửi"]
+    assert len(table) == 3 and {row[7] for row in table[1:]} == {"Nghệ An"}
+
+    async with page.expect_download() as xlsx_download:
+        await page.click("#export-xlsx")
+    download = await xlsx_download.value
+    assert download.suggested_filename.endswith(".xlsx")
+    sheet = load_workbook(io.BytesIO(Path(await download.path()).read_bytes())).active
+    assert sheet["A1"].value == "DANH SÁCH HỒ SƠ ĐỀ NGHỊ HỖ TRỢ KHUYẾN CÔNG"
+    assert [c.value for c in sheet[4]][:2] == ["STT", "Mã hồ sơ"]
+    refs = {sheet.cell(row=r, column=2).value for r in range(5, sheet.max_row + 1)}
+    with bot.services.db.session() as s:
+        expected = {lead.ref_code for lead in s.exec(select(Lead).where(Lead.province == "Nghệ An")).all()}
+    assert refs == expected
+    await context.close()
+
+
+async def test_answer_a_question_from_the_dashboard(site, browser, fake_telegram: FakeTelegram) -> None:
+    base, bot = site
+    bot.services.dialogue.handle(Incoming("telegram", "7001", Kind.CHOICE, user_name="Lan", choice="h"))
+    bot.services.dialogue.handle(
+        Incoming.text_message("telegram", "7001", "Khi nào có lớp tập huấn <b>?</b>", "Lan")
+    )
+    page = await (await browser.new_context()).new_page()
+    await log_in(page, base)
+    await page.goto(base + "/questions")
+    card = page.locator("[id^=question-]").first
+    assert "Khi nào có lớp tập huấn <b>?</b>" in await card.inner_text()  # shown as text, escaped
+    await card.locator("textarea").fill("Dạ, tháng 3 năm sau ạ.")
+    await card.locator("button").click()
+    await page.wait_for_load_state()
+    assert "Đã gửi câu trả lời" in await page.content()
+    await wait_for_text(fake_telegram, 7001, "tháng 3 năm sau")
+
+
+async def test_logged_out_browser_sees_nothing(site, browser) -> None:
+    base, _ = site
+    page = await (await browser.new_context()).new_page()
+    for path in ("/", "/leads/1", "/questions", "/export.csv", "/export.xlsx"):
+        response = await page.goto(base + path)
+        assert response.status == 200 and "Đăng nhập" in await page.content(), path
+        assert "0912345678" not in await page.content()
+        assert await page.locator("input[name=username]").count() == 1
+        assert await page.locator("input[name=password]").count() == 1
+
+
+async def test_wrong_password_inactive_account_and_rate_limit(site, browser) -> None:
+    base, bot = site
+    add_staff(bot.settings.database_url, "nghi.viec")
+    with bot.services.db.session() as s:
+        account = s.exec(select(StaffAccount).where(StaffAccount.username == "nghi.viec")).one()
+        account.is_active = False
+        s.add(account)
+    page = await (await browser.new_context()).new_page()
+    await log_in(page, base, "nghi.viec")
+    assert "Sai tên đăng nhập hoặc mật khẩu" in await page.content()
+    for _ in range(5):
+        await log_in(page, base, "canbo.ha", "sai-mat-khau")
+        assert "0912345678" not in await page.content()
+    await log_in(page, base)  # even the right password waits now
+    assert "quá nhiều lần" in await page.content()
+    assert await page.locator("#leads").count() == 0
+
+
+async def test_forms_without_the_csrf_token_are_refused(site, browser) -> None:
+    base, bot = site
+    context = await browser.new_context()
+    page = await context.new_page()
+    await log_in(page, base)
+    response = await page.request.post(base + "/leads/1/status", form={"to_status": "contacted"})
+    assert response.status == 403
+    with bot.services.db.session() as s:
+        assert s.get(Lead, 1).status == "new"
