@@ -191,7 +191,7 @@ class Dialogue:
     def _text(self, ctx: Ctx, text: str) -> list[Reply]:
         stripped = text.strip()
         if not stripped:
-            return [ctx.main_menu()]
+            return self._resume(ctx)
         picked = _numbered_choice(ctx.state, stripped)
         if picked is not None:
             return self._choice(ctx, picked)

@@ -12,10 +12,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from knowledge.money import format_vnd
+from knowledge.yamlio import read_yaml
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -49,7 +49,7 @@ class Texts:
 
     @cached_property
     def labels(self) -> dict[str, Any]:
-        return yaml.safe_load((self.directory / "labels.yaml").read_text(encoding="utf-8"))
+        return read_yaml(self.directory / "labels.yaml")
 
     def _legal_form_label(self, value: str | None) -> str:
         for option in self.questions["legal_form"]["options"]:
@@ -59,11 +59,11 @@ class Texts:
 
     @cached_property
     def questions(self) -> dict[str, Any]:
-        return yaml.safe_load((self.directory / "questions.yaml").read_text(encoding="utf-8"))
+        return read_yaml(self.directory / "questions.yaml")
 
     @cached_property
     def apply_fields(self) -> dict[str, Any]:
-        return yaml.safe_load((self.directory / "apply_questions.yaml").read_text(encoding="utf-8"))
+        return read_yaml(self.directory / "apply_questions.yaml")
 
     def render(self, template: str, /, **context: Any) -> str:
         """Render ``template``.j2 to HTML text, trimmed, with at most one blank line in a row."""

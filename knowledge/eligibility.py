@@ -16,7 +16,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from knowledge.loader import DEFAULT_DATA_DIR, KnowledgeBase
@@ -34,6 +33,7 @@ from knowledge.models import (
     SupportLevel,
 )
 from knowledge.provinces import Provinces
+from knowledge.yamlio import read_yaml
 
 
 class Status(StrEnum):
@@ -99,7 +99,7 @@ class Verdict:
 
 @lru_cache(maxsize=4)
 def _load_texts(path: Path) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return read_yaml(path)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from knowledge.models import Category, Contact, Entry, Faq, Programme, SynonymFile
 from knowledge.provinces import Provinces
+from knowledge.yamlio import read_yaml
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
 _ENTRY_ADAPTER: TypeAdapter[Programme | Faq] = TypeAdapter(Entry)
@@ -79,7 +80,7 @@ class KnowledgeBase:
 
 def _read_yaml(path: Path, problems: list[Problem]) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return read_yaml(path)
     except (OSError, yaml.YAMLError) as exc:
         problems.append(Problem(path.name, None, None, f"cannot read YAML: {exc}"))
         return None

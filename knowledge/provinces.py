@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge.text import fold
+from knowledge.yamlio import read_yaml
 
 _PREFIXES = ("tinh ", "thanh pho ", "tp ", "tp. ")
 
@@ -58,7 +58,7 @@ class Provinces:
 
     @classmethod
     def load(cls, path: Path) -> Provinces:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path)
         records = [ProvinceRecord.model_validate(u) for u in raw["units"]]
         provinces = cls(units=[])
         for rec in records:

@@ -263,3 +263,56 @@ def test_staff_answer_reaches_the_producer(database, catalog) -> None:
         assert question.status == "answered" and question.answer == "Dạ, tháng 4 năm sau ạ."
         answer = s.exec(select(OutboxMessage).filter_by(kind="question_answer")).one()
         assert answer.chat_id == producer.chat_id and "tháng 4" in answer.text
+
+
+ANSWERS = {
+    "full_name": "Nguyễn Văn An",
+    "phone": "0912345678",
+    "establishment_name": "Cơ sở An Phát",
+    "province": "Nghệ An",
+    "commune": "xã Nghi Phong",
+    "sector": "Làm bún",
+    "plan": "Mua máy làm bún tự động",
+    "estimated_cost_vnd": "300 triệu",
+}
+REFUSED = {
+    "full_name": ["", "1234", "https://spam.example", "A"],
+    "phone": ["abc", "0212345678", "12345"],
+    "establishment_name": ["x", "12345"],
+    "province": ["Paris", "xyz"],
+    "commune": ["a"],
+    "sector": ["ab"],
+    "plan": ["mua máy", "x" * 1200],
+    "estimated_cost_vnd": ["nhiều lắm", "500"],
+}
+
+
+def test_every_field_refuses_bad_answers_and_accepts_good_ones(chat: Chat) -> None:
+    chat.press("a:machinery-national")
+    order = [
+        "full_name",
+        "phone",
+        "establishment_name",
+        "legal_form",
+        "province",
+        "commune",
+        "sector",
+        "plan",
+        "estimated_cost_vnd",
+    ]
+    for field in order:
+        assert step(chat) == field
+        if field == "legal_form":
+            chat.send("không biết")
+            assert step(chat) == "legal_form"
+            chat.send("htx")
+            continue
+        for bad in REFUSED[field]:
+            chat.send(bad)
+            assert step(chat) == field, (field, bad)
+            assert "Ví dụ" in chat.text or "chưa ghi nhận" in chat.text or not bad
+        chat.send(ANSWERS[field])
+    assert step(chat) == "consent"
+    chat.send("ừ")
+    assert step(chat) == "summary"
+    assert "Hợp tác xã" in chat.text and "300 triệu đồng" in chat.text
