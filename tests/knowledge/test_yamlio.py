@@ -6,7 +6,8 @@ from knowledge.yamlio import load_yaml
 
 
 def test_only_true_and_false_are_booleans() -> None:
-    data = load_yaml("words: [co, yes, no, on, off, y, n]\nno: Không\nflag: true\nother: False\nday: 2025-10-15\n")
+    text = "words: [co, yes, no, on, off, y, n]\nno: Không\nflag: true\nother: False\nday: 2025-10-15\n"
+    data = load_yaml(text)
     assert data["words"] == ["co", "yes", "no", "on", "off", "y", "n"]
     assert data["no"] == "Không"
     assert data["flag"] is True and data["other"] is False
