@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from knowledge.deadlines import DeadlineSpec, load_deadlines
 from knowledge.models import Category, Contact, Entry, Faq, Programme, SynonymFile
 from knowledge.provinces import Provinces
 from knowledge.yamlio import read_yaml
@@ -64,6 +65,7 @@ class KnowledgeBase:
     provinces: Provinces
     synonyms: SynonymFile
     contacts: dict[str, Contact]
+    deadlines: tuple[DeadlineSpec, ...] = ()
     warnings: tuple[Problem, ...] = ()
     by_id: dict[str, Programme | Faq] = field(default_factory=dict)
 
@@ -196,6 +198,31 @@ def _load_contacts(
     return contacts
 
 
+def _load_deadline_specs(
+    data_dir: Path, provinces: Provinces, entry_ids: set[str], problems: list[Problem]
+) -> list[DeadlineSpec]:
+    path = data_dir / "deadlines.yaml"
+    if not path.exists():
+        return []
+    try:
+        specs = load_deadlines(path)
+    except (ValueError, yaml.YAMLError) as exc:
+        problems.append(Problem("deadlines.yaml", None, None, str(exc)))
+        return []
+    for spec in specs:
+        if spec.province and spec.province not in provinces.names():
+            problems.append(
+                Problem(
+                    "deadlines.yaml", spec.key, "province", f"'{spec.province}' is not a current province"
+                )
+            )
+        if spec.programme and spec.programme not in entry_ids:
+            problems.append(
+                Problem("deadlines.yaml", spec.key, "programme", f"unknown entry id '{spec.programme}'")
+            )
+    return specs
+
+
 def load_knowledge(data_dir: Path | None = None, today: date | None = None) -> KnowledgeBase:
     """Load and validate every knowledge file; raise ``KnowledgeError`` listing all problems."""
     data_dir = data_dir or DEFAULT_DATA_DIR
@@ -216,6 +243,7 @@ def load_knowledge(data_dir: Path | None = None, today: date | None = None) -> K
                 problems.append(Problem("synonyms.yaml", None, _field_path(err["loc"]), err["msg"]))
     entries = _load_entries(data_dir, problems)
     _check_entries(entries, provinces, today, problems)
+    deadlines = _load_deadline_specs(data_dir, provinces, {e.id for e in entries}, problems)
     contacts = _load_contacts(data_dir, provinces, problems, warnings)
     if problems:
         raise KnowledgeError(problems)
@@ -224,6 +252,7 @@ def load_knowledge(data_dir: Path | None = None, today: date | None = None) -> K
         provinces=provinces,
         synonyms=synonyms,
         contacts=contacts,
+        deadlines=tuple(deadlines),
         warnings=tuple(warnings),
         by_id={e.id: e for e in entries},
     )

@@ -167,6 +167,8 @@ class Deadline(SQLModel, table=True):
     due_on: date = Field(index=True)
     action: str = Field(sa_column=Column(Text, nullable=False))
     place: str = Field(default="", sa_column=Column(Text, nullable=False))
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    basis: str = Field(default="", max_length=256, sa_column_kwargs={"server_default": ""})
     created_by: str = Field(default="knowledge", max_length=128)
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -11,6 +12,16 @@ from handlers.types import Incoming, Kind, Reply
 from knowledge.catalog import Catalog
 from storage.db import Database
 from storage.repositories import Repos
+
+
+# A sentence end glued to the next sentence ("...nào.Em hỏi"): a template lost its line break.
+GLUED = re.compile(r"[.!?…)][A-ZĐÀ-Ỹ]")
+
+
+def _checked(replies: list[Reply]) -> list[Reply]:
+    for reply in replies:
+        assert not GLUED.search(reply.text), reply.text
+    return replies
 
 
 @dataclass
@@ -24,12 +35,16 @@ class Chat:
     last: list[Reply] = field(default_factory=list)
 
     def send(self, text: str) -> list[Reply]:
-        self.last = self.dialogue.handle(Incoming.text_message(self.channel, self.chat_id, text, self.name))
+        self.last = _checked(
+            self.dialogue.handle(Incoming.text_message(self.channel, self.chat_id, text, self.name))
+        )
         return self.last
 
     def press(self, data: str) -> list[Reply]:
-        self.last = self.dialogue.handle(
-            Incoming(self.channel, self.chat_id, Kind.CHOICE, user_name=self.name, choice=data)
+        self.last = _checked(
+            self.dialogue.handle(
+                Incoming(self.channel, self.chat_id, Kind.CHOICE, user_name=self.name, choice=data)
+            )
         )
         return self.last
 
