@@ -1,5 +1,6 @@
 """Generate a new Alembic revision from the model changes: ``python -m storage.revision "message"``."""
 
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -19,7 +20,11 @@ def main() -> int:
             (Path(__file__).parent / "migrations" / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")
         )
         next_id = f"{int(versions[-1].name[:4]) + 1:04d}" if versions else "0001"
-        command.revision(config, message=message, autogenerate=True, rev_id=next_id)
+        script = command.revision(config, message=message, autogenerate=True, rev_id=next_id)
+    # Generated code follows the project's style like the rest of the tree.
+    paths = [s.path for s in (script if isinstance(script, list) else [script]) if s is not None]
+    for args in (["check", "--fix", "-q"], ["format", "-q"]):
+        subprocess.run([sys.executable, "-m", "ruff", *args, *paths], check=False)
     return 0
 
 

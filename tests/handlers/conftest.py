@@ -13,7 +13,6 @@ from knowledge.catalog import Catalog
 from storage.db import Database
 from storage.repositories import Repos
 
-
 # A sentence end glued to the next sentence ("...nào.Em hỏi"): a template lost its line break.
 GLUED = re.compile(r"[.!?…)][A-ZĐÀ-Ỹ]")
 
