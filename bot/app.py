@@ -16,6 +16,7 @@ import uvicorn
 
 from bot.channels.console import chat
 from bot.channels.telegram import TelegramChannel, TelegramTransport
+from bot.channels.zalo import ZaloChannel, ZaloTransport
 from bot.outbox import OutboxSender, Transport
 from bot.services import Services, build_services
 from bot.settings import Settings
@@ -35,9 +36,16 @@ class Runner:
             if settings.telegram_enabled
             else None
         )
+        self.zalo = (
+            ZaloChannel(settings, self.services.dialogue, self.services.texts)
+            if settings.zalo_enabled
+            else None
+        )
         self.transports: dict[str, Transport] = {}
         if settings.telegram_enabled:
             self.transports["telegram"] = TelegramTransport(settings, self.services.texts)
+        if settings.zalo_enabled:
+            self.transports["zalo"] = ZaloTransport(settings, self.services.texts)
         self.outbox = OutboxSender(
             self.services.db,
             self.transports,
@@ -46,7 +54,7 @@ class Runner:
         self.services.dialogue.after_commit = self._wake_outbox
         self._stop_outbox = asyncio.Event()
         self._outbox_task: asyncio.Task[None] | None = None
-        self.web_app = create_web_app(self.services, self.telegram, self.outbox)
+        self.web_app = create_web_app(self.services, self.telegram, self.outbox, zalo=self.zalo)
         self.web = uvicorn.Server(
             uvicorn.Config(
                 self.web_app,
@@ -66,6 +74,8 @@ class Runner:
             await asyncio.sleep(0.02)
         if self.telegram is not None:
             await self.telegram.start()
+        if self.zalo is not None:
+            await self.zalo.start()
         for transport in self.transports.values():
             await transport.start()  # type: ignore[attr-defined]
         if self.transports:
@@ -81,6 +91,8 @@ class Runner:
     async def stop(self) -> None:
         if self.telegram is not None:
             await self.telegram.stop()
+        if self.zalo is not None:
+            await self.zalo.stop()
         self._stop_outbox.set()
         if self._outbox_task is not None:
             await self._outbox_task

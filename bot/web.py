@@ -13,17 +13,23 @@ from bot.dashboard.routes import create_dashboard
 
 if TYPE_CHECKING:
     from bot.channels.telegram import TelegramChannel
+    from bot.channels.zalo import ZaloChannel
     from bot.outbox import OutboxSender
     from bot.services import Services
 
 
 def create_web_app(
-    services: Services, telegram: TelegramChannel | None = None, outbox: OutboxSender | None = None
+    services: Services,
+    telegram: TelegramChannel | None = None,
+    outbox: OutboxSender | None = None,
+    *,
+    zalo: ZaloChannel | None = None,
 ) -> FastAPI:
     app = FastAPI(title="Tro ly Khuyen cong", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
     app.state.telegram = telegram
     app.state.outbox = outbox
+    app.state.zalo = zalo
     settings = services.settings
     create_dashboard(app, settings.session_secret.get_secret_value(), secure_cookies=settings.secure_cookies)
 
@@ -45,6 +51,18 @@ def create_web_app(
         status = await channel.process_webhook(
             request.headers.get("X-Telegram-Bot-Api-Secret-Token"), payload
         )
+        return JSONResponse({"ok": status == 200}, status_code=status)
+
+    @app.post("/webhook/zalo")
+    async def zalo_webhook(request: Request) -> Response:
+        channel: ZaloChannel | None = request.app.state.zalo
+        if channel is None or not channel.webhook_mode:
+            return JSONResponse({"ok": False}, status_code=404)
+        try:
+            payload = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            payload = None
+        status = await channel.process_webhook(request.headers.get("X-Bot-Api-Secret-Token"), payload)
         return JSONResponse({"ok": status == 200}, status_code=status)
 
     return app

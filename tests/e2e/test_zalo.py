@@ -1,0 +1,473 @@
+"""Zalo end to end: the real ZaloChannel polling the local fake Zalo Bot API over HTTP.
+
+Zalo has no buttons, so every menu arrives as a numbered list and the user answers by typing a
+number or the option's words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bot.channels.plaintext import html_to_text
+from bot.channels.zalo import SECRET_HEADER, ZaloChannel, ZaloError, to_incoming
+from bot.services import Services, build_services
+from bot.settings import Settings
+from handlers.texts import Texts
+from handlers.types import Button, Kind, Reply
+from storage.repositories import Repos
+from tests.fakes.zalo import TEXT_EVENT, FakeZalo, make_update, post_webhook
+
+CHAT = "6ede9afa66b88fe6d6a9"
+MENU_KEYS = ["browse", "eligibility", "apply", "reminders", "ask_staff"]
+TAG = re.compile(r"</?[a-z][a-z0-9-]*(\s[^>]*)?>", re.IGNORECASE)
+ENTITY = re.compile(r"&(#\d+|#x[0-9a-f]+|[a-z]+);", re.IGNORECASE)
+WEBHOOK_URL = "https://bot.example.org/webhook/zalo"
+WEBHOOK_SECRET = "s3cret-token_123"
+TEXTS = Texts()
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+async def fake_zalo() -> AsyncIterator[FakeZalo]:
+    fake = FakeZalo()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+def zalo_settings(fake: FakeZalo, database_url: str, **extra: object) -> Settings:
+    return Settings(
+        _env_file=None,
+        zalo_bot_token=fake.token,
+        zalo_api_base_url=fake.base_url,
+        database_url=database_url,
+        **extra,
+    )
+
+
+class ZaloBot:
+    """The bot process's Zalo side: services plus a started channel; restartable."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._services: Services | None = None
+        self._channel: ZaloChannel | None = None
+
+    @property
+    def services(self) -> Services:
+        assert self._services is not None, "the bot is not running"
+        return self._services
+
+    @property
+    def channel(self) -> ZaloChannel:
+        assert self._channel is not None, "the bot is not running"
+        return self._channel
+
+    async def start(self) -> None:
+        self._services = build_services(self.settings)
+        self._channel = ZaloChannel(self.settings, self._services.dialogue, self._services.texts)
+        await self._channel.start()
+
+    async def stop(self) -> None:
+        if self._channel is not None:
+            await self._channel.stop()
+        if self._services is not None:
+            self._services.close()
+        self._channel = self._services = None
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+
+@pytest.fixture
+async def zalo_bot(fake_zalo: FakeZalo, database_url: str) -> AsyncIterator[ZaloBot]:
+    bot = ZaloBot(zalo_settings(fake_zalo, database_url))
+    await bot.start()
+    yield bot
+    await bot.stop()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+async def exchange(fake: FakeZalo, bot: ZaloBot, act: Callable[[], object], chat: str = CHAT) -> list[str]:
+    """Do ``act`` (queue an update) and return every message the bot sent in answer to it."""
+    before = len(fake.messages(chat))
+    act()
+    await fake.wait_for_messages(chat, before + 1)
+    await bot.channel.join()  # the update's task has started, since it sent a message
+    return fake.messages(chat)[before:]
+
+
+async def say(fake: FakeZalo, bot: ZaloBot, text: str, chat: str = CHAT) -> list[str]:
+    return await exchange(fake, bot, lambda: fake.send_text(chat, text), chat)
+
+
+def main_menu_lines() -> list[str]:
+    return [f"{i}. {TEXTS.labels['menu'][key]}" for i, key in enumerate(MENU_KEYS, 1)]
+
+
+def hint(last: int) -> str:
+    return TEXTS.label("plain_menu_hint").format(last=last)
+
+
+def shows_main_menu(message: str) -> bool:
+    return message.endswith("\n".join([*main_menu_lines(), hint(len(MENU_KEYS))]))
+
+
+def assert_plain(messages: list[str]) -> None:
+    for message in messages:
+        assert 1 <= len(message) <= 2000
+        assert not TAG.search(message), message
+        assert not ENTITY.search(message), message
+
+
+def profile_of(bot: ZaloBot, chat: str = CHAT) -> tuple[str | None, str | None, str | None]:
+    with bot.services.db.session() as session:
+        repos = Repos(session)
+        user = repos.users.find("zalo", chat)
+        assert user is not None
+        profile = repos.profiles.get(user.id)
+        return profile.legal_form, profile.activity, profile.province
+
+
+# --------------------------------------------------------------------------- conversations
+
+
+async def test_start_shows_the_menu_as_a_numbered_list(fake_zalo: FakeZalo, zalo_bot: ZaloBot) -> None:
+    replies = await exchange(fake_zalo, zalo_bot, lambda: fake_zalo.send_text(CHAT, "/start", "Lan"))
+    assert "Lan" in replies[0]
+    assert shows_main_menu(replies[-1])
+    assert_plain(replies)
+    assert fake_zalo.calls_to("deleteWebhook")  # polling starts by clearing any webhook
+    with zalo_bot.services.db.session() as session:
+        user = Repos(session).users.find("zalo", CHAT)
+        assert user is not None and user.display_name == "Lan"
+    other = "0a1b2c3d4e5f60718293"
+    replies = await exchange(
+        fake_zalo, zalo_bot, lambda: fake_zalo.send_text(other, "/start", "<i>Bé</i> & <b>"), other
+    )
+    assert "<i>Bé</i> & <b>" in replies[0]  # escaped by the templates, shown literally as plain text
+
+
+async def test_typing_a_number_picks_the_menu_item(fake_zalo: FakeZalo, zalo_bot: ZaloBot) -> None:
+    await say(fake_zalo, zalo_bot, "/start")
+    replies = await say(fake_zalo, zalo_bot, "2")  # the second item: the eligibility check
+    text = "\n".join(replies)
+    assert "Câu 1." in text
+    first_option = TEXTS.questions["legal_form"]["options"][0]["label"]
+    assert f"\n1. {first_option}\n" in text
+    assert replies[-1].endswith(hint(8))
+    assert_plain(replies)
+
+
+async def test_diacritic_free_question(fake_zalo: FakeZalo, zalo_bot: ZaloBot) -> None:
+    replies = await say(fake_zalo, zalo_bot, "mua may say nong san duoc ho tro bao nhieu")
+    assert "300 triệu đồng" in "\n".join(replies)
+    assert_plain(replies)
+
+
+async def test_whole_eligibility_check_by_typing(fake_zalo: FakeZalo, zalo_bot: ZaloBot) -> None:
+    await say(fake_zalo, zalo_bot, "/start")
+    assert "Câu 1." in "\n".join(await say(fake_zalo, zalo_bot, "2"))
+    assert "Câu 2." in "\n".join(await say(fake_zalo, zalo_bot, "hkd"))
+    assert "Câu 3." in "\n".join(await say(fake_zalo, zalo_bot, "san xuat"))
+    assert "Câu 4." in "\n".join(await say(fake_zalo, zalo_bot, "nghe an"))
+    assert "Câu 5." in "\n".join(await say(fake_zalo, zalo_bot, "co"))  # "Có", typed without accents
+    assert "Câu 6." in "\n".join(await say(fake_zalo, zalo_bot, "2"))  # "Không", by number
+    replies = await say(fake_zalo, zalo_bot, "500 trieu")
+    result = "\n".join(replies)
+    assert "Kết quả kiểm tra sơ bộ" in result
+    assert "tối đa" in result and "triệu đồng" in result
+    assert_plain(replies)
+    assert profile_of(zalo_bot) == ("household_business", "production", "Nghệ An")
+
+
+async def test_restart_in_the_middle_of_the_check(fake_zalo: FakeZalo, zalo_bot: ZaloBot) -> None:
+    await say(fake_zalo, zalo_bot, "/start")
+    await say(fake_zalo, zalo_bot, "2")
+    assert "Câu 2." in "\n".join(await say(fake_zalo, zalo_bot, "htx"))
+
+    await zalo_bot.restart()  # new services, a new channel and a new client on the same database
+
+    replies = await say(fake_zalo, zalo_bot, "1")  # "Trực tiếp sản xuất", from the remembered menu
+    assert "Câu 3." in "\n".join(replies)
+    await say(fake_zalo, zalo_bot, "Sơn La")
+    assert profile_of(zalo_bot) == ("coop", "production", "Sơn La")
+
+
+# --------------------------------------------------------------------------- odd input
+
+
+MEDIA_SENDERS: list[Callable[[FakeZalo, str], object]] = [
+    FakeZalo.send_image,
+    FakeZalo.send_sticker,
+    FakeZalo.send_voice,
+    FakeZalo.send_unsupported,
+    lambda fake, chat: fake.send_raw(fake.make_update(chat, "message.link.received")),
+    lambda fake, chat: fake.send_raw(fake.make_update(chat, "message.hologram.received")),  # unknown
+]
+
+
+async def test_media_and_unknown_events_get_a_polite_answer(fake_zalo: FakeZalo, zalo_bot: ZaloBot) -> None:
+    answers = []
+    for send in MEDIA_SENDERS:
+        replies = await exchange(fake_zalo, zalo_bot, lambda send=send: send(fake_zalo, CHAT))
+        assert replies[0].startswith("Dạ")
+        assert shows_main_menu(replies[-1])
+        assert_plain(replies)
+        answers.append(replies[0])
+    assert len(set(answers[:4])) == 4  # each kind gets its own explanation
+    assert answers[-1] == answers[-2] == answers[3]  # link and unknown: "cannot read this kind"
+
+
+MALFORMED: list[object] = [
+    {},
+    None,
+    "garbage",
+    [1, 2, 3],
+    {"event_name": "message.unsupported.received"},  # documented: may come without a message
+    {"event_name": TEXT_EVENT, "message": None},
+    {"event_name": TEXT_EVENT, "message": {"text": "hi"}},
+    {"event_name": TEXT_EVENT, "message": {"chat": {}, "text": "hi"}},
+    {"event_name": TEXT_EVENT, "message": {"chat": {"id": 12345}, "text": "hi"}},
+    {"event_name": TEXT_EVENT, "message": {"chat": {"id": ""}, "text": "hi"}},
+    {"event_name": TEXT_EVENT, "message": {"chat": {"id": "a" * 65}, "text": "hi"}},
+    {"event_name": TEXT_EVENT, "message": {"chat": {"id": CHAT}}},
+    {"event_name": TEXT_EVENT, "message": {"chat": {"id": CHAT}, "text": ["hi"]}},
+    {"event_name": 7, "message": {"chat": {"id": CHAT}, "text": "hi"}},
+    {"message": {"chat": {"id": CHAT}, "text": "hi"}},
+    {"event_name": TEXT_EVENT, "message": {"chat": {"id": CHAT, "chat_type": "GROUP"}, "text": "hi"}},
+    {
+        "event_name": TEXT_EVENT,
+        "message": {"from": {"id": CHAT, "is_bot": True}, "chat": {"id": CHAT}, "text": "hi"},
+    },
+]
+
+
+@pytest.mark.parametrize("update", MALFORMED)
+def test_to_incoming_ignores_malformed_updates(update: object) -> None:
+    assert to_incoming(update) is None
+
+
+def test_to_incoming_reads_text_commands_and_media() -> None:
+    text = to_incoming(make_update(CHAT, text="Xin chào", display_name=" Ted "))
+    assert text is not None
+    assert (text.channel, text.chat_id, text.kind, text.text, text.user_name) == (
+        "zalo",
+        CHAT,
+        Kind.TEXT,
+        "Xin chào",
+        "Ted",
+    )
+    command = to_incoming({"ok": True, "result": make_update(CHAT, text="/start abc")})  # an envelope
+    assert command is not None and (command.kind, command.command, command.text) == (
+        Kind.COMMAND,
+        "start",
+        "abc",
+    )
+    for event, media in [
+        ("message.image.received", "photo"),
+        ("message.sticker.received", "sticker"),
+        ("message.voice.received", "voice"),
+        ("message.unsupported.received", "other"),
+        ("message.link.received", "other"),
+        ("bot.added.somewhere", "other"),
+    ]:
+        incoming = to_incoming(make_update(CHAT, event))
+        assert incoming is not None and (incoming.kind, incoming.media) == (Kind.UNSUPPORTED, media)
+
+
+async def test_malformed_updates_are_ignored_and_the_bot_keeps_answering(
+    fake_zalo: FakeZalo, zalo_bot: ZaloBot
+) -> None:
+    for update in MALFORMED:
+        fake_zalo.send_raw(update)
+    replies = await say(fake_zalo, zalo_bot, "menu")
+    assert len(replies) == 1 and shows_main_menu(replies[0])
+    assert zalo_bot.channel.running
+    assert fake_zalo.pending_updates == []
+
+
+async def test_a_crash_in_the_dialogue_gets_a_polite_message(
+    fake_zalo: FakeZalo, zalo_bot: ZaloBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(incoming: object) -> list[Reply]:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(zalo_bot.services.dialogue, "handle", broken)
+    replies = await say(fake_zalo, zalo_bot, "hello")
+    assert replies == [html_to_text(TEXTS.render("error"))]
+    assert "Traceback" not in replies[0] and "fire" not in replies[0]
+
+
+async def test_a_long_card_is_split_into_messages_of_at_most_2000_characters(
+    fake_zalo: FakeZalo, zalo_bot: ZaloBot
+) -> None:
+    await say(fake_zalo, zalo_bot, "/tracuu")
+    await say(fake_zalo, zalo_bot, "san pham tieu bieu")
+    replies = await say(fake_zalo, zalo_bot, "1")  # the national vote: a long programme card
+    assert sum(len(r) for r in replies) > 2000, "the card is no longer long enough to test splitting"
+    assert len(replies) >= 2
+    assert_plain(replies)
+    menu = replies[-1][replies[-1].rindex("1. ") :]  # the numbered menu, whole, comes last
+    assert re.fullmatch(r"(\d+\. [^\n]+\n)+[^\n]+", menu) and menu.endswith(hint(menu.count("\n")))
+
+
+async def test_long_replies_are_split_at_line_ends(
+    fake_zalo: FakeZalo, zalo_bot: ZaloBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [f"<b>Line {i}</b> " + "word " * 30 + "&amp; 📚" for i in range(60)]
+    long_reply = Reply("\n".join(lines), buttons=((Button("<i>First</i>", "m"), Button("Second", "h")),))
+    monkeypatch.setattr(zalo_bot.services.dialogue, "handle", lambda incoming: [long_reply])
+    replies = await say(fake_zalo, zalo_bot, "hello")
+    assert len(replies) >= 5
+    assert_plain(replies)
+    assert replies == zalo_bot.channel.render(long_reply)
+    sent_lines = "\n".join(replies).split("\n")
+    assert sent_lines[:60] == [html_to_text(line).rstrip() for line in lines]
+    assert replies[-1].endswith(f"1. First\n2. Second\n{hint(2)}")
+    assert all(len(r.encode("utf-16-le")) // 2 <= 2000 for r in replies)
+
+
+def test_render_has_no_tags_and_a_numbered_menu() -> None:
+    channel = ZaloChannel(
+        Settings(_env_file=None, zalo_bot_token="1:x"),
+        dialogue=None,
+        texts=TEXTS,  # type: ignore[arg-type]
+    )
+    reply = Reply("<b>Hello</b> &amp; welcome", buttons=((Button("<i>A</i>", "m"),), (Button("B", "h"),)))
+    assert channel.render(reply) == [f"Hello & welcome\n\n1. A\n2. B\n{hint(2)}"]
+    assert channel.render(Reply("")) == []
+
+
+# --------------------------------------------------------------------------- API failures
+
+
+async def test_polling_backs_off_after_an_error(fake_zalo: FakeZalo, zalo_bot: ZaloBot) -> None:
+    fake_zalo.fail_next("getUpdates", 502, "Bad Gateway")
+    fake_zalo.send_raw({})  # ends the poll in flight; the next one fails, then the bot waits 1 s
+    await asyncio.sleep(0.2)
+    replies = await say(fake_zalo, zalo_bot, "menu")
+    assert shows_main_menu(replies[-1])
+    assert zalo_bot.channel.running
+
+
+async def test_a_refused_message_is_retried(fake_zalo: FakeZalo, zalo_bot: ZaloBot) -> None:
+    fake_zalo.fail_next("sendMessage", 429, "Too Many Requests")
+    replies = await say(fake_zalo, zalo_bot, "menu")
+    assert len(replies) == 1 and shows_main_menu(replies[0])
+    assert len(fake_zalo.calls_to("sendMessage")) == 2
+
+
+async def test_a_rejected_token_stops_polling(fake_zalo: FakeZalo, zalo_bot: ZaloBot) -> None:
+    fake_zalo.token = "1:revoked"
+    fake_zalo.send_raw({})  # ends the poll in flight; the next one gets 401
+    for _ in range(50):
+        if not zalo_bot.channel.running:
+            break
+        await asyncio.sleep(0.02)
+    assert not zalo_bot.channel.running
+
+
+async def test_a_wrong_token_fails_at_start(fake_zalo: FakeZalo, database_url: str) -> None:
+    settings = zalo_settings(fake_zalo, database_url).model_copy(update={"zalo_bot_token": None})
+    with pytest.raises(ValueError):
+        ZaloChannel(settings, None, TEXTS)  # type: ignore[arg-type]
+    settings = Settings(_env_file=None, zalo_bot_token="1:wrong", zalo_api_base_url=fake_zalo.base_url)
+    channel = ZaloChannel(settings, None, TEXTS)  # type: ignore[arg-type]
+    with pytest.raises(ZaloError) as error:
+        await channel.start()
+    assert error.value.code == 401
+    await channel.stop()
+
+
+# --------------------------------------------------------------------------- webhook mode
+
+
+def webhook_app(channel: ZaloChannel) -> Starlette:
+    """What bot/web.py's /webhook/zalo route does."""
+
+    async def zalo_webhook(request: Request) -> JSONResponse:
+        try:
+            payload = await request.json()
+        except ValueError:
+            payload = None
+        status = await channel.process_webhook(request.headers.get(SECRET_HEADER), payload)
+        return JSONResponse({"ok": status == 200}, status_code=status)
+
+    return Starlette(routes=[Route("/webhook/zalo", zalo_webhook, methods=["POST"])])
+
+
+async def test_webhook_mode_checks_the_secret(fake_zalo: FakeZalo, database_url: str) -> None:
+    settings = zalo_settings(
+        fake_zalo, database_url, zalo_webhook_url=WEBHOOK_URL, zalo_webhook_secret=WEBHOOK_SECRET
+    )
+    bot = ZaloBot(settings)
+    await bot.start()
+    try:
+        channel = bot.channel
+        assert channel.webhook_mode and channel.running
+        assert fake_zalo.webhook is not None
+        assert (fake_zalo.webhook.url, fake_zalo.webhook.secret_token) == (WEBHOOK_URL, WEBHOOK_SECRET)
+        assert fake_zalo.calls_to("getUpdates") == []
+
+        transport = httpx.ASGITransport(app=webhook_app(channel))
+        url = "http://testserver/webhook/zalo"
+        update = fake_zalo.make_update(CHAT, text="/start")
+        for secret in ("wrong-secret", None, "", WEBHOOK_SECRET + "x"):
+            response = await post_webhook(url, update, secret, transport)
+            assert response.status_code == 403
+        await channel.join()
+        assert fake_zalo.messages(CHAT) == []
+        with bot.services.db.session() as session:
+            assert Repos(session).users.find("zalo", CHAT) is None  # nothing changed
+
+        response = await post_webhook(url, update, WEBHOOK_SECRET, transport)
+        assert response.status_code == 200
+        replies = await fake_zalo.wait_for_messages(CHAT, 1)
+        await channel.join()
+        assert shows_main_menu(fake_zalo.messages(CHAT)[-1])
+        assert_plain(replies)
+
+        bare = fake_zalo.make_update(CHAT, text="menu")  # a body without the envelope works too
+        response = await post_webhook(url, bare, WEBHOOK_SECRET, transport, envelope=False)
+        assert response.status_code == 200
+        await channel.join()
+        assert shows_main_menu(fake_zalo.messages(CHAT)[-1])
+
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            headers = {SECRET_HEADER: WEBHOOK_SECRET}
+            for body in (b"not json", b"[1, 2]", b'{"ok": true}', b'{"ok": true, "result": 5}'):
+                garbage = await client.post("/webhook/zalo", content=body, headers=headers)
+                assert garbage.status_code == 400
+            wrong = await client.post("/webhook/zalo", content=b"not json", headers={SECRET_HEADER: "x"})
+            assert wrong.status_code == 403  # the secret is checked before the body is looked at
+    finally:
+        await bot.stop()
+
+
+async def test_webhook_needs_a_secret(fake_zalo: FakeZalo, database_url: str) -> None:
+    with pytest.raises(ValueError):
+        ZaloChannel(
+            zalo_settings(fake_zalo, database_url, zalo_webhook_url=WEBHOOK_URL),
+            None,
+            TEXTS,  # type: ignore[arg-type]
+        )
+    polling = ZaloChannel(zalo_settings(fake_zalo, database_url), None, TEXTS)  # type: ignore[arg-type]
+    update = fake_zalo.make_update(CHAT, text="/start")
+    assert await polling.process_webhook(None, update) == 403  # no secret configured: always 403
+    assert await polling.process_webhook("", update) == 403
+    await polling.stop()
