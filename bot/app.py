@@ -18,6 +18,7 @@ from bot.channels.console import chat
 from bot.channels.telegram import TelegramChannel, TelegramTransport
 from bot.channels.zalo import ZaloChannel, ZaloTransport
 from bot.outbox import OutboxSender, Transport
+from bot.scheduler import ReminderScheduler
 from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.web import create_web_app
@@ -52,6 +53,9 @@ class Runner:
             rates={"telegram": settings.broadcast_rate_per_sec, "zalo": settings.zalo_rate_per_sec},
         )
         self.services.dialogue.after_commit = self._wake_outbox
+        self.scheduler = ReminderScheduler(
+            self.services, on_queued=self.outbox.wake, interval_seconds=settings.sweep_interval_seconds
+        )
         self._stop_outbox = asyncio.Event()
         self._outbox_task: asyncio.Task[None] | None = None
         self.web_app = create_web_app(self.services, self.telegram, self.outbox, zalo=self.zalo)
@@ -78,9 +82,10 @@ class Runner:
             await self.zalo.start()
         for transport in self.transports.values():
             await transport.start()  # type: ignore[attr-defined]
+        self._loop = asyncio.get_running_loop()
         if self.transports:
-            self._loop = asyncio.get_running_loop()
             self._outbox_task = asyncio.create_task(self.outbox.run(self._stop_outbox))
+        await self.scheduler.start()
 
     def _wake_outbox(self) -> None:
         """Called from the dialogue's worker thread after each commit."""
@@ -89,6 +94,7 @@ class Runner:
             loop.call_soon_threadsafe(self.outbox.wake)
 
     async def stop(self) -> None:
+        await self.scheduler.stop()
         if self.telegram is not None:
             await self.telegram.stop()
         if self.zalo is not None:

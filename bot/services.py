@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.settings import Settings
 from handlers.dialogue import Dialogue
+from handlers.reminders_sweep import ReminderSettings
 from handlers.texts import Texts
 from knowledge.catalog import Catalog, load_catalog
 from storage.db import Database
@@ -27,6 +28,14 @@ class Services:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def reminder_settings(settings: Settings) -> ReminderSettings:
+    return ReminderSettings(
+        offsets_days=tuple(sorted(set(settings.reminder_offsets_days), reverse=True)),
+        hour=settings.reminder_hour,
+        timezone=settings.timezone,
+    )
 
 
 def build_services(settings: Settings) -> Services:

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     zalo_rate_per_sec: float = Field(default=10.0, gt=0)
     reminder_offsets_days: Annotated[list[int], NoDecode] = [14, 3, 1]
     reminder_hour: int = Field(default=8, ge=0, le=23)
+    sweep_interval_seconds: float = Field(
+        default=60.0, gt=0, description="how often due reminders are looked for"
+    )
 
     @field_validator("staff_telegram_ids", "reminder_offsets_days", mode="before")
     @classmethod

@@ -29,6 +29,9 @@ MY_APPLICATIONS = "ma"
 LEAD_STATUS = "ls"  # ls:<lead id>:<status> (staff only)
 LEAD_DETAIL = "ld"  # ld:<lead id> (staff only)
 ANSWER_QUESTION = "qa"  # qa:<question id> (staff only)
+REMINDERS_OFF = "ro"
+REMINDERS_CHANGE = "rc"
+REMIND_PROGRAMME = "rp"  # rp:<programme id>
 
 _GLOBAL = {
     MAIN_MENU,
@@ -49,6 +52,9 @@ _GLOBAL = {
     LEAD_STATUS,
     LEAD_DETAIL,
     ANSWER_QUESTION,
+    REMINDERS_OFF,
+    REMINDERS_CHANGE,
+    REMIND_PROGRAMME,
 }
 
 

@@ -33,7 +33,12 @@ def programme_card(ctx: Ctx, programme: Programme) -> Reply:
             ctx.button("apply_programme", cb.build(cb.APPLY, programme.id)),
             ctx.button("documents", cb.build(cb.PROGRAMME_DOCS, programme.id)),
         ],
-        [ctx.button("main_menu", cb.MAIN_MENU)],
+        [
+            Button(
+                ctx.texts.label("reminders", "this_programme"), cb.build(cb.REMIND_PROGRAMME, programme.id)
+            ),
+            ctx.button("main_menu", cb.MAIN_MENU),
+        ],
     ]
     return ctx.reply("programme_card", buttons, p=programme)
 

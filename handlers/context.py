@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from handlers import callbacks as cb
+from handlers.reminders_sweep import ReminderSettings
 from handlers.texts import Texts
 from handlers.types import Button, Reply
 from knowledge.catalog import Catalog
@@ -62,6 +63,7 @@ class Ctx:
     now: datetime
     today: date
     staff_ids: frozenset[str] = frozenset()
+    reminder_settings: ReminderSettings = field(default_factory=ReminderSettings)
 
     # --- replies ---
 

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from handlers import apply, ask, ask_staff, browse, eligibility, menu, staff
+from handlers import apply, ask, ask_staff, browse, eligibility, menu, reminders, staff
 from handlers import callbacks as cb
 from handlers.context import Ctx, State
+from handlers.reminders_sweep import ReminderSettings
 from handlers.texts import Texts
 from handlers.types import Incoming, Kind, Reply
 from knowledge.catalog import Catalog
@@ -37,6 +38,7 @@ class Dialogue:
         timezone: str = "Asia/Ho_Chi_Minh",
         clock: Callable[[], datetime] = utcnow,
         staff_telegram_ids: frozenset[str] | set[str] = frozenset(),
+        reminder_settings: ReminderSettings | None = None,
     ):
         self.db = db
         self.catalog = catalog
@@ -44,6 +46,7 @@ class Dialogue:
         self.tz = ZoneInfo(timezone)
         self.clock = clock
         self.staff_ids = frozenset(str(i) for i in staff_telegram_ids)
+        self.reminder_settings = reminder_settings or ReminderSettings(timezone=timezone)
         # Called after each committed update (the outbox uses it to look for new messages at once).
         self.after_commit: Callable[[], None] | None = None
         words = self.texts.labels["words"]
@@ -59,6 +62,8 @@ class Dialogue:
             "hoicanbo": ask_staff.start,
             "dangky": lambda ctx: apply.start(ctx) or [],
             "hoso": apply.my_applications,
+            "nhachan": reminders.show,
+            "tatnhac": reminders.stop,
             "leads": lambda ctx: staff.list_leads(ctx) or [ctx.main_menu("unknown_command", command="leads")],
         }
 
@@ -89,6 +94,7 @@ class Dialogue:
                 now,
                 now.astimezone(self.tz).date(),
                 self.staff_ids,
+                self.reminder_settings,
             )
             repos.messages.add(
                 user.id, incoming.channel, "in", _describe(incoming, state), str(incoming.kind)
@@ -132,6 +138,8 @@ class Dialogue:
             return apply.resume(ctx)
         if flow == ask_staff.FLOW:
             return ask_staff.start(ctx)
+        if flow == reminders.FLOW and step in ("province", "categories"):
+            return reminders.on_text(ctx, "")
         return [ctx.main_menu()]
 
     def _choice(self, ctx: Ctx, data: str | None) -> list[Reply]:
@@ -151,6 +159,8 @@ class Dialogue:
             )
         if ctx.state.flow == apply.FLOW:
             return apply.on_choice(ctx, c.arg or "") if c.action == cb.ANSWER else apply.go_back(ctx)
+        if ctx.state.flow == reminders.FLOW and c.action == cb.ANSWER:
+            return reminders.on_choice(ctx, c.arg or "")
         return None
 
     def _dispatch(self, ctx: Ctx, c: cb.Callback) -> list[Reply] | None:
@@ -165,7 +175,9 @@ class Dialogue:
             cb.RESTART_CHECK: eligibility.restart,
             cb.MY_APPLICATIONS: apply.my_applications,
             cb.APPLY: lambda ctx: apply.start(ctx) or [],
-            cb.REMINDERS: menu.show_menu,
+            cb.REMINDERS: reminders.show,
+            cb.REMINDERS_OFF: reminders.stop,
+            cb.REMINDERS_CHANGE: reminders.change,
         }
         if c.arg is None and c.action in without_arg:
             return without_arg[c.action](ctx)
@@ -179,6 +191,7 @@ class Dialogue:
             cb.LEAD_STATUS: staff.set_status,
             cb.LEAD_DETAIL: staff.lead_detail,
             cb.ANSWER_QUESTION: staff.start_answer,
+            cb.REMIND_PROGRAMME: reminders.start,
         }
         if c.action in with_arg:
             return with_arg[c.action](ctx, c.arg)
@@ -221,6 +234,8 @@ class Dialogue:
             return ask_staff.on_text(ctx, text)
         if flow == staff.FLOW:
             return staff.on_answer_text(ctx, text)
+        if flow == reminders.FLOW and ctx.state.step == "province":
+            return reminders.on_text(ctx, text)
         if folded in self._words["greeting"]:
             return menu.greeting(ctx)
         if folded in self._words["thanks"]:

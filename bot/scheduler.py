@@ -1,0 +1,82 @@
+"""The reminder sweep on a timer (APScheduler): sync the deadline calendar, plan reminders for
+subscribers, and queue the due ones in the outbox. The sweep holds no state of its own: every
+reminder is a database row, so a restart, or a second process, neither loses nor repeats one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.services import Services
+from handlers.reminders_sweep import plan_reminders, queue_due_reminders, sync_deadlines
+from storage.models import utcnow
+from storage.repositories import Repos
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    deadlines: int
+    planned: int
+    queued: int
+
+
+class ReminderScheduler:
+    def __init__(
+        self,
+        services: Services,
+        on_queued: Callable[[], None] = lambda: None,
+        interval_seconds: float = 60.0,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.services = services
+        self.on_queued = on_queued
+        self.interval_seconds = interval_seconds
+        self.clock = clock
+        self.scheduler: AsyncIOScheduler | None = None
+
+    def sweep_once(self) -> SweepResult:
+        now = self.clock()
+        settings = self.services.dialogue.reminder_settings
+        with self.services.db.session() as s:
+            repos = Repos(s)
+            kb = self.services.catalog.kb
+            deadlines = sync_deadlines(repos, kb.deadlines, now.astimezone(settings.tz).date())
+            planned = plan_reminders(repos, kb, settings, now)
+            queued = queue_due_reminders(repos, self.services.texts, settings, now)
+        return SweepResult(deadlines, planned, queued)
+
+    async def tick(self) -> SweepResult | None:
+        try:
+            result = await asyncio.to_thread(self.sweep_once)
+        except Exception:
+            log.exception("reminder sweep failed; it runs again at the next tick")
+            return None
+        if result.queued:
+            log.info("queued %d reminder(s)", result.queued)
+            self.on_queued()
+        return result
+
+    async def start(self) -> None:
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=self.interval_seconds,
+            next_run_time=datetime.now(UTC),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            id="reminder-sweep",
+        )
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)

@@ -1,0 +1,174 @@
+""" "Nhắc hạn đăng ký": producers opt in to deadline reminders (all that concern them, or one
+programme), see what is coming, change their categories, and stop with one tap (/tatnhac)."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from handlers import callbacks as cb
+from handlers.context import Ctx
+from handlers.reminders_sweep import plan_reminders, upcoming_for
+from handlers.types import Button, Reply
+from knowledge.models import Category, Programme
+from storage.models import Reminder, Subscription, utcnow
+
+FLOW = "reminders"
+SHOWN_DEADLINES = 5
+
+
+def _active(ctx: Ctx) -> list[Subscription]:
+    stmt = select(Subscription).where(Subscription.user_id == ctx.user.id, Subscription.is_active)
+    return list(ctx.repos.session.exec(stmt).all())
+
+
+def show(ctx: Ctx) -> list[Reply]:
+    """The reminders menu: what the user follows and what is coming, or the offer to subscribe."""
+    subscriptions = _active(ctx)
+    if not subscriptions:
+        return start(ctx)
+    return [_status(ctx, subscriptions, just_subscribed=False)]
+
+
+def start(ctx: Ctx, programme_id: str | None = None) -> list[Reply] | None:
+    if programme_id is not None and not isinstance(ctx.catalog.kb.by_id.get(programme_id), Programme):
+        return None
+    ctx.state.go(FLOW, None, programme=programme_id, selected=[])
+    if ctx.profile.province is None:
+        ctx.state.step = "province"
+        ctx.new_menu_version()
+        return [ctx.reply("reminders_ask_province", [[ctx.button("cancel", cb.CANCEL)]])]
+    if programme_id is not None:
+        return _subscribe(ctx, [], programme_id)
+    return [_categories(ctx)]
+
+
+def on_text(ctx: Ctx, text: str) -> list[Reply]:
+    if ctx.state.step != "province":
+        return [_categories(ctx)] if ctx.state.step == "categories" else show(ctx)
+    found = ctx.catalog.kb.provinces.resolve(text)
+    if found is None:
+        return [ctx.reply("reminders_ask_province", [[ctx.button("cancel", cb.CANCEL)]], retry=True)]
+    ctx.update_profile(province=found.province.name)
+    programme_id = ctx.state.data.get("programme")
+    if programme_id:
+        return _subscribe(ctx, [], programme_id)
+    return [_categories(ctx)]
+
+
+def on_choice(ctx: Ctx, value: str) -> list[Reply] | None:
+    if ctx.state.step != "categories":
+        return None
+    selected: list[str] = ctx.state.data.setdefault("selected", [])
+    if value.startswith("t:") and value[2:] in {str(c) for c in Category}:
+        category = value[2:]
+        if category in selected:
+            selected.remove(category)
+        else:
+            selected.append(category)
+        return [_categories(ctx)]
+    if value == "all":
+        return _subscribe(ctx, [], None)
+    if value == "done":
+        return _subscribe(ctx, list(selected), None)
+    return None
+
+
+def change(ctx: Ctx) -> list[Reply]:
+    current = [c for s in _active(ctx) if not s.programme_id for c in s.categories]
+    ctx.state.go(FLOW, "categories", programme=None, selected=current)
+    return [_categories(ctx)]
+
+
+def stop(ctx: Ctx) -> list[Reply]:
+    """One tap stops every reminder: subscriptions end and pending reminders are cancelled."""
+    now = utcnow()
+    had = bool(_active(ctx))
+    ctx.repos.session.exec(  # type: ignore[call-overload]
+        update(Subscription)
+        .where(col(Subscription.user_id) == ctx.user.id, col(Subscription.is_active))
+        .values(is_active=False, cancelled_at=now)
+    )
+    ctx.repos.session.exec(  # type: ignore[call-overload]
+        update(Reminder)
+        .where(col(Reminder.user_id) == ctx.user.id, col(Reminder.status) == "pending")
+        .values(status="skipped", processed_at=now)
+    )
+    if ctx.state.flow == FLOW:
+        ctx.state.reset()
+    return [ctx.main_menu("reminders_off", had=had)]
+
+
+def _categories(ctx: Ctx) -> Reply:
+    ctx.state.step = "categories"
+    version = ctx.new_menu_version()
+    selected = set(ctx.state.data.get("selected", []))
+    names = ctx.texts.labels["categories"]
+    rows = [
+        [Button(("☑ " if str(c) in selected else "☐ ") + names[str(c)], cb.answer(version, f"t:{c}"))]
+        for c in Category
+        if c != Category.GENERAL
+    ]
+    labels = ctx.texts.labels["reminders"]
+    rows.append([Button(labels["all"], cb.answer(version, "all"))])
+    if selected:
+        rows.append([Button(labels["done"], cb.answer(version, "done"))])
+    rows.append([ctx.button("cancel", cb.CANCEL)])
+    return ctx.reply("reminders_categories", rows, count=len(selected))
+
+
+def _subscribe(ctx: Ctx, categories: list[str], programme_id: str | None) -> list[Reply]:
+    if programme_id is None:
+        # One "all that concern me" subscription at a time: a new choice replaces the old one.
+        for old in _active(ctx):
+            if not old.programme_id:
+                old.is_active = False
+                old.cancelled_at = ctx.now
+                ctx.repos.session.add(old)
+    elif any(s.programme_id == programme_id for s in _active(ctx)):
+        ctx.state.reset()
+        return [_status(ctx, _active(ctx), just_subscribed=True)]
+    subscription = Subscription(
+        user_id=ctx.user.id, programme_id=programme_id, categories=categories, province=ctx.profile.province
+    )
+    ctx.repos.session.add(subscription)
+    interests = set(ctx.profile.interests or [])
+    interests.update(categories)
+    if programme_id:
+        interests.add(str(ctx.catalog.kb.by_id[programme_id].category))
+    ctx.update_profile(interests=sorted(interests))
+    ctx.repos.session.flush()
+    plan_reminders(ctx.repos, ctx.catalog.kb, ctx.reminder_settings, ctx.now, user_id=ctx.user.id)
+    ctx.state.reset()
+    return [_status(ctx, _active(ctx), just_subscribed=True)]
+
+
+def _status(ctx: Ctx, subscriptions: list[Subscription], just_subscribed: bool) -> Reply:
+    upcoming = upcoming_for(ctx.repos, ctx.catalog.kb, ctx.user.id, ctx.profile.province, ctx.today)
+    names = ctx.texts.labels["categories"]
+    scopes = []
+    for sub in subscriptions:
+        if sub.programme_id:
+            entry = ctx.catalog.kb.by_id.get(sub.programme_id)
+            scopes.append(entry.title if entry else sub.programme_id)
+        elif sub.categories:
+            scopes.append(", ".join(names.get(c, c) for c in sub.categories))
+        else:
+            scopes.append(ctx.texts.label("reminders", "everything"))
+    labels = ctx.texts.labels["reminders"]
+    buttons = [
+        [Button(labels["change"], cb.REMINDERS_CHANGE)],
+        [Button(labels["stop"], cb.REMINDERS_OFF)],
+        [ctx.button("main_menu", cb.MAIN_MENU)],
+    ]
+    return ctx.reply(
+        "reminders_status",
+        buttons,
+        scopes=scopes,
+        upcoming=upcoming[:SHOWN_DEADLINES],
+        offsets=ctx.reminder_settings.offsets_days,
+        hour=ctx.reminder_settings.hour,
+        just_subscribed=just_subscribed,
+        province=ctx.profile.province,
+        today=ctx.today,
+    )
