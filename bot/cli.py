@@ -145,6 +145,104 @@ def _cmd_staff_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_services():  # type: ignore[no-untyped-def]
+    from bot.services import build_services
+    from bot.settings import Settings
+
+    return build_services(Settings())
+
+
+def _cmd_broadcast(args: argparse.Namespace) -> int:
+    from handlers import broadcasts
+    from knowledge.models import Category
+    from storage.repositories import Repos
+
+    services = _open_services()
+    try:
+        kb = services.catalog.kb
+        province = None
+        if args.province:
+            found = kb.provinces.resolve(args.province)
+            if found is None:
+                print(f"unknown province: {args.province}", file=sys.stderr)
+                return 2
+            province = found.province.name
+        if args.category and args.category not in {str(c) for c in Category}:
+            print(f"unknown category: {args.category}", file=sys.stderr)
+            return 2
+        audience = broadcasts.Audience(
+            province=province, category=args.category, subscribers_only=args.subscribers_only
+        )
+        with services.db.session() as s:
+            repos = Repos(s)
+            staff_ids = broadcasts.staff_ids_for(repos, services.dialogue.staff_ids)
+            counts = broadcasts.count_by_channel(broadcasts.recipients(repos, kb, audience, staff_ids))
+            if not args.yes:
+                print(f"would reach {sum(counts.values())} recipient(s): {counts}; add --yes to queue it")
+                return 1
+            try:
+                broadcast = broadcasts.create(repos, args.text, audience, [], "cli")
+            except broadcasts.TemplateProblem as exc:
+                print(f"the message template cannot be used: {exc}", file=sys.stderr)
+                return 2
+            queued = broadcasts.confirm(repos, kb, broadcast, staff_ids)
+        print(broadcast.id)
+        print(f"queued for {queued} recipient(s): {counts}", file=sys.stderr)
+    finally:
+        services.close()
+    return 0
+
+
+def _cmd_deadline_add(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from knowledge.models import Category
+    from storage.models import Deadline
+    from storage.repositories import Repos
+
+    try:
+        due_on = date.fromisoformat(args.date)
+    except ValueError:
+        print("--date must be YYYY-MM-DD", file=sys.stderr)
+        return 2
+    services = _open_services()
+    try:
+        kb = services.catalog.kb
+        province = None
+        if args.province:
+            found = kb.provinces.resolve(args.province)
+            if found is None:
+                print(f"unknown province: {args.province}", file=sys.stderr)
+                return 2
+            province = found.province.name
+        if args.category and args.category not in {str(c) for c in Category}:
+            print(f"unknown category: {args.category}", file=sys.stderr)
+            return 2
+        if args.programme and args.programme not in kb.by_id:
+            print(f"unknown programme: {args.programme}", file=sys.stderr)
+            return 2
+        if len(args.action.strip()) < 10:
+            print("--action: say what must be done (at least 10 characters)", file=sys.stderr)
+            return 2
+        with services.db.session() as s:
+            deadline = Deadline(
+                due_on=due_on,
+                action=args.action.strip(),
+                place=args.place or "",
+                note=args.note or "",
+                province=province,
+                category=args.category,
+                programme_id=args.programme,
+                created_by="cli",
+            )
+            Repos(s).session.add(deadline)
+            s.flush()
+        print(deadline.id)
+    finally:
+        services.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Trợ lý Khuyến công")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -176,6 +274,28 @@ def build_parser() -> argparse.ArgumentParser:
     staff_add.add_argument("username")
     staff_add.add_argument("--telegram-id", type=int, help="link the account to this Telegram user id")
     staff_add.set_defaults(func=_cmd_staff_add)
+
+    bc = sub.add_parser("broadcast", help="queue an announcement in the outbox (sent by the running bot)")
+    bc.add_argument(
+        "--text", required=True, help="the message; {{ ten }}, {{ tinh }}, {{ co_so }} are filled in"
+    )
+    bc.add_argument("--province", help="only producers in this province (any spelling)")
+    bc.add_argument("--category", help="only producers interested in this category id")
+    bc.add_argument("--subscribers-only", action="store_true", help="only reminder subscribers")
+    bc.add_argument("--yes", action="store_true", help="really queue it (without: just count the recipients)")
+    bc.set_defaults(func=_cmd_broadcast)
+
+    deadline = sub.add_parser("deadline", help="manage registration deadlines")
+    deadline_sub = deadline.add_subparsers(dest="deadline_command", required=True)
+    add = deadline_sub.add_parser("add", help="add a deadline; subscribers get reminders before it")
+    add.add_argument("--date", required=True, help="YYYY-MM-DD")
+    add.add_argument("--action", required=True, help="what must be done by then, in Vietnamese")
+    add.add_argument("--place", help="where to do it")
+    add.add_argument("--note", help="a remark shown under the reminder")
+    add.add_argument("--province", help="only this province (omit for national)")
+    add.add_argument("--category", help="only this category id")
+    add.add_argument("--programme", help="only this programme id")
+    add.set_defaults(func=_cmd_deadline_add)
 
     kb = sub.add_parser("kb", help="check or export the knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)

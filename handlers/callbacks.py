@@ -32,6 +32,7 @@ ANSWER_QUESTION = "qa"  # qa:<question id> (staff only)
 REMINDERS_OFF = "ro"
 REMINDERS_CHANGE = "rc"
 REMIND_PROGRAMME = "rp"  # rp:<programme id>
+BROADCAST = "bc"  # bc:<broadcast id>:ok|no (staff only)
 
 _GLOBAL = {
     MAIN_MENU,
@@ -55,6 +56,7 @@ _GLOBAL = {
     REMINDERS_OFF,
     REMINDERS_CHANGE,
     REMIND_PROGRAMME,
+    BROADCAST,
 }
 
 

@@ -65,6 +65,9 @@ class Dialogue:
             "nhachan": reminders.show,
             "tatnhac": reminders.stop,
             "leads": lambda ctx: staff.list_leads(ctx) or [ctx.main_menu("unknown_command", command="leads")],
+            "broadcast": lambda ctx: (
+                staff.broadcast_command(ctx) or [ctx.main_menu("unknown_command", command="broadcast")]
+            ),
         }
 
     @property
@@ -112,7 +115,9 @@ class Dialogue:
 
     def _route(self, ctx: Ctx, incoming: Incoming) -> list[Reply]:
         if incoming.kind == Kind.COMMAND:
-            return self._command(ctx, incoming.command or "")
+            replies = self._command(ctx, incoming.command or "", incoming.text)
+            ctx.state.data.pop("_command_text", None)
+            return replies
         if incoming.kind == Kind.UNSUPPORTED:
             return menu.unsupported(ctx, incoming.media) + self._resume(ctx)
         if incoming.kind == Kind.CHOICE:
@@ -123,7 +128,8 @@ class Dialogue:
             return self._resume(ctx)
         return self._text(ctx, incoming.text)
 
-    def _command(self, ctx: Ctx, command: str) -> list[Reply]:
+    def _command(self, ctx: Ctx, command: str, text: str = "") -> list[Reply]:
+        ctx.state.data["_command_text"] = text
         flow = self._commands.get(command)
         if flow is None:
             return [ctx.main_menu("unknown_command", command=command)]
@@ -192,6 +198,7 @@ class Dialogue:
             cb.LEAD_DETAIL: staff.lead_detail,
             cb.ANSWER_QUESTION: staff.start_answer,
             cb.REMIND_PROGRAMME: reminders.start,
+            cb.BROADCAST: staff.broadcast_decision,
         }
         if c.action in with_arg:
             return with_arg[c.action](ctx, c.arg)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
+from handlers import broadcasts, notify
 from handlers import callbacks as cb
-from handlers import notify
 from handlers.context import Ctx
 from handlers.texts import Texts
 from handlers.types import Reply
-from storage.models import Lead, LeadEvent, StaffQuestion, utcnow
+from storage.models import Broadcast, Lead, LeadEvent, StaffQuestion, utcnow
 from storage.repositories import Repos
 
 FLOW = "staff_answer"
@@ -161,6 +161,51 @@ def on_answer_text(ctx: Ctx, text: str) -> list[Reply]:
     already = question.status == "answered"
     answer_question(ctx.repos, ctx.texts, question, text, _actor(ctx))
     return [ctx.reply("staff_answer_sent", question=question, already=already)]
+
+
+def broadcast_command(ctx: Ctx) -> list[Reply] | None:
+    """/broadcast TEXT: a draft to everyone, previewed with the recipient counts before it goes."""
+    if not is_staff(ctx):
+        return None
+    text = ctx.state.data.pop("_command_text", "")
+    if not text.strip():
+        return [ctx.reply("staff_broadcast_usage")]
+    try:
+        draft = broadcasts.create(ctx.repos, text, broadcasts.Audience(), [], _actor(ctx))
+    except broadcasts.TemplateProblem as exc:
+        return [ctx.reply("staff_broadcast_usage", problem=str(exc))]
+    staff_ids = broadcasts.staff_ids_for(ctx.repos, ctx.staff_ids)
+    counts = broadcasts.count_by_channel(
+        broadcasts.recipients(ctx.repos, ctx.catalog.kb, broadcasts.Audience(), staff_ids)
+    )
+    sample = broadcasts.render(text, ctx.user, ctx.profile)
+    labels = ctx.texts.labels["staff"]
+    buttons = [
+        [
+            ctx.button_raw(
+                labels["broadcast_send"].format(n=sum(counts.values())),
+                cb.build(cb.BROADCAST, f"{draft.id}:ok"),
+            )
+        ],
+        [ctx.button_raw(labels["broadcast_cancel"], cb.build(cb.BROADCAST, f"{draft.id}:no"))],
+    ]
+    return [ctx.reply("staff_broadcast_preview", buttons, sample=sample, counts=counts)]
+
+
+def broadcast_decision(ctx: Ctx, arg: str | None) -> list[Reply] | None:
+    broadcast_id, _, decision = (arg or "").partition(":")
+    if not is_staff(ctx) or not broadcast_id.isdigit() or decision not in ("ok", "no"):
+        return None
+    draft = ctx.repos.session.get(Broadcast, int(broadcast_id))
+    if draft is None:
+        return None
+    if decision == "no":
+        broadcasts.cancel(ctx.repos, draft)
+        return [ctx.reply("staff_broadcast_done", cancelled=True, broadcast=draft, queued=0)]
+    queued = broadcasts.confirm(
+        ctx.repos, ctx.catalog.kb, draft, broadcasts.staff_ids_for(ctx.repos, ctx.staff_ids)
+    )
+    return [ctx.reply("staff_broadcast_done", cancelled=False, broadcast=draft, queued=queued)]
 
 
 def _lead(ctx: Ctx, arg: str | None) -> Lead | None:

@@ -6,8 +6,11 @@ the dialogue never sees a platform type.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+_COMMAND = re.compile(r"/([A-Za-z0-9_@]+)(?:\s+(.*))?$", re.DOTALL)
 
 
 class Kind(StrEnum):

@@ -103,6 +103,9 @@ def create_dashboard(app: FastAPI, session_secret: str, secure_cookies: bool) ->
     )
     app.state.login_limiter = LoginLimiter()
     app.include_router(router)
+    from bot.dashboard.outreach import router as outreach_router  # it builds on this module's helpers
+
+    app.include_router(outreach_router)
 
 
 router = APIRouter()

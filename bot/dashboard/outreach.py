@@ -1,0 +1,254 @@
+"""Dashboard pages for reaching producers: registration deadlines (list, add, withdraw) and
+broadcasts (compose, preview with recipients per channel, confirm, progress and delivery report)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import col, select
+
+from bot.dashboard.routes import _page, _services, _to_login, _tz, _wake_outbox
+from bot.dashboard.security import csrf_ok, current_staff
+from handlers import broadcasts
+from knowledge.models import Category
+from storage.models import Broadcast, Deadline, User, utcnow
+from storage.repositories import Repos
+
+router = APIRouter()
+RECENT_DAYS = 30
+
+
+def _categories(request: Request) -> dict[str, str]:
+    names = _services(request).texts.labels["categories"]
+    return {str(c): names[str(c)] for c in Category if c != Category.GENERAL}
+
+
+# --- deadlines ---
+
+
+@router.get("/deadlines", response_class=HTMLResponse)
+async def deadlines_page(request: Request) -> Response:
+    services = _services(request)
+    today = utcnow().astimezone(_tz(request)).date()
+    with services.db.session() as s:
+        repos = Repos(s)
+        staff = current_staff(request, repos)
+        if staff is None:
+            return _to_login()
+        rows = s.exec(
+            select(Deadline)
+            .where(Deadline.due_on >= today - timedelta(days=RECENT_DAYS))
+            .order_by(col(Deadline.due_on))
+        ).all()
+        return _page(
+            request,
+            "deadlines.html",
+            staff,
+            deadlines=rows,
+            today=today,
+            categories=_categories(request),
+            programmes={p.id: p.title for p in services.catalog.kb.programmes},
+            error=request.query_params.get("error", ""),
+            message=request.query_params.get("msg", ""),
+        )
+
+
+@router.post("/deadlines")
+async def add_deadline(
+    request: Request,
+    due_on: str = Form(""),
+    action: str = Form(""),
+    place: str = Form(""),
+    note: str = Form(""),
+    province: str = Form(""),
+    category: str = Form(""),
+    programme: str = Form(""),
+    csrf_token_field: str = Form("", alias="csrf_token"),
+) -> Response:
+    services = _services(request)
+    kb = services.catalog.kb
+    with services.db.session() as s:
+        repos = Repos(s)
+        staff = current_staff(request, repos)
+        if staff is None:
+            return _to_login()
+        if not csrf_ok(request, csrf_token_field):
+            return _page(request, "forbidden.html", staff, status_code=403)
+        try:
+            day = date.fromisoformat(due_on)
+        except ValueError:
+            return RedirectResponse("/deadlines?error=date", status_code=303)
+        problems = [
+            len(action.strip()) < 10 and "action",
+            province and province not in kb.provinces.names() and "province",
+            category and category not in _categories(request) and "category",
+            programme and programme not in kb.by_id and "programme",
+        ]
+        problem = next((p for p in problems if p), None)
+        if problem:
+            return RedirectResponse(f"/deadlines?error={problem}", status_code=303)
+        s.add(
+            Deadline(
+                due_on=day,
+                action=action.strip()[:2000],
+                place=place.strip()[:500],
+                note=note.strip()[:1000],
+                province=province or None,
+                category=category or None,
+                programme_id=programme or None,
+                created_by=f"dashboard:{staff.username}",
+            )
+        )
+    return RedirectResponse("/deadlines?msg=added", status_code=303)
+
+
+@router.post("/deadlines/{deadline_id}/withdraw")
+async def withdraw_deadline(
+    request: Request, deadline_id: int, csrf_token_field: str = Form("", alias="csrf_token")
+) -> Response:
+    with _services(request).db.session() as s:
+        repos = Repos(s)
+        staff = current_staff(request, repos)
+        if staff is None:
+            return _to_login()
+        if not csrf_ok(request, csrf_token_field):
+            return _page(request, "forbidden.html", staff, status_code=403)
+        deadline = s.get(Deadline, deadline_id)
+        if deadline is not None:
+            deadline.is_active = False  # its pending reminders are skipped by the sweep
+            s.add(deadline)
+    return RedirectResponse("/deadlines?msg=withdrawn", status_code=303)
+
+
+# --- broadcasts ---
+
+
+@router.get("/broadcasts", response_class=HTMLResponse)
+async def broadcasts_page(request: Request) -> Response:
+    with _services(request).db.session() as s:
+        repos = Repos(s)
+        staff = current_staff(request, repos)
+        if staff is None:
+            return _to_login()
+        items = s.exec(select(Broadcast).order_by(col(Broadcast.id).desc()).limit(50)).all()
+        reports = {b.id: broadcasts.report(repos, b) for b in items}
+        return _page(
+            request,
+            "broadcasts.html",
+            staff,
+            items=items,
+            reports=reports,
+            categories=_categories(request),
+            programmes={p.id: p.title for p in _services(request).catalog.kb.programmes},
+            error=request.query_params.get("error", ""),
+        )
+
+
+@router.post("/broadcasts")
+async def create_broadcast(
+    request: Request,
+    template: str = Form(""),
+    province: str = Form(""),
+    category: str = Form(""),
+    legal_form: str = Form(""),
+    subscribers_only: str = Form(""),
+    button: str = Form(""),
+    button_label: str = Form(""),
+    csrf_token_field: str = Form("", alias="csrf_token"),
+) -> Response:
+    services = _services(request)
+    with services.db.session() as s:
+        repos = Repos(s)
+        staff = current_staff(request, repos)
+        if staff is None:
+            return _to_login()
+        if not csrf_ok(request, csrf_token_field):
+            return _page(request, "forbidden.html", staff, status_code=403)
+        audience = broadcasts.Audience(
+            province=province or None,
+            category=category or None,
+            legal_form=legal_form or None,
+            subscribers_only=bool(subscribers_only),
+        )
+        try:
+            buttons = broadcasts.broadcast_buttons(services.texts, button or None, button_label)
+            draft = broadcasts.create(repos, template, audience, buttons, f"dashboard:{staff.username}")
+        except broadcasts.TemplateProblem:
+            return RedirectResponse("/broadcasts?error=template", status_code=303)
+    return RedirectResponse(f"/broadcasts/{draft.id}", status_code=303)
+
+
+@router.get("/broadcasts/{broadcast_id}", response_class=HTMLResponse)
+async def broadcast_page(request: Request, broadcast_id: int) -> Response:
+    services = _services(request)
+    with services.db.session() as s:
+        repos = Repos(s)
+        staff = current_staff(request, repos)
+        if staff is None:
+            return _to_login()
+        item = s.get(Broadcast, broadcast_id)
+        if item is None:
+            return _page(request, "not_found.html", staff, status_code=404)
+        audience = broadcasts.Audience.from_dict(item.audience)
+        staff_ids = broadcasts.staff_ids_for(repos, services.dialogue.staff_ids)
+        chosen = (
+            broadcasts.recipients(repos, services.catalog.kb, audience, staff_ids)
+            if item.status == "draft"
+            else []
+        )
+        sample_user, sample_profile = chosen[0] if chosen else (None, None)
+        if sample_user is None:  # nobody matches: show the text as it would read for a made-up user
+            sample_user = User(channel="telegram", external_id="0", display_name=staff.username)
+        sample = broadcasts.render(item.template, sample_user, sample_profile)
+        return _page(
+            request,
+            "broadcast.html",
+            staff,
+            item=item,
+            audience=audience,
+            counts=broadcasts.count_by_channel(chosen),
+            sample=sample,
+            report=broadcasts.report(repos, item),
+            categories=_categories(request),
+        )
+
+
+@router.post("/broadcasts/{broadcast_id}/confirm")
+async def confirm_broadcast(
+    request: Request, broadcast_id: int, csrf_token_field: str = Form("", alias="csrf_token")
+) -> Response:
+    services = _services(request)
+    with services.db.session() as s:
+        repos = Repos(s)
+        staff = current_staff(request, repos)
+        if staff is None:
+            return _to_login()
+        if not csrf_ok(request, csrf_token_field):
+            return _page(request, "forbidden.html", staff, status_code=403)
+        item = s.get(Broadcast, broadcast_id)
+        if item is None:
+            return _page(request, "not_found.html", staff, status_code=404)
+        broadcasts.confirm(
+            repos, services.catalog.kb, item, broadcasts.staff_ids_for(repos, services.dialogue.staff_ids)
+        )
+    _wake_outbox(request)
+    return RedirectResponse(f"/broadcasts/{broadcast_id}", status_code=303)
+
+
+@router.post("/broadcasts/{broadcast_id}/cancel")
+async def cancel_broadcast(
+    request: Request, broadcast_id: int, csrf_token_field: str = Form("", alias="csrf_token")
+) -> Response:
+    with _services(request).db.session() as s:
+        repos = Repos(s)
+        staff = current_staff(request, repos)
+        if staff is None:
+            return _to_login()
+        if not csrf_ok(request, csrf_token_field):
+            return _page(request, "forbidden.html", staff, status_code=403)
+        item = s.get(Broadcast, broadcast_id)
+        if item is not None:
+            broadcasts.cancel(repos, item)
+    return RedirectResponse("/broadcasts", status_code=303)

@@ -1,0 +1,133 @@
+"""Broadcasts: audience filters, exact counts per channel, per-recipient rendering (escaped),
+confirming twice queues nobody twice, and the staff's /broadcast in the chat."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from handlers import broadcasts
+from handlers.dialogue import Dialogue
+from storage.models import Broadcast, OutboxMessage, Subscription
+from storage.repositories import Repos
+from tests.handlers.conftest import Chat
+
+STAFF = "900"
+
+
+def seed(database) -> None:
+    people = [
+        ("telegram", "1", "Lan", "Nghệ An", "household_business", ["machinery"]),
+        ("telegram", "2", "Bình", "Sơn La", "coop", ["trade_fair"]),
+        ("zalo", "z3", "Cúc <b>", "Nghệ An", "sme", []),
+        ("zalo", "z4", "Dũng", "Thanh Hóa", "household_business", ["branding"]),
+        ("telegram", "5", "Blocked", "Nghệ An", "household_business", ["machinery"]),
+    ]
+    with database.session() as s:
+        repos = Repos(s)
+        for channel, ext, name, province, form, interests in people:
+            user = repos.users.get_or_create(channel, ext, name)
+            repos.profiles.update(
+                user.id,
+                province=province,
+                legal_form=form,
+                interests=interests,
+                establishment_name=f"Cơ sở {name}",
+            )
+            if ext == "5":
+                repos.users.mark_blocked(user.id)
+        repos.users.get_or_create("telegram", STAFF, "Cán bộ")
+        s.add(Subscription(user_id=repos.users.find("zalo", "z4").id, categories=["trade_fair"]))
+
+
+def chosen(database, catalog, **audience) -> list[str]:
+    with database.session() as s:
+        picked = broadcasts.recipients(Repos(s), catalog.kb, broadcasts.Audience(**audience), {STAFF})
+        return [u.external_id for u, _ in picked]
+
+
+def test_audience_filters(database, catalog) -> None:
+    seed(database)
+    assert chosen(database, catalog) == ["1", "2", "z3", "z4"]  # blocked user and staff left out
+    assert chosen(database, catalog, province="Nghệ An") == ["1", "z3"]
+    assert chosen(database, catalog, legal_form="household_business") == ["1", "z4"]
+    assert chosen(database, catalog, category="trade_fair") == ["2", "z4"]  # interest or subscription
+    assert chosen(database, catalog, subscribers_only=True) == ["z4"]
+    with database.session() as s:
+        picked = broadcasts.recipients(Repos(s), catalog.kb, broadcasts.Audience(), {STAFF})
+        assert broadcasts.count_by_channel(picked) == {"telegram": 2, "zalo": 2}
+
+
+def test_each_recipient_gets_their_own_escaped_message(database, catalog) -> None:
+    seed(database)
+    with database.session() as s:
+        repos = Repos(s)
+        draft = broadcasts.create(
+            repos, "Chào {{ ten }} ở {{ tinh }} <nhớ nộp hồ sơ> & chuẩn bị", broadcasts.Audience(), [], "test"
+        )
+        assert broadcasts.confirm(repos, catalog.kb, draft, {STAFF}) == 4
+    with database.session() as s:
+        texts = {m.chat_id: m.text for m in s.exec(select(OutboxMessage)).all()}
+    assert texts["1"] == "Chào Lan ở Nghệ An &lt;nhớ nộp hồ sơ&gt; &amp; chuẩn bị"
+    assert texts["z3"].startswith("Chào Cúc &lt;b&gt; ở Nghệ An")
+
+
+def test_confirming_twice_queues_nobody_twice(database, catalog) -> None:
+    seed(database)
+    with database.session() as s:
+        repos = Repos(s)
+        draft = broadcasts.create(repos, "Thông báo", broadcasts.Audience(province="Nghệ An"), [], "test")
+        assert broadcasts.confirm(repos, catalog.kb, draft, {STAFF}) == 2
+        assert broadcasts.confirm(repos, catalog.kb, draft, {STAFF}) == 0
+        assert broadcasts.report(repos, draft) == {
+            "total": 2,
+            "sent": 0,
+            "blocked": 0,
+            "failed": 0,
+            "waiting": 2,
+        }
+
+
+@pytest.mark.parametrize(
+    "template", ["", "{{ unknown_variable }}", "{% for %}", "x" * 3001, "{{ ten.__class__ }}"]
+)
+def test_unusable_templates_are_refused(database, template: str) -> None:
+    with database.session() as s, pytest.raises(broadcasts.TemplateProblem):
+        broadcasts.create(Repos(s), template, broadcasts.Audience(), [], "test")
+
+
+def test_broadcast_button_opens_a_flow(database, catalog) -> None:
+    from handlers.texts import Texts
+
+    buttons = broadcasts.broadcast_buttons(Texts(), "apply", "")
+    assert buttons == [{"row": 0, "label": "📝 Đăng ký ngay", "data": "a"}]
+    assert (
+        broadcasts.broadcast_buttons(Texts(), "p:machinery-national", "Xem")[0]["data"]
+        == "p:machinery-national"
+    )
+
+
+def test_staff_broadcast_in_the_chat_is_previewed_then_sent(database, catalog) -> None:
+    seed(database)
+    dialogue = Dialogue(database, catalog, staff_telegram_ids={STAFF})
+    officer = Chat(dialogue, chat_id=STAFF, name="Cán bộ")
+    officer.send("/broadcast Chào {{ ten }}, Trung tâm nhận hồ sơ năm 2027 đến 20/5.")
+    assert "2 người trên Telegram, 2 người trên Zalo" in officer.text
+    assert "Chào Cán bộ" in officer.text
+    send = officer.button_for("bc:")
+    assert send.endswith(":ok")
+    officer.press(send)
+    assert "4 người" in officer.text
+    officer.press(send)  # a second tap queues nobody again
+    with database.session() as s:
+        assert len(s.exec(select(OutboxMessage)).all()) == 4
+        assert s.exec(select(Broadcast)).one().status == "sending"
+
+
+def test_producers_cannot_broadcast(database, catalog) -> None:
+    seed(database)
+    producer = Chat(Dialogue(database, catalog, staff_telegram_ids={STAFF}), chat_id="1")
+    producer.send("/broadcast spam")
+    assert "/broadcast" in producer.text and "Xem trước" not in producer.text
+    producer.press("bc:1:ok")
+    assert "menu cũ" in producer.text
