@@ -252,3 +252,48 @@ async def test_forms_without_the_csrf_token_are_refused(site, browser) -> None:
     assert response.status == 403
     with bot.services.db.session() as s:
         assert s.get(Lead, 1).status == "new"
+
+
+async def test_compose_preview_and_send_a_broadcast(site, browser, fake_telegram: FakeTelegram) -> None:
+    base, _ = site
+    page = await (await browser.new_context()).new_page()
+    await log_in(page, base)
+    await page.goto(base + "/broadcasts")
+    await page.fill(
+        "#broadcast-form textarea[name=template]", "Chào {{ ten }}, hội chợ tháng 9 sắp mở đăng ký."
+    )
+    await page.select_option("#broadcast-form select[name=province]", "Nghệ An")
+    await page.select_option("#broadcast-form select[name=button]", "apply")
+    await page.click("#broadcast-form button[type=submit]")
+    await page.wait_for_load_state()
+    assert await page.locator("#recipient-total").inner_text() == "2"
+    assert await page.locator("#count-telegram").inner_text() == "2"
+    assert "hội chợ tháng 9" in await page.locator("#sample").inner_text()
+    await page.click("#confirm-form button")
+    await page.wait_for_load_state()
+    for chat in (7001, 7003):
+        message = await wait_for_text(fake_telegram, chat, "hội chợ tháng 9")
+        assert message["text"].startswith("Chào ")
+        assert message["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "a"
+    assert not [m for m in fake_telegram.messages(7002) if "hội chợ tháng 9" in m.get("text", "")]
+    for _ in range(50):
+        await page.reload()
+        if await page.locator("#report-sent").inner_text() == "2":
+            break
+        await asyncio.sleep(0.2)
+    assert await page.locator("#report-sent").inner_text() == "2"
+    assert await page.locator("#report-waiting").inner_text() == "0"
+
+
+async def test_add_a_deadline_on_the_dashboard(site, browser) -> None:
+    base, _ = site
+    page = await (await browser.new_context()).new_page()
+    await log_in(page, base)
+    await page.goto(base + "/deadlines")
+    await page.fill("#deadline-form input[name=due_on]", "2027-03-15")
+    await page.select_option("#deadline-form select[name=province]", "Nghệ An")
+    await page.fill("#deadline-form textarea[name=action]", "Nộp hồ sơ đề án khuyến công địa phương năm 2028")
+    await page.click("#deadline-form button[type=submit]")
+    await page.wait_for_load_state()
+    table = await page.locator("#deadlines").inner_text()
+    assert "15/03/2027" in table and "Nghệ An" in table and "dashboard:canbo.ha" in table
