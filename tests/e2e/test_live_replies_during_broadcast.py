@@ -1,0 +1,46 @@
+"""A broadcast must not slow the bot's answers: with Telegram's flood limit of about 30 messages per
+second, the outbox paces itself below it (its own client, its own rate) and live replies keep
+coming within a second."""
+
+from __future__ import annotations
+
+import asyncio
+
+from handlers import broadcasts
+from storage.repositories import Repos
+from tests.e2e.conftest import TelegramBot, telegram_settings
+from tests.e2e.test_telegram import exchange
+from tests.fakes.telegram import FakeTelegram
+
+RECIPIENTS = 250
+
+
+async def test_live_replies_stay_fast_during_a_broadcast(
+    fake_telegram: FakeTelegram, database_url: str
+) -> None:
+    fake_telegram.flood_limit_per_sec = 30
+    fake_telegram.retry_after_seconds = 3
+    bot = TelegramBot(telegram_settings(fake_telegram, database_url, broadcast_rate_per_sec=25))
+    await bot.start()
+    try:
+        runner = bot.runner
+        assert runner.transports["telegram"].bot is not runner.telegram.application.bot
+        with runner.services.db.session() as s:
+            repos = Repos(s)
+            for i in range(RECIPIENTS):
+                repos.users.get_or_create("telegram", str(8_000_000 + i), f"Hộ {i}")
+            draft = broadcasts.create(repos, "Thông báo lịch hội chợ", broadcasts.Audience(), [], "test")
+            broadcasts.confirm(repos, runner.services.catalog.kb, draft, set())
+        runner.outbox.wake()
+        await asyncio.sleep(1.0)  # the broadcast is in full swing
+        loop = asyncio.get_running_loop()
+        for round_ in range(5):
+            started = loop.time()
+            await exchange(fake_telegram, 4242, lambda: fake_telegram.send_text(4242, "/menu"), settle=0.0)
+            assert loop.time() - started < 1.0, f"reply {round_} took {loop.time() - started:.2f} s"
+            await asyncio.sleep(0.4)
+        with runner.services.db.session() as s:
+            report = broadcasts.report(Repos(s), draft)
+        assert 0 < report["sent"] < RECIPIENTS  # the replies were measured while it was still sending
+    finally:
+        await bot.stop()
