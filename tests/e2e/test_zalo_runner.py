@@ -1,0 +1,240 @@
+"""The whole process on Zalo (and Telegram beside it): an application typed as numbers and words, a
+reminder and a broadcast delivered through the outbox as numbered text menus (and answered by
+number), Telegram and Zalo leads in one list, and the real /webhook/zalo route checking its secret."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from bot.app import Runner
+from bot.dashboard.routes import LeadFilter, filtered_leads
+from bot.settings import Settings
+from handlers import broadcasts
+from storage.models import Deadline, Lead, Reminder, Subscription, utcnow
+from storage.repositories import Repos
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.zalo import FakeZalo, post_webhook
+
+ZALO_CHAT = "a1b2c3d4e5f60718"
+TELEGRAM_CHAT = 4343
+
+
+@pytest.fixture
+async def fake_zalo() -> AsyncIterator[FakeZalo]:
+    fake = FakeZalo()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def fake_telegram() -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+def settings(zalo: FakeZalo, telegram: FakeTelegram | None, database_url: str, **extra) -> Settings:
+    values = {
+        "zalo_bot_token": zalo.token,
+        "zalo_api_base_url": zalo.base_url,
+        "database_url": database_url,
+        "web_port": 0,
+        **extra,
+    }
+    if telegram is not None:
+        values |= {"telegram_bot_token": telegram.token, "telegram_api_base_url": telegram.base_url}
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+async def runner(
+    fake_zalo: FakeZalo, fake_telegram: FakeTelegram, database_url: str
+) -> AsyncIterator[Runner]:
+    process = Runner(settings(fake_zalo, fake_telegram, database_url))
+    await process.start()
+    yield process
+    await process.stop()
+
+
+async def say(fake: FakeZalo, text: str, chat: str = ZALO_CHAT, settle: float = 0.3) -> list[str]:
+    before = len(fake.messages(chat))
+    fake.send_text(chat, text, display_name="Chị Mai")
+    await fake.wait_for_messages(chat, before + 1)
+    while True:
+        count = len(fake.messages(chat))
+        await asyncio.sleep(settle)
+        if len(fake.messages(chat)) == count:
+            return fake.messages(chat)[before:]
+
+
+def number_of(message: str, label_start: str) -> str:
+    """The number a numbered menu gives the option whose label starts with ``label_start``."""
+    for line in message.splitlines():
+        number, _, label = line.partition(". ")
+        if number.isdigit() and re.sub(r"^\W+", "", label).startswith(label_start):
+            return number
+    raise AssertionError(f"no option {label_start!r} in:\n{message}")
+
+
+async def wait_for(fake: FakeZalo, chat: str, needle: str, timeout: float = 10.0) -> str:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = [m for m in fake.messages(chat) if needle in m]
+        if found:
+            return found[-1]
+        assert asyncio.get_running_loop().time() < deadline, fake.messages(chat)
+        await asyncio.sleep(0.05)
+
+
+async def test_application_typed_on_zalo(
+    fake_zalo: FakeZalo, fake_telegram: FakeTelegram, runner: Runner
+) -> None:
+    menu = (await say(fake_zalo, "/start"))[-1]
+    replies = await say(fake_zalo, number_of(menu, "Đăng ký hỗ trợ"))
+    replies = await say(fake_zalo, number_of(replies[-1], "Máy móc"))
+    replies = await say(fake_zalo, number_of(replies[-1], "Hỗ trợ mua máy móc"))
+    assert "họ và tên" in replies[-1]
+    for text in (
+        "Phạm Thị Mai",
+        "0912 345 678",
+        "Cơ sở chè Mai Anh",
+        "hkd",
+        "tuyen quang",
+        "xã Mỹ Bằng",
+        "Chế biến chè xanh",
+        "Mua máy sao chè tự động",
+        "300 triệu",
+    ):
+        replies = await say(fake_zalo, text)
+    replies = await say(fake_zalo, number_of(replies[-1], "Tôi đồng ý"))
+    assert "xem lại hồ sơ" in replies[-1]
+    replies = await say(fake_zalo, number_of(replies[-1], "Gửi hồ sơ"))
+    assert "KC-" in "\n".join(replies)
+    # A Telegram producer applies too; staff see both in one list.
+    with runner.services.db.session() as s:
+        repos = Repos(s)
+        lead = s.exec(select(Lead)).one()
+        assert (lead.channel, lead.phone, lead.province) == ("zalo", "0912345678", "Tuyên Quang")
+        assert repos.users.get(lead.user_id).external_id == ZALO_CHAT
+        telegram_user = repos.users.get_or_create("telegram", str(TELEGRAM_CHAT), "Anh Tư")
+        repos.leads.add(
+            Lead(
+                submission_key="t-1",
+                user_id=telegram_user.id,
+                channel="telegram",
+                full_name="Anh Tư",
+                phone="0987654321",
+                consent_at=utcnow(),
+            ),
+            year=2026,
+        )
+    with runner.services.db.session() as s:
+        listed = filtered_leads(Repos(s), LeadFilter(), runner.settings.tz, 100)
+        assert {lead.channel for lead in listed} == {"zalo", "telegram"}
+
+
+async def test_a_reminder_reaches_zalo_and_is_answered_by_number(fake_zalo: FakeZalo, runner: Runner) -> None:
+    menu = (await say(fake_zalo, "/start"))[-1]
+    replies = await say(fake_zalo, number_of(menu, "Nhắc hạn"))
+    replies = await say(fake_zalo, "nghe an")
+    replies = await say(fake_zalo, number_of(replies[-1], "Nhắc tất cả"))
+    assert "Anh/chị đang nhận nhắc hạn" in replies[-1]
+    with runner.services.db.session() as s:
+        repos = Repos(s)
+        user = repos.users.find("zalo", ZALO_CHAT)
+        today = utcnow().astimezone(runner.settings.tz).date()
+        deadline = Deadline(
+            due_on=today + timedelta(days=3),
+            action="Nộp đơn đăng ký hội chợ khuyến công tỉnh Nghệ An",
+            place="Trung tâm Khuyến công tỉnh Nghệ An",
+            province="Nghệ An",
+            created_by="staff",
+        )
+        s.add(deadline)
+        s.flush()
+        # Planned earlier and due a minute ago: the next sweep sends it.
+        s.add(
+            Reminder(
+                user_id=user.id,
+                deadline_id=deadline.id,
+                offset_days=3,
+                due_at=utcnow() - timedelta(minutes=1),
+            )
+        )
+    await runner.scheduler.tick()
+    reminder = await wait_for(fake_zalo, ZALO_CHAT, "Nhắc hạn: còn 3 ngày")
+    assert "<b>" not in reminder and "Tắt nhắc hạn" in reminder
+    replies = await say(fake_zalo, number_of(reminder, "Tắt nhắc hạn"))
+    assert "tắt nhắc hạn" in replies[-1].lower()
+    with runner.services.db.session() as s:
+        assert not s.exec(select(Subscription).where(Subscription.is_active)).all()
+
+
+async def test_a_broadcast_reaches_both_channels_and_its_button_works_on_zalo(
+    fake_zalo: FakeZalo, fake_telegram: FakeTelegram, runner: Runner
+) -> None:
+    await say(fake_zalo, "/start")
+    fake_telegram.send_text(TELEGRAM_CHAT, "/start")
+    await fake_telegram.wait_for_messages(TELEGRAM_CHAT, 1)
+    with runner.services.db.session() as s:
+        repos = Repos(s)
+        buttons = broadcasts.broadcast_buttons(runner.services.texts, "apply", "")
+        draft = broadcasts.create(
+            repos, "Chào {{ ten }}, năm nay nhận hồ sơ đến 20/5.", broadcasts.Audience(), buttons, "test"
+        )
+        counts = broadcasts.count_by_channel(
+            broadcasts.recipients(repos, runner.services.catalog.kb, broadcasts.Audience(), set())
+        )
+        assert counts == {"telegram": 1, "zalo": 1}
+        broadcasts.confirm(repos, runner.services.catalog.kb, draft, set())
+    runner.outbox.wake()
+    on_zalo = await wait_for(fake_zalo, ZALO_CHAT, "nhận hồ sơ đến 20/5")
+    assert on_zalo.startswith("Chào Chị Mai")
+    deadline = asyncio.get_running_loop().time() + 10
+    while not [m for m in fake_telegram.messages(TELEGRAM_CHAT) if "20/5" in m.get("text", "")]:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    replies = await say(fake_zalo, number_of(on_zalo, "Đăng ký ngay"))
+    assert "khoản hỗ trợ nào" in replies[-1]  # the application flow opened
+
+
+async def test_webhook_route_checks_the_secret(fake_zalo: FakeZalo, database_url: str) -> None:
+    process = Runner(
+        settings(
+            fake_zalo,
+            None,
+            database_url,
+            zalo_webhook_url="https://bot.example.org/webhook/zalo",
+            zalo_webhook_secret="s3cret-token_123",
+        )
+    )
+    await process.start()
+    try:
+        url = f"http://127.0.0.1:{process.bound_port}/webhook/zalo"
+        update = fake_zalo.make_update(ZALO_CHAT, text="/start")
+        for secret in ("wrong-secret-123", None):
+            response = await post_webhook(url, update, secret)
+            assert response.status_code == 403
+        await asyncio.sleep(0.3)
+        assert fake_zalo.messages(ZALO_CHAT) == []
+        with process.services.db.session() as s:
+            assert Repos(s).users.find("zalo", ZALO_CHAT) is None
+        response = await post_webhook(url, update, "s3cret-token_123")
+        assert response.status_code == 200
+        await fake_zalo.wait_for_messages(ZALO_CHAT, 1)
+        async with httpx.AsyncClient() as client:
+            garbage = await client.post(
+                url, content=b"{not json", headers={"X-Bot-Api-Secret-Token": "s3cret-token_123"}
+            )
+            assert garbage.status_code == 400
+    finally:
+        await process.stop()
