@@ -417,6 +417,7 @@ def _create_lead(ctx: Ctx, draft: dict[str, Any]) -> Lead:
             raise
         return existing
     notify.new_lead_to_staff(ctx.repos, ctx.texts, lead, programme, ctx.staff_ids)
+    ctx.note_interest(str(programme.category))
     return lead
 
 

@@ -21,6 +21,7 @@ def category(ctx: Ctx, category_id: str | None) -> list[Reply] | None:
     """The entries of one category; None when the category id is not one of ours."""
     if category_id not in {str(c) for c in Category}:
         return None
+    ctx.note_interest(category_id)
     entries = ctx.catalog.kb.in_category(category_id)
     province = ctx.profile.province
     # National first, then the user's province, then other provinces' local programmes.
@@ -36,6 +37,7 @@ def entry(ctx: Ctx, entry_id: str | None) -> list[Reply] | None:
     if found is None:
         return None
     ctx.state.data["_last_entry"] = found.id
+    ctx.note_interest(str(found.category))
     return [entry_reply(ctx, found)]
 
 

@@ -103,3 +103,8 @@ class Ctx:
 
     def update_profile(self, **values: Any) -> None:
         self.profile = self.repos.profiles.update(self.user.id, **values)
+
+    def note_interest(self, category: str) -> None:
+        """Remember a category the producer looked at or applied for (broadcasts can target it)."""
+        if category != "general" and category not in (self.profile.interests or []):
+            self.update_profile(interests=sorted({*(self.profile.interests or []), category}))

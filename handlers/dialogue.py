@@ -278,7 +278,14 @@ def _numbered_choice(state: State, text: str) -> str | None:
         number = int(text)
         return buttons[number - 1][1] if 1 <= number <= len(buttons) else None
     folded = fold(text)
-    for label, data in buttons:
-        if folded and fold(label) == folded:
-            return data
+    if not folded:
+        return None
+    exact = [data for label, data in buttons if fold(label) == folded]
+    if exact:
+        return exact[0]
+    # The first words of one option ("tra cuu" for "Tra cứu chính sách"), when only one fits.
+    if len(folded.split()) >= 2:
+        starts = [data for label, data in buttons if fold(label).startswith(folded + " ")]
+        if len(starts) == 1:
+            return starts[0]
     return None

@@ -162,3 +162,16 @@ def test_split_questions() -> None:
     assert split_questions("mua máy sấy, máy ép có được không", joiners) == [
         "mua máy sấy, máy ép có được không"
     ]
+
+
+def test_text_channels_pick_an_option_by_its_first_words(dialogue: Dialogue) -> None:
+    chat = Chat(dialogue, channel="zalo", chat_id="zz1")
+    chat.send("/start")
+    chat.send("kiem tra dieu kien")
+    assert chat.state()[0].flow == "eligibility"
+
+
+def test_browsing_records_interests(chat: Chat) -> None:
+    chat.press("c:trade_fair")
+    chat.press("p:branding-trademark")
+    assert chat.state()[1].interests == ["branding", "trade_fair"]
