@@ -152,23 +152,35 @@ def _open_services():  # type: ignore[no-untyped-def]
     return build_services(Settings())
 
 
+def _province(kb, text: str | None) -> str | None:  # type: ignore[no-untyped-def]
+    """The current province named by ``text`` (any spelling); ValueError when there is none."""
+    if not text:
+        return None
+    found = kb.provinces.resolve(text)
+    if found is None:
+        raise ValueError(f"unknown province: {text}")
+    return found.province.name
+
+
+def _check_category(category: str | None) -> None:
+    from knowledge.models import Category
+
+    if category and category not in {str(c) for c in Category}:
+        raise ValueError(f"unknown category: {category}")
+
+
 def _cmd_broadcast(args: argparse.Namespace) -> int:
     from handlers import broadcasts
-    from knowledge.models import Category
     from storage.repositories import Repos
 
     services = _open_services()
     try:
         kb = services.catalog.kb
-        province = None
-        if args.province:
-            found = kb.provinces.resolve(args.province)
-            if found is None:
-                print(f"unknown province: {args.province}", file=sys.stderr)
-                return 2
-            province = found.province.name
-        if args.category and args.category not in {str(c) for c in Category}:
-            print(f"unknown category: {args.category}", file=sys.stderr)
+        try:
+            province = _province(kb, args.province)
+            _check_category(args.category)
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
             return 2
         audience = broadcasts.Audience(
             province=province, category=args.category, subscribers_only=args.subscribers_only
@@ -196,7 +208,6 @@ def _cmd_broadcast(args: argparse.Namespace) -> int:
 def _cmd_deadline_add(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from knowledge.models import Category
     from storage.models import Deadline
     from storage.repositories import Repos
 
@@ -208,15 +219,11 @@ def _cmd_deadline_add(args: argparse.Namespace) -> int:
     services = _open_services()
     try:
         kb = services.catalog.kb
-        province = None
-        if args.province:
-            found = kb.provinces.resolve(args.province)
-            if found is None:
-                print(f"unknown province: {args.province}", file=sys.stderr)
-                return 2
-            province = found.province.name
-        if args.category and args.category not in {str(c) for c in Category}:
-            print(f"unknown category: {args.category}", file=sys.stderr)
+        try:
+            province = _province(kb, args.province)
+            _check_category(args.category)
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
             return 2
         if args.programme and args.programme not in kb.by_id:
             print(f"unknown programme: {args.programme}", file=sys.stderr)

@@ -41,28 +41,24 @@ def create_web_app(
 
     @app.post("/webhook/telegram")
     async def telegram_webhook(request: Request) -> Response:
-        channel: TelegramChannel | None = request.app.state.telegram
-        if channel is None or not channel.webhook_mode:
-            return JSONResponse({"ok": False}, status_code=404)
-        try:
-            payload = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            payload = None
-        status = await channel.process_webhook(
-            request.headers.get("X-Telegram-Bot-Api-Secret-Token"), payload
-        )
-        return JSONResponse({"ok": status == 200}, status_code=status)
+        return await _webhook(request, request.app.state.telegram, "X-Telegram-Bot-Api-Secret-Token")
 
     @app.post("/webhook/zalo")
     async def zalo_webhook(request: Request) -> Response:
-        channel: ZaloChannel | None = request.app.state.zalo
-        if channel is None or not channel.webhook_mode:
-            return JSONResponse({"ok": False}, status_code=404)
-        try:
-            payload = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            payload = None
-        status = await channel.process_webhook(request.headers.get("X-Bot-Api-Secret-Token"), payload)
-        return JSONResponse({"ok": status == 200}, status_code=status)
+        return await _webhook(request, request.app.state.zalo, "X-Bot-Api-Secret-Token")
 
     return app
+
+
+async def _webhook(
+    request: Request, channel: TelegramChannel | ZaloChannel | None, secret_header: str
+) -> Response:
+    """Hand a webhook call to its channel, which checks the secret before anything else (403)."""
+    if channel is None or not channel.webhook_mode:
+        return JSONResponse({"ok": False}, status_code=404)
+    try:
+        payload = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        payload = None
+    status = await channel.process_webhook(request.headers.get(secret_header), payload)
+    return JSONResponse({"ok": status == 200}, status_code=status)

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import col, select
 
-from bot.dashboard.routes import _page, _services, _to_login, _tz, _wake_outbox
-from bot.dashboard.security import csrf_ok, current_staff
+from bot.dashboard.routes import _page, _services, _tz, _wake_outbox, guard
 from handlers import broadcasts
 from knowledge.models import Category
 from storage.models import Broadcast, Deadline, User, utcnow
@@ -34,9 +33,10 @@ async def deadlines_page(request: Request) -> Response:
     today = utcnow().astimezone(_tz(request)).date()
     with services.db.session() as s:
         repos = Repos(s)
-        staff = current_staff(request, repos)
-        if staff is None:
-            return _to_login()
+        staff = guard(request, repos)
+
+        if isinstance(staff, Response):
+            return staff
         rows = s.exec(
             select(Deadline)
             .where(Deadline.due_on >= today - timedelta(days=RECENT_DAYS))
@@ -71,11 +71,10 @@ async def add_deadline(
     kb = services.catalog.kb
     with services.db.session() as s:
         repos = Repos(s)
-        staff = current_staff(request, repos)
-        if staff is None:
-            return _to_login()
-        if not csrf_ok(request, csrf_token_field):
-            return _page(request, "forbidden.html", staff, status_code=403)
+        staff = guard(request, repos, csrf_token_field)
+
+        if isinstance(staff, Response):
+            return staff
         try:
             day = date.fromisoformat(due_on)
         except ValueError:
@@ -110,11 +109,10 @@ async def withdraw_deadline(
 ) -> Response:
     with _services(request).db.session() as s:
         repos = Repos(s)
-        staff = current_staff(request, repos)
-        if staff is None:
-            return _to_login()
-        if not csrf_ok(request, csrf_token_field):
-            return _page(request, "forbidden.html", staff, status_code=403)
+        staff = guard(request, repos, csrf_token_field)
+
+        if isinstance(staff, Response):
+            return staff
         deadline = s.get(Deadline, deadline_id)
         if deadline is not None:
             deadline.is_active = False  # its pending reminders are skipped by the sweep
@@ -129,9 +127,10 @@ async def withdraw_deadline(
 async def broadcasts_page(request: Request) -> Response:
     with _services(request).db.session() as s:
         repos = Repos(s)
-        staff = current_staff(request, repos)
-        if staff is None:
-            return _to_login()
+        staff = guard(request, repos)
+
+        if isinstance(staff, Response):
+            return staff
         items = s.exec(select(Broadcast).order_by(col(Broadcast.id).desc()).limit(50)).all()
         reports = {b.id: broadcasts.report(repos, b) for b in items}
         return _page(
@@ -161,11 +160,10 @@ async def create_broadcast(
     services = _services(request)
     with services.db.session() as s:
         repos = Repos(s)
-        staff = current_staff(request, repos)
-        if staff is None:
-            return _to_login()
-        if not csrf_ok(request, csrf_token_field):
-            return _page(request, "forbidden.html", staff, status_code=403)
+        staff = guard(request, repos, csrf_token_field)
+
+        if isinstance(staff, Response):
+            return staff
         audience = broadcasts.Audience(
             province=province or None,
             category=category or None,
@@ -185,9 +183,10 @@ async def broadcast_page(request: Request, broadcast_id: int) -> Response:
     services = _services(request)
     with services.db.session() as s:
         repos = Repos(s)
-        staff = current_staff(request, repos)
-        if staff is None:
-            return _to_login()
+        staff = guard(request, repos)
+
+        if isinstance(staff, Response):
+            return staff
         item = s.get(Broadcast, broadcast_id)
         if item is None:
             return _page(request, "not_found.html", staff, status_code=404)
@@ -222,11 +221,10 @@ async def confirm_broadcast(
     services = _services(request)
     with services.db.session() as s:
         repos = Repos(s)
-        staff = current_staff(request, repos)
-        if staff is None:
-            return _to_login()
-        if not csrf_ok(request, csrf_token_field):
-            return _page(request, "forbidden.html", staff, status_code=403)
+        staff = guard(request, repos, csrf_token_field)
+
+        if isinstance(staff, Response):
+            return staff
         item = s.get(Broadcast, broadcast_id)
         if item is None:
             return _page(request, "not_found.html", staff, status_code=404)
@@ -243,11 +241,10 @@ async def cancel_broadcast(
 ) -> Response:
     with _services(request).db.session() as s:
         repos = Repos(s)
-        staff = current_staff(request, repos)
-        if staff is None:
-            return _to_login()
-        if not csrf_ok(request, csrf_token_field):
-            return _page(request, "forbidden.html", staff, status_code=403)
+        staff = guard(request, repos, csrf_token_field)
+
+        if isinstance(staff, Response):
+            return staff
         item = s.get(Broadcast, broadcast_id)
         if item is not None:
             broadcasts.cancel(repos, item)

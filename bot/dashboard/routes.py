@@ -152,6 +152,17 @@ def _to_login() -> RedirectResponse:
     return RedirectResponse("/", status_code=303)
 
 
+def guard(request: Request, repos: Repos, csrf: str | None = None) -> StaffAccount | Response:
+    """The logged-in staff account, or the response to give instead: the login page when nobody is
+    logged in, 403 when a form came without this session's CSRF token."""
+    staff = current_staff(request, repos)
+    if staff is None:
+        return _to_login()
+    if csrf is not None and not csrf_ok(request, csrf):
+        return _page(request, "forbidden.html", staff, status_code=403)
+    return staff
+
+
 def _wake_outbox(request: Request) -> None:
     outbox = getattr(request.app.state, "outbox", None)
     if outbox is not None:
@@ -245,9 +256,10 @@ async def lead_page(request: Request, lead_id: int) -> Response:
     services = _services(request)
     with services.db.session() as s:
         repos = Repos(s)
-        staff = current_staff(request, repos)
-        if staff is None:
-            return _to_login()
+        staff = guard(request, repos)
+
+        if isinstance(staff, Response):
+            return staff
         lead = repos.leads.get(lead_id)
         if lead is None:
             return _page(request, "not_found.html", staff, status_code=404)
@@ -284,11 +296,10 @@ async def lead_status(
     services = _services(request)
     with services.db.session() as s:
         repos = Repos(s)
-        staff = current_staff(request, repos)
-        if staff is None:
-            return _to_login()
-        if not csrf_ok(request, csrf_token_field):
-            return _page(request, "forbidden.html", staff, status_code=403)
+        staff = guard(request, repos, csrf_token_field)
+
+        if isinstance(staff, Response):
+            return staff
         lead = repos.leads.get(lead_id)
         if lead is None:
             return _page(request, "not_found.html", staff, status_code=404)
@@ -309,11 +320,10 @@ async def lead_note(
 ) -> Response:
     with _services(request).db.session() as s:
         repos = Repos(s)
-        staff = current_staff(request, repos)
-        if staff is None:
-            return _to_login()
-        if not csrf_ok(request, csrf_token_field):
-            return _page(request, "forbidden.html", staff, status_code=403)
+        staff = guard(request, repos, csrf_token_field)
+
+        if isinstance(staff, Response):
+            return staff
         lead = repos.leads.get(lead_id)
         if lead is None:
             return _page(request, "not_found.html", staff, status_code=404)
@@ -353,9 +363,10 @@ async def export_leads(request: Request, fmt: str) -> Response:
 async def questions_page(request: Request) -> Response:
     with _services(request).db.session() as s:
         repos = Repos(s)
-        staff = current_staff(request, repos)
-        if staff is None:
-            return _to_login()
+        staff = guard(request, repos)
+
+        if isinstance(staff, Response):
+            return staff
         pending = repos.staff_questions.open_questions()
         askers = {q.user_id: s.get(User, q.user_id) for q in pending}
         provinces = {q.user_id: (repos.profiles.get(q.user_id) or None) for q in pending}
@@ -389,11 +400,10 @@ async def answer_question(
     services = _services(request)
     with services.db.session() as s:
         repos = Repos(s)
-        staff = current_staff(request, repos)
-        if staff is None:
-            return _to_login()
-        if not csrf_ok(request, csrf_token_field):
-            return _page(request, "forbidden.html", staff, status_code=403)
+        staff = guard(request, repos, csrf_token_field)
+
+        if isinstance(staff, Response):
+            return staff
         question = repos.staff_questions.get(question_id)
         if question is None:
             return _page(request, "not_found.html", staff, status_code=404)
