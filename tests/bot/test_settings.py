@@ -1,0 +1,44 @@
+"""Settings from the environment: comma lists, empty values, and refused placeholder secrets."""
+
+import pytest
+from pydantic import ValidationError
+
+from bot.settings import Settings
+
+
+def test_defaults_need_no_environment(monkeypatch) -> None:
+    for name in ("TELEGRAM_BOT_TOKEN", "ZALO_BOT_TOKEN", "DATABASE_URL", "STAFF_TELEGRAM_IDS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=None)
+    assert not settings.telegram_enabled and not settings.zalo_enabled
+    assert settings.database_url == "sqlite:///data/khuyencong.db"
+    assert settings.timezone == "Asia/Ho_Chi_Minh" and settings.broadcast_rate_per_sec == 25
+
+
+def test_lists_and_empty_values_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("STAFF_TELEGRAM_IDS", "123, 456;789")
+    monkeypatch.setenv("REMINDER_OFFSETS_DAYS", "7,2")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "")
+    settings = Settings(_env_file=None)
+    assert settings.staff_telegram_ids == [123, 456, 789]
+    assert settings.reminder_offsets_days == [7, 2]
+    assert settings.telegram_bot_token is None
+
+
+def test_production_refuses_placeholder_secrets(monkeypatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    with pytest.raises(ValidationError, match="SESSION_SECRET"):
+        Settings(_env_file=None)
+    monkeypatch.setenv("SESSION_SECRET", "a-real-long-random-secret-value")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", "https://bot.example.org/webhook/telegram")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "changeme")
+    with pytest.raises(ValidationError, match="TELEGRAM_WEBHOOK_SECRET"):
+        Settings(_env_file=None)
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "another-real-long-secret")
+    assert Settings(_env_file=None).secure_cookies
+
+
+def test_unknown_timezone_is_refused(monkeypatch) -> None:
+    monkeypatch.setenv("TIMEZONE", "Mars/Olympus")
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)
