@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -129,6 +130,20 @@ async def _wait_for_signal() -> None:
     await stop.wait()
 
 
+def _log_to_file() -> Path:
+    """While the console chat owns the terminal, log lines go to a file instead."""
+    path = Path("data") / "khuyencong.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            root.removeHandler(handler)
+    file_handler = logging.FileHandler(path, encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(file_handler)
+    return path
+
+
 async def run(settings: Settings) -> None:
     runner = Runner(settings)
     await runner.start()
@@ -143,7 +158,8 @@ async def run(settings: Settings) -> None:
             print(f"Bot running on {', '.join(channels)}. Ctrl+C to stop.", flush=True)
             await _wait_for_signal()
         elif sys.stdin.isatty():
-            print(runner.services.texts.label("console_intro"), flush=True)
+            log_file = _log_to_file()
+            print(runner.services.texts.label("console_intro"), f"(logs: {log_file})", flush=True)
             hint = runner.services.texts.label("plain_menu_hint")
             await asyncio.to_thread(chat, runner.services.dialogue, hint)
         else:

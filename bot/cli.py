@@ -110,7 +110,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from bot.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines would print the bot token
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per sweep is noise
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(Settings()))
     return 0
