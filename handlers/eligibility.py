@@ -139,7 +139,10 @@ def _value_from_text(ctx: Ctx, field: str, question: dict[str, Any], text: str) 
         if _match_words(text, {"skip": ctx.texts.questions["yesno_words"]["unknown"]}):
             return _SKIP, None
         amount = parse_money(text)
-        return (amount, None) if amount else (_INVALID, None)
+        if not amount:
+            return _INVALID, None
+        # Read the amount back: "1.2" vs "1,2" and "tr" vs "củ" are easy to get wrong.
+        return amount, ctx.texts.render("amount_understood", amount=amount)
     if kind == "province":
         found = ctx.catalog.kb.provinces.resolve(text)
         if found is None:
