@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from handlers import callbacks as cb
 from handlers import notify
-from handlers.cards import short_title
+from handlers.cards import documents_for, short_title
 from handlers.context import Ctx
 from handlers.types import Button, Reply
 from knowledge.eligibility import Status
@@ -425,7 +425,7 @@ def _confirmation(ctx: Ctx, lead: Lead, again: bool) -> Reply:
     programme = ctx.catalog.kb.by_id.get(lead.programme_id or "")
     documents = []
     if isinstance(programme, Programme):
-        documents = [d.text for d in programme.documents if not d.only_for or lead.legal_form in d.only_for]
+        documents = documents_for(ctx.texts, programme, lead.legal_form)
     buttons = [
         [Button(ctx.texts.labels["apply"]["my_applications"], cb.MY_APPLICATIONS)],
         [ctx.button("main_menu", cb.MAIN_MENU)],

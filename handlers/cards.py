@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers import callbacks as cb
 from handlers.context import Ctx
+from handlers.texts import Texts
 from handlers.types import Button, Reply
 from knowledge.models import Faq, Programme
 
@@ -21,9 +22,19 @@ def entry_button(entry: Programme | Faq) -> Button:
     return Button(short_title(entry.title), cb.build(cb.PROGRAMME, entry.id))
 
 
-def _documents_for(ctx: Ctx, programme: Programme) -> list[str]:
-    form = ctx.profile.legal_form
-    return [d.text for d in programme.documents if not d.only_for or (form and form in d.only_for)]
+def documents_for(texts: Texts, programme: Programme, legal_form: str | None) -> list[str]:
+    """The programme's documents for this legal form; all of them, labelled, when it is not known."""
+    if legal_form:
+        return [d.text for d in programme.documents if not d.only_for or legal_form in d.only_for]
+    template = texts.label("document_if_form")
+    return [
+        template.format(
+            text=d.text.rstrip("."), forms=", ".join(texts.legal_form_label(f) for f in d.only_for)
+        )
+        if d.only_for
+        else d.text
+        for d in programme.documents
+    ]
 
 
 def programme_card(ctx: Ctx, programme: Programme) -> Reply:
@@ -56,7 +67,7 @@ def programme_details(ctx: Ctx, programme: Programme) -> Reply:
         "programme_details",
         buttons,
         p=programme,
-        documents=_documents_for(ctx, programme),
+        documents=documents_for(ctx.texts, programme, ctx.profile.legal_form),
         contact=contact,
         province=ctx.profile.province,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers import callbacks as cb
-from handlers.cards import short_title
+from handlers.cards import documents_for, short_title
 from handlers.context import ELIGIBILITY_FIELDS, Ctx
 from handlers.types import Button, Reply
 from knowledge.eligibility import Status, Verdict
@@ -310,11 +310,6 @@ def _known_answers(ctx: Ctx) -> list[dict[str, str]]:
     return known
 
 
-def _documents(ctx: Ctx, programme: Programme) -> list[str]:
-    form = ctx.profile.legal_form
-    return [d.text for d in programme.documents if not d.only_for or (form and form in d.only_for)]
-
-
 def _first_reason(verdict: Verdict, status: Status) -> str:
     for outcome in verdict.outcomes:
         if outcome.status == status:
@@ -381,5 +376,4 @@ def _results(ctx: Ctx, verdicts: list[Verdict]) -> list[Reply]:
 
 
 def _documents(ctx: Ctx, programme: Programme) -> list[str]:
-    form = ctx.profile.legal_form
-    return [d.text for d in programme.documents if not d.only_for or (form and form in d.only_for)]
+    return documents_for(ctx.texts, programme, ctx.profile.legal_form)

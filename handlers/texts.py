@@ -45,13 +45,13 @@ class Texts:
         self.env.filters["vnd"] = format_vnd
         self.env.filters["vn_date"] = _vn_date
         self.env.filters["pct"] = _percent
-        self.env.filters["legal_form"] = self._legal_form_label
+        self.env.filters["legal_form"] = self.legal_form_label
 
     @cached_property
     def labels(self) -> dict[str, Any]:
         return read_yaml(self.directory / "labels.yaml")
 
-    def _legal_form_label(self, value: str | None) -> str:
+    def legal_form_label(self, value: str | None) -> str:
         for option in self.questions["legal_form"]["options"]:
             if str(option["value"]) == value:
                 return str(option["label"])

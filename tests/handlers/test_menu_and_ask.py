@@ -175,3 +175,9 @@ def test_browsing_records_interests(chat: Chat) -> None:
     chat.press("c:trade_fair")
     chat.press("p:branding-trademark")
     assert chat.state()[1].interests == ["branding", "trade_fair"]
+
+
+def test_documents_show_every_form_when_the_form_is_unknown(chat: Chat) -> None:
+    chat.press("pd:machinery-national")
+    assert "(nếu là Hộ kinh doanh)" in chat.text
+    assert "(nếu là Hợp tác xã" in chat.text or "(nếu là Tổ hợp tác" in chat.text
