@@ -121,13 +121,14 @@ class Runner:
         return f"http://{self.settings.web_host}:{self.bound_port}/"
 
 
-async def _wait_for_signal() -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (installed before anything starts, so none is missed)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
 def _log_to_file() -> Path:
@@ -145,6 +146,7 @@ def _log_to_file() -> Path:
 
 
 async def run(settings: Settings) -> None:
+    stop = _stop_on_signals()
     runner = Runner(settings)
     await runner.start()
     try:
@@ -156,7 +158,7 @@ async def run(settings: Settings) -> None:
         print(f"Staff dashboard: {runner.dashboard_url}", flush=True)
         if channels:
             print(f"Bot running on {', '.join(channels)}. Ctrl+C to stop.", flush=True)
-            await _wait_for_signal()
+            await stop.wait()
         elif sys.stdin.isatty():
             log_file = _log_to_file()
             print(runner.services.texts.label("console_intro"), f"(logs: {log_file})", flush=True)
@@ -167,6 +169,6 @@ async def run(settings: Settings) -> None:
                 "No TELEGRAM_BOT_TOKEN or ZALO_BOT_TOKEN: serving the dashboard only. Ctrl+C to stop.",
                 flush=True,
             )
-            await _wait_for_signal()
+            await stop.wait()
     finally:
         await runner.stop()

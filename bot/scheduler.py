@@ -40,6 +40,7 @@ class ReminderScheduler:
         self.interval_seconds = interval_seconds
         self.clock = clock
         self.scheduler: AsyncIOScheduler | None = None
+        self._sweeping = asyncio.Lock()
 
     def sweep_once(self) -> SweepResult:
         now = self.clock()
@@ -54,7 +55,13 @@ class ReminderScheduler:
 
     async def tick(self) -> SweepResult | None:
         try:
-            result = await asyncio.to_thread(self.sweep_once)
+            async with self._sweeping:
+                # Shielded: shutting the scheduler down cancels running jobs, but a sweep is one short
+                # transaction in a worker thread and is better left to finish than cut.
+                result = await asyncio.shield(asyncio.to_thread(self.sweep_once))
+        except asyncio.CancelledError:
+            log.info("reminder sweep outlived the scheduler; the next start sweeps again")
+            return None
         except Exception:
             log.exception("reminder sweep failed; it runs again at the next tick")
             return None
@@ -78,5 +85,8 @@ class ReminderScheduler:
         self.scheduler.start()
 
     async def stop(self) -> None:
+        """Stop the timer, then let a sweep that is under way finish (it is short) rather than cut it."""
         if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.pause()
+            async with self._sweeping:
+                self.scheduler.shutdown(wait=False)

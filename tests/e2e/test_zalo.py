@@ -318,8 +318,9 @@ async def test_a_long_card_is_split_into_messages_of_at_most_2000_characters(
 ) -> None:
     await say(fake_zalo, zalo_bot, "/tracuu")
     await say(fake_zalo, zalo_bot, "san pham tieu bieu")
-    replies = await say(fake_zalo, zalo_bot, "1")  # the national vote: a long programme card
-    assert sum(len(r) for r in replies) > 2000, "the card is no longer long enough to test splitting"
+    await say(fake_zalo, zalo_bot, "1")  # the national vote's card
+    replies = await say(fake_zalo, zalo_bot, "3")  # its documents and steps: a page over 2,000 characters
+    assert sum(len(r) for r in replies) > 2000, "the page is no longer long enough to test splitting"
     assert len(replies) >= 2
     assert_plain(replies)
     menu = replies[-1][replies[-1].rindex("1. ") :]  # the numbered menu, whole, comes last
