@@ -100,13 +100,11 @@ async def test_flood_limit_is_honoured_and_nothing_is_lost_or_repeated(database,
 
 
 async def test_at_most_one_message_per_second_per_chat(database, fake, transport) -> None:
-    fake.per_chat_limit = True
+    fake.per_chat_limit = True  # the fake answers 429 to a second message within a second to one chat
     queue(database, [300, 300, 300], kind="notify")
-    started = asyncio.get_running_loop().time()
     await drain(sender(database, transport), database)
     assert fake.count_429() == 0
     assert len(fake.messages(300)) == 3
-    assert asyncio.get_running_loop().time() - started >= 2.0
 
 
 async def test_blocked_users_are_marked_and_skipped(database, fake, transport) -> None:
