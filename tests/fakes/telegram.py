@@ -18,27 +18,25 @@ Failure injection for broadcast tests: `flood_limit_per_sec`, `per_chat_limit` (
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 import itertools
 import json
 import re
-import socket
 import time
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.fakes.server import LocalServer, Waiting
 
 JSONDict = dict[str, Any]
 Handler = Callable[[JSONDict], Awaitable[Any]]
@@ -737,33 +735,10 @@ def _error_response(error: ApiError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.code)
 
 
-class _QuietServer(uvicorn.Server):
-    """uvicorn that leaves SIGINT/SIGTERM to pytest and stops at once on `exit_now()`."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.exit_event = asyncio.Event()  # build inside the running loop
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def main_loop(self) -> None:
-        counter = 0
-        while not await self.on_tick(counter):
-            counter = (counter + 1) % 864_000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.exit_event.wait(), 0.1)
-
-    def exit_now(self) -> None:
-        self.should_exit = True
-        self.exit_event.set()
-
-
 # --------------------------------------------------------------------------- the fake
 
 
-class FakeTelegram:
+class FakeTelegram(Waiting):
     """An in-process Bot API server with an update queue and a record of what the bot did."""
 
     def __init__(
@@ -807,13 +782,8 @@ class FakeTelegram:
         self._last_sent_by_chat: dict[int, float] = {}
         self._count_429 = 0
         self._pending_callbacks: set[str] = set()
-        self._cond: asyncio.Condition | None = None
-        self._cond_loop: asyncio.AbstractEventLoop | None = None
-        self._background: set[asyncio.Task[None]] = set()
         self._stopping = False
-        self._server: _QuietServer | None = None
-        self._serve_task: asyncio.Task[None] | None = None
-        self._port: int | None = None
+        self._http = LocalServer(self.app, "FakeTelegram")
         self._handlers: dict[str, Handler] = {
             "getMe": self._get_me,
             "close": self._true,
@@ -840,44 +810,20 @@ class FakeTelegram:
     @property
     def base_url(self) -> str:
         """The value for ApplicationBuilder().base_url(); PTB appends the token."""
-        if self._port is None:
+        if self._http.port is None:
             raise RuntimeError("FakeTelegram is not started")
-        return f"http://127.0.0.1:{self._port}/bot"
+        return f"http://127.0.0.1:{self._http.port}/bot"
 
     async def start(self) -> None:
         """Serve on 127.0.0.1 and a free port, as a task of the current event loop."""
-        if self._serve_task is not None:
-            raise RuntimeError("FakeTelegram is already started")
         self._stopping = False
-        # IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on such sockets; without it every
-        # response waits ~40 ms for a delayed ACK (Nagle), which makes tests crawl.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2
-        )
-        self._server = _QuietServer(config)
-        self._serve_task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._serve_task.done():
-                self._serve_task.result()
-                raise RuntimeError("the fake Telegram server exited during startup")
-            await asyncio.sleep(0.01)
+        await self._http.start()
 
     async def stop(self) -> None:
         """Answer pending long polls, then shut the server down."""
         self._stopping = True
         await self._notify()
-        if self._server is None or self._serve_task is None:
-            return
-        self._server.exit_now()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._serve_task), timeout=5)
-        except TimeoutError:
-            self._server.force_exit = True
-            await self._serve_task
-        self._server = self._serve_task = None
+        await self._http.stop()
 
     # ----------------------------------------------------------------- the HTTP endpoint
 
@@ -909,38 +855,6 @@ class FakeTelegram:
         return _error_response(error)
 
     # ----------------------------------------------------------------- waking waiters
-
-    def _condition(self) -> asyncio.Condition:
-        """The Condition of the running loop, created lazily (a new loop gets a new one)."""
-        loop = asyncio.get_running_loop()
-        if self._cond is None or self._cond_loop is not loop:
-            self._cond = asyncio.Condition()
-            self._cond_loop = loop
-        return self._cond
-
-    async def _notify(self) -> None:
-        condition = self._condition()
-        async with condition:
-            condition.notify_all()
-
-    def _wake(self) -> None:
-        """Wake long polls and wait_for_messages from synchronous code."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        task = loop.create_task(self._notify())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        condition = self._condition()
-        try:
-            async with asyncio.timeout(timeout), condition:
-                await condition.wait_for(predicate)
-        except TimeoutError:
-            return predicate()
-        return True
 
     # ----------------------------------------------------------------- update builders
 

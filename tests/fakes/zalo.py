@@ -22,25 +22,24 @@ Failure injection: `fail_next(method, code)`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import ipaddress
 import itertools
 import json
-import socket
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.fakes.server import LocalServer, Waiting
 
 JSONDict = dict[str, Any]
 Handler = Callable[[JSONDict, Request], Awaitable[Any]]
@@ -210,29 +209,6 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
-class _QuietServer(uvicorn.Server):
-    """uvicorn that leaves SIGINT/SIGTERM to pytest and stops at once on `exit_now()`."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.exit_event = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def main_loop(self) -> None:
-        counter = 0
-        while not await self.on_tick(counter):
-            counter = (counter + 1) % 864_000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.exit_event.wait(), 0.1)
-
-    def exit_now(self) -> None:
-        self.should_exit = True
-        self.exit_event.set()
-
-
 @dataclass(frozen=True)
 class WebhookConfig:
     """What the bot registered with setWebhook."""
@@ -245,7 +221,7 @@ class WebhookConfig:
 # --------------------------------------------------------------------------- the fake
 
 
-class FakeZalo:
+class FakeZalo(Waiting):
     """An in-process Zalo Bot API server with an update queue and a record of what the bot did."""
 
     def __init__(
@@ -264,13 +240,8 @@ class FakeZalo:
         self._chats: dict[str, str] = {}
         self._log: dict[str, list[JSONDict]] = defaultdict(list)
         self._failures: dict[str, list[tuple[int, str]]] = defaultdict(list)
-        self._cond: asyncio.Condition | None = None
-        self._cond_loop: asyncio.AbstractEventLoop | None = None
-        self._background: set[asyncio.Task[None]] = set()
         self._stopping = False
-        self._server: _QuietServer | None = None
-        self._serve_task: asyncio.Task[None] | None = None
-        self._port: int | None = None
+        self._http = LocalServer(self.app, "FakeZalo")
         self._handlers: dict[str, Handler] = {
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
@@ -288,44 +259,20 @@ class FakeZalo:
     @property
     def base_url(self) -> str:
         """The value for ZALO_API_BASE_URL; the client appends ``/bot{token}/{method}``."""
-        if self._port is None:
+        if self._http.port is None:
             raise RuntimeError("FakeZalo is not started")
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://127.0.0.1:{self._http.port}"
 
     async def start(self) -> None:
         """Serve on 127.0.0.1 and a free port, as a task of the current event loop."""
-        if self._serve_task is not None:
-            raise RuntimeError("FakeZalo is already started")
         self._stopping = False
-        # IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on such sockets; without it every
-        # response waits ~40 ms for a delayed ACK (Nagle).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2
-        )
-        self._server = _QuietServer(config)
-        self._serve_task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._serve_task.done():
-                self._serve_task.result()
-                raise RuntimeError("the fake Zalo server exited during startup")
-            await asyncio.sleep(0.01)
+        await self._http.start()
 
     async def stop(self) -> None:
         """Answer pending long polls, then shut the server down."""
         self._stopping = True
         await self._notify()
-        if self._server is None or self._serve_task is None:
-            return
-        self._server.exit_now()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._serve_task), timeout=5)
-        except TimeoutError:
-            self._server.force_exit = True
-            await self._serve_task
-        self._server = self._serve_task = None
+        await self._http.stop()
 
     # ----------------------------------------------------------------- the HTTP endpoint
 
@@ -355,38 +302,6 @@ class FakeZalo:
             raise ApiError(code, description)
 
     # ----------------------------------------------------------------- waking waiters
-
-    def _condition(self) -> asyncio.Condition:
-        """The Condition of the running loop, created lazily (a new loop gets a new one)."""
-        loop = asyncio.get_running_loop()
-        if self._cond is None or self._cond_loop is not loop:
-            self._cond = asyncio.Condition()
-            self._cond_loop = loop
-        return self._cond
-
-    async def _notify(self) -> None:
-        condition = self._condition()
-        async with condition:
-            condition.notify_all()
-
-    def _wake(self) -> None:
-        """Wake long polls and wait_for_messages from synchronous code."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        task = loop.create_task(self._notify())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        condition = self._condition()
-        try:
-            async with asyncio.timeout(timeout), condition:
-                await condition.wait_for(predicate)
-        except TimeoutError:
-            return predicate()
-        return True
 
     # ----------------------------------------------------------------- queueing updates
 
