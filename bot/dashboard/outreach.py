@@ -34,7 +34,6 @@ async def deadlines_page(request: Request) -> Response:
     with services.db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos)
-
         if isinstance(staff, Response):
             return staff
         rows = s.exec(
@@ -72,7 +71,6 @@ async def add_deadline(
     with services.db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos, csrf_token_field)
-
         if isinstance(staff, Response):
             return staff
         try:
@@ -110,7 +108,6 @@ async def withdraw_deadline(
     with _services(request).db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos, csrf_token_field)
-
         if isinstance(staff, Response):
             return staff
         deadline = s.get(Deadline, deadline_id)
@@ -128,7 +125,6 @@ async def broadcasts_page(request: Request) -> Response:
     with _services(request).db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos)
-
         if isinstance(staff, Response):
             return staff
         items = s.exec(select(Broadcast).order_by(col(Broadcast.id).desc()).limit(50)).all()
@@ -161,7 +157,6 @@ async def create_broadcast(
     with services.db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos, csrf_token_field)
-
         if isinstance(staff, Response):
             return staff
         audience = broadcasts.Audience(
@@ -184,7 +179,6 @@ async def broadcast_page(request: Request, broadcast_id: int) -> Response:
     with services.db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos)
-
         if isinstance(staff, Response):
             return staff
         item = s.get(Broadcast, broadcast_id)
@@ -222,7 +216,6 @@ async def confirm_broadcast(
     with services.db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos, csrf_token_field)
-
         if isinstance(staff, Response):
             return staff
         item = s.get(Broadcast, broadcast_id)
@@ -242,7 +235,6 @@ async def cancel_broadcast(
     with _services(request).db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos, csrf_token_field)
-
         if isinstance(staff, Response):
             return staff
         item = s.get(Broadcast, broadcast_id)

@@ -257,7 +257,6 @@ async def lead_page(request: Request, lead_id: int) -> Response:
     with services.db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos)
-
         if isinstance(staff, Response):
             return staff
         lead = repos.leads.get(lead_id)
@@ -297,7 +296,6 @@ async def lead_status(
     with services.db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos, csrf_token_field)
-
         if isinstance(staff, Response):
             return staff
         lead = repos.leads.get(lead_id)
@@ -321,7 +319,6 @@ async def lead_note(
     with _services(request).db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos, csrf_token_field)
-
         if isinstance(staff, Response):
             return staff
         lead = repos.leads.get(lead_id)
@@ -364,7 +361,6 @@ async def questions_page(request: Request) -> Response:
     with _services(request).db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos)
-
         if isinstance(staff, Response):
             return staff
         pending = repos.staff_questions.open_questions()
@@ -401,7 +397,6 @@ async def answer_question(
     with services.db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos, csrf_token_field)
-
         if isinstance(staff, Response):
             return staff
         question = repos.staff_questions.get(question_id)
