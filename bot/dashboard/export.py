@@ -7,48 +7,46 @@ import csv
 import io
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
+from knowledge.yamlio import read_yaml
 from storage.models import Lead
 
+LAYOUT_FILE = Path(__file__).parent / "templates" / "export.yaml"
 # (header, width, value) per column.
 Column = tuple[str, int, Callable[[Lead, dict], object]]
 
 
-def columns(labels: dict, tz: ZoneInfo) -> list[Column]:
-    def created(lead: Lead, _: dict) -> str:
-        return lead.created_at.astimezone(tz).strftime("%d/%m/%Y %H:%M")
+def layout() -> dict:
+    return read_yaml(LAYOUT_FILE)
 
-    return [
-        ("STT", 6, lambda lead, ctx: ctx["index"]),
-        ("Mã hồ sơ", 16, lambda lead, _: lead.ref_code),
-        ("Ngày gửi", 17, created),
-        ("Họ và tên", 24, lambda lead, _: lead.full_name),
-        ("Số điện thoại", 14, lambda lead, _: lead.phone),
-        ("Tên cơ sở", 28, lambda lead, _: lead.establishment_name),
-        ("Loại hình", 18, lambda lead, _: labels["legal_forms"].get(lead.legal_form or "", lead.legal_form)),
-        ("Tỉnh, thành phố", 16, lambda lead, _: lead.province),
-        ("Xã, phường", 18, lambda lead, _: lead.commune),
-        ("Ngành nghề, sản phẩm", 28, lambda lead, _: lead.sector),
-        (
-            "Chương trình đề nghị",
-            36,
-            lambda lead, _: labels["programmes"].get(lead.programme_id or "", lead.programme_id),
-        ),
-        ("Nội dung đề nghị", 40, lambda lead, _: lead.plan),
-        ("Kinh phí dự kiến (đồng)", 18, lambda lead, _: lead.estimated_cost_vnd),
-        (
-            "Kiểm tra sơ bộ",
-            16,
-            lambda lead, _: labels["eligibility"].get(lead.eligibility.get("status", ""), ""),
-        ),
-        ("Trạng thái", 18, lambda lead, _: labels["statuses"].get(lead.status, lead.status)),
-        ("Kênh", 10, lambda lead, _: lead.channel),
-    ]
+
+def columns(labels: dict, tz: ZoneInfo) -> list[Column]:
+    """The columns of ``export.yaml`` with the function that fills each."""
+    values: dict[str, Callable[[Lead, dict], object]] = {
+        "index": lambda lead, ctx: ctx["index"],
+        "ref_code": lambda lead, _: lead.ref_code,
+        "created": lambda lead, _: lead.created_at.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
+        "full_name": lambda lead, _: lead.full_name,
+        "phone": lambda lead, _: lead.phone,
+        "establishment_name": lambda lead, _: lead.establishment_name,
+        "legal_form": lambda lead, _: labels["legal_forms"].get(lead.legal_form or "", lead.legal_form),
+        "province": lambda lead, _: lead.province,
+        "commune": lambda lead, _: lead.commune,
+        "sector": lambda lead, _: lead.sector,
+        "programme": lambda lead, _: labels["programmes"].get(lead.programme_id or "", lead.programme_id),
+        "plan": lambda lead, _: lead.plan,
+        "estimated_cost_vnd": lambda lead, _: lead.estimated_cost_vnd,
+        "eligibility": lambda lead, _: labels["eligibility"].get(lead.eligibility.get("status", ""), ""),
+        "status": lambda lead, _: labels["statuses"].get(lead.status, lead.status),
+        "channel": lambda lead, _: lead.channel,
+    }
+    return [(c["header"], int(c["width"]), values[c["key"]]) for c in layout()["columns"]]
 
 
 def _rows(leads: list[Lead], cols: list[Column]) -> list[list[object]]:
@@ -80,9 +78,10 @@ def to_xlsx(leads: list[Lead], cols: list[Column], title: str, subtitle: str, no
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="center")
         sheet.column_dimensions[get_column_letter(index)].width = width
-    money_col = next(i for i, (h, _, _) in enumerate(cols, 1) if h.startswith("Kinh phí"))
-    for row in range(header_row + 1, header_row + 1 + len(leads)):
-        sheet.cell(row=row, column=money_col).number_format = "#,##0"
+    for row in sheet.iter_rows(min_row=header_row + 1, min_col=2):  # amounts with thousands separators
+        for cell in row:
+            if isinstance(cell.value, int):
+                cell.number_format = "#,##0"
     sheet.freeze_panes = sheet.cell(row=header_row + 1, column=3)
     if leads:
         sheet.auto_filter.ref = f"A{header_row}:{get_column_letter(len(cols))}{header_row + len(leads)}"

@@ -54,8 +54,8 @@ class LeadFilter:
         values = {k: v for k, v in self.__dict__.items() if v} | {k: v for k, v in extra.items() if v}
         return urlencode(values)
 
-    def describe(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in self.__dict__.items() if v) or "tất cả"
+    def describe(self, nothing: str) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.__dict__.items() if v) or nothing
 
 
 def _day_start(text: str, tz: ZoneInfo) -> datetime | None:
@@ -346,9 +346,11 @@ async def export_leads(request: Request, fmt: str) -> Response:
     if fmt == "csv":
         body, media = export.to_csv(leads, cols), "text/csv; charset=utf-8"
     else:
-        title = "DANH SÁCH HỒ SƠ ĐỀ NGHỊ HỖ TRỢ KHUYẾN CÔNG"
-        subtitle = f"Xuất lúc {now:%H:%M ngày %d/%m/%Y}; bộ lọc: {f.describe()}; {len(leads)} hồ sơ"
-        body = export.to_xlsx(leads, cols, title, subtitle, now)
+        words = export.layout()
+        subtitle = words["subtitle"].format(
+            time=f"{now:%H:%M %d/%m/%Y}", filters=f.describe(words["all_leads"]), count=len(leads)
+        )
+        body = export.to_xlsx(leads, cols, words["title"], subtitle, now)
         media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
