@@ -111,6 +111,19 @@ class Dialogue:
             self.after_commit()
         return replies
 
+    def set_blocked(self, channel: str, chat_id: str, blocked: bool) -> None:
+        """The platform told us the user blocked (or unblocked) the bot: broadcasts skip them."""
+        with self.db.session() as session:
+            repos = Repos(session)
+            user = repos.users.find(channel, chat_id)
+            if user is None:
+                return
+            if blocked:
+                repos.users.mark_blocked(user.id)
+            elif user.is_blocked:
+                user.is_blocked = False
+                session.add(user)
+
     # --- routing ---
 
     def _route(self, ctx: Ctx, incoming: Incoming) -> list[Reply]:

@@ -25,7 +25,7 @@ from telegram import (
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.constants import ChatType, MessageLimit, ParseMode
+from telegram.constants import ChatMemberStatus, ChatType, MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
@@ -249,6 +249,11 @@ class TelegramChannel:
     # --- updates ---
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        member = update.my_chat_member
+        if member is not None and member.chat.type == ChatType.PRIVATE:
+            blocked = member.new_chat_member.status == ChatMemberStatus.BANNED
+            await asyncio.to_thread(self.dialogue.set_blocked, CHANNEL, str(member.chat.id), blocked)
+            return
         if update.callback_query is not None:
             try:
                 await update.callback_query.answer()

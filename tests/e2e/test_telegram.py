@@ -208,3 +208,24 @@ async def test_webhook_mode_checks_the_secret(fake_telegram: FakeTelegram, datab
     finally:
         await channel.stop()
         services.close()
+
+
+async def test_blocking_the_bot_is_recorded(fake_telegram: FakeTelegram, telegram_bot: TelegramBot) -> None:
+    await exchange(fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "/start"))
+
+    def blocked() -> bool:
+        with telegram_bot.services.db.session() as s:
+            return Repos(s).users.find("telegram", str(CHAT)).is_blocked
+
+    fake_telegram.enqueue(fake_telegram.bot_status_update(CHAT, "kicked"))
+    for _ in range(50):
+        if blocked():
+            break
+        await asyncio.sleep(0.05)
+    assert blocked()
+    fake_telegram.enqueue(fake_telegram.bot_status_update(CHAT, "member"))
+    for _ in range(50):
+        if not blocked():
+            break
+        await asyncio.sleep(0.05)
+    assert not blocked()

@@ -1012,6 +1012,26 @@ class FakeTelegram(Waiting):
     # ----------------------------------------------------------------- queueing updates
     # Each send_*/press_button/edited_message builds one update, queues it and returns its update_id.
 
+    def bot_status_update(self, chat_id: int, status: str) -> JSONDict:
+        """A my_chat_member update: the user blocked ("kicked") or restarted ("member") the bot."""
+        old = "member" if status == "kicked" else "kicked"
+
+        def member(state: str) -> JSONDict:
+            return {
+                "user": self.bot_user,
+                "status": state,
+                **({"until_date": 0} if state == "kicked" else {}),
+            }
+
+        payload = {
+            "chat": make_chat(chat_id),
+            "from": make_user(chat_id, "Người dùng"),
+            "date": now(),
+            "old_chat_member": member(old),
+            "new_chat_member": member(status),
+        }
+        return make_update(next(self._update_ids), "my_chat_member", payload)
+
     def enqueue(self, update: JSONDict) -> int:
         """Queue an update for getUpdates; return its update_id."""
         if not self._allowed_updates or update_kind(update) in self._allowed_updates:
