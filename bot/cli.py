@@ -171,7 +171,7 @@ def _check_category(category: str | None) -> None:
 
 
 def _cmd_broadcast(args: argparse.Namespace) -> int:
-    from handlers import broadcasts
+    from handlers import broadcasts, notify
     from storage.repositories import Repos
 
     services = _open_services()
@@ -188,7 +188,7 @@ def _cmd_broadcast(args: argparse.Namespace) -> int:
         )
         with services.db.session() as s:
             repos = Repos(s)
-            staff_ids = broadcasts.staff_ids_for(repos, services.dialogue.staff_ids)
+            staff_ids = notify.staff_telegram_ids(repos, services.dialogue.staff_ids)
             counts = broadcasts.count_by_channel(broadcasts.recipients(repos, kb, audience, staff_ids))
             if not args.yes:
                 print(f"would reach {sum(counts.values())} recipient(s): {counts}; add --yes to queue it")

@@ -19,7 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import col, select
 
 from handlers import callbacks as cb
-from handlers.notify import PRIORITY_BROADCAST, buttons_to_rows, staff_telegram_ids
+from handlers.notify import PRIORITY_BROADCAST, buttons_to_rows
 from handlers.texts import Texts
 from handlers.types import Button
 from knowledge.loader import KnowledgeBase
@@ -229,7 +229,3 @@ def report(repos: Repos, broadcast: Broadcast) -> dict[str, int]:
         broadcast.finished_at = utcnow()
         repos.session.add(broadcast)
     return result
-
-
-def staff_ids_for(repos: Repos, configured: set[str] | frozenset[str]) -> set[str]:
-    return staff_telegram_ids(repos, configured)

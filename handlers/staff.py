@@ -174,7 +174,7 @@ def broadcast_command(ctx: Ctx) -> list[Reply] | None:
         draft = broadcasts.create(ctx.repos, text, broadcasts.Audience(), [], _actor(ctx))
     except broadcasts.TemplateProblem as exc:
         return [ctx.reply("staff_broadcast_usage", problem=str(exc))]
-    staff_ids = broadcasts.staff_ids_for(ctx.repos, ctx.staff_ids)
+    staff_ids = notify.staff_telegram_ids(ctx.repos, ctx.staff_ids)
     counts = broadcasts.count_by_channel(
         broadcasts.recipients(ctx.repos, ctx.catalog.kb, broadcasts.Audience(), staff_ids)
     )
@@ -203,7 +203,7 @@ def broadcast_decision(ctx: Ctx, arg: str | None) -> list[Reply] | None:
         broadcasts.cancel(ctx.repos, draft)
         return [ctx.reply("staff_broadcast_done", cancelled=True, broadcast=draft, queued=0)]
     queued = broadcasts.confirm(
-        ctx.repos, ctx.catalog.kb, draft, broadcasts.staff_ids_for(ctx.repos, ctx.staff_ids)
+        ctx.repos, ctx.catalog.kb, draft, notify.staff_telegram_ids(ctx.repos, ctx.staff_ids)
     )
     return [ctx.reply("staff_broadcast_done", cancelled=False, broadcast=draft, queued=queued)]
 

@@ -7,7 +7,7 @@ the dialogue never sees a platform type.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 _COMMAND = re.compile(r"/([A-Za-z0-9_@]+)(?:\s+(.*))?$", re.DOTALL)
@@ -82,11 +82,3 @@ class Reply:
     @property
     def flat_buttons(self) -> list[Button]:
         return [b for row in self.buttons for b in row]
-
-
-@dataclass
-class Outgoing:
-    """What the dialogue produced for one incoming event, plus messages for other chats (e.g. staff)."""
-
-    replies: list[Reply] = field(default_factory=list)
-    notices: list[tuple[str, str, Reply]] = field(default_factory=list)

@@ -6,7 +6,7 @@ Repositories add, read and change rows; they never commit (the unit of work in `
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func
@@ -295,6 +295,3 @@ class Repos:
         self.staff_questions = StaffQuestionRepo(session)
         self.outbox = OutboxRepo(session)
         self.staff = StaffRepo(session)
-
-    def now(self) -> datetime:
-        return utcnow()

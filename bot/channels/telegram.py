@@ -22,7 +22,6 @@ from telegram import (
     LinkPreviewOptions,
     Message,
     ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, MessageLimit, ParseMode
@@ -283,9 +282,6 @@ class TelegramChannel:
                 chat_id=int(chat_id), document=reply.attachment.content, filename=reply.attachment.filename
             )
         return sent
-
-    async def remove_keyboard(self, chat_id: str | int, text: str) -> None:
-        await self.application.bot.send_message(int(chat_id), text, reply_markup=ReplyKeyboardRemove())
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("error while handling a Telegram update", exc_info=context.error)

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import col, select
 
 from bot.dashboard.routes import _page, _services, _tz, _wake_outbox, guard
-from handlers import broadcasts
+from handlers import broadcasts, notify
 from knowledge.models import Category
 from storage.models import Broadcast, Deadline, User, utcnow
 from storage.repositories import Repos
@@ -185,7 +185,7 @@ async def broadcast_page(request: Request, broadcast_id: int) -> Response:
         if item is None:
             return _page(request, "not_found.html", staff, status_code=404)
         audience = broadcasts.Audience.from_dict(item.audience)
-        staff_ids = broadcasts.staff_ids_for(repos, services.dialogue.staff_ids)
+        staff_ids = notify.staff_telegram_ids(repos, services.dialogue.staff_ids)
         chosen = (
             broadcasts.recipients(repos, services.catalog.kb, audience, staff_ids)
             if item.status == "draft"
@@ -222,7 +222,7 @@ async def confirm_broadcast(
         if item is None:
             return _page(request, "not_found.html", staff, status_code=404)
         broadcasts.confirm(
-            repos, services.catalog.kb, item, broadcasts.staff_ids_for(repos, services.dialogue.staff_ids)
+            repos, services.catalog.kb, item, notify.staff_telegram_ids(repos, services.dialogue.staff_ids)
         )
     _wake_outbox(request)
     return RedirectResponse(f"/broadcasts/{broadcast_id}", status_code=303)
