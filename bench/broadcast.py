@@ -1,126 +1,156 @@
-"""Broadcast throughput: 10,000 recipients through the paced outbox against the fake Telegram Bot API
-capped at N messages per second (it answers 429 with retry_after above that).
+"""A broadcast through the real process (`python -m bot run`) while producers keep asking questions,
+against the fake Telegram Bot API capped at N messages per second (it answers 429 above that), with
+``BROADCAST_RATE_PER_SEC`` set to that cap: one send budget for live replies and the broadcast.
 
-Prints the achieved rate as a fraction of the cap (target ≥ 0.95), how many 429s came back, and
-duplicates and losses (both must be 0).
+Prints the broadcast's achieved rate and everything sent as a fraction of the cap (target ≥ 0.95),
+how many 429s came back, live reply latency (p50/p95, from the update's arrival at the fake to the
+first reply message), and losses and duplicates (both must be 0).
 
-    .venv/bin/python -m bench.broadcast [--recipients 10000] [--cap 100] [--database-url URL]
+    .venv/bin/python -m bench.broadcast [--recipients 1500] [--cap 30] [--live-per-sec 3]
+                                        [--database-url URL]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import insert
-from sqlmodel import select
-
-from bot.channels.telegram import TelegramTransport
-from bot.outbox import OutboxSender
-from bot.settings import Settings
-from handlers.texts import Texts
+from handlers import broadcasts
+from knowledge.catalog import load_catalog
 from storage.db import Database
-from storage.models import OutboxMessage, User
+from storage.repositories import Repos
 from tests.fakes.telegram import FakeTelegram
+from tests.support.botprocess import BotProcess, bot_env
+from tests.support.seed import seed_producers
 
 FIRST_CHAT = 5_000_000
+FIRST_LIVE_CHAT = 7_000_000
+LIVE_PRODUCERS = 60
+NEEDLE = "Hội chợ khuyến công"
+QUESTIONS = ("/start", "co ho tro mua may say khong", "hoi cho trien lam", "/menu")
 
 
-def seed(db: Database, recipients: int) -> None:
-    now = datetime.now(UTC)
-    with db.engine.begin() as conn:
-        conn.execute(
-            insert(User),
-            [
-                {
-                    "channel": "telegram",
-                    "external_id": str(FIRST_CHAT + i),
-                    "display_name": f"U{i}",
-                    "is_blocked": False,
-                    "created_at": now,
-                    "last_seen_at": now,
-                }
-                for i in range(recipients)
-            ],
+def queue_broadcast(db: Database) -> None:
+    with db.session() as s:
+        repos = Repos(s)
+        draft = broadcasts.create(
+            repos, f"{NEEDLE} tháng 9: đăng ký gian hàng trước 15/8.", broadcasts.Audience(), [], "bench"
         )
-        ids = [row[0] for row in conn.execute(select(User.id).order_by(User.id))]
-        conn.execute(
-            insert(OutboxMessage),
-            [
-                {
-                    "kind": "broadcast",
-                    "source_id": 1,
-                    "user_id": uid,
-                    "channel": "telegram",
-                    "chat_id": str(FIRST_CHAT + i),
-                    "text": "Thông báo hội chợ khuyến công",
-                    "buttons": [],
-                    "status": "pending",
-                    "priority": 20,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-                for i, uid in enumerate(ids)
-            ],
-        )
+        broadcasts.confirm(repos, load_catalog().kb, draft, set())
 
 
-async def run(recipients: int, cap: float, database_url: str) -> int:
+async def live_traffic(fake: FakeTelegram, per_sec: float, stop: asyncio.Event) -> list[tuple[int, float]]:
+    """Producers write in turn at ``per_sec`` (each one every LIVE_PRODUCERS / per_sec seconds, long
+    after its last answer); returns (chat, time sent) of each message."""
+    asked: list[tuple[int, float]] = []
+    i = 0
+    while not stop.is_set():
+        chat = FIRST_LIVE_CHAT + i % LIVE_PRODUCERS
+        fake.send_text(chat, QUESTIONS[i % len(QUESTIONS)])
+        asked.append((chat, time.time()))
+        i += 1
+        await asyncio.sleep(1.0 / per_sec)
+    return asked
+
+
+def reply_latencies(fake: FakeTelegram, asked: list[tuple[int, float]]) -> tuple[list[float], int]:
+    latencies, unanswered = [], 0
+    for chat, at in asked:
+        answers = [m["at"] for m in fake.messages(chat) if m["at"] >= at]
+        if answers:
+            latencies.append(min(answers) - at)
+        else:
+            unanswered += 1
+    return latencies, unanswered
+
+
+async def run(recipients: int, cap: float, live_per_sec: float, database_url: str) -> int:
     db = Database(database_url)
     db.migrate()
-    seed(db, recipients)
+    seed_producers(db, recipients, FIRST_CHAT)
+    queue_broadcast(db)
     fake = FakeTelegram()
     fake.flood_limit_per_sec = cap
     await fake.start()
-    settings = Settings(_env_file=None, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url)
-    transport = TelegramTransport(settings, Texts())
-    await transport.start()
-    sender = OutboxSender(
-        db, {"telegram": transport}, rates={"telegram": cap}, poll_interval=0.05, batch_size=50
+    env = bot_env(
+        database_url,
+        TELEGRAM_BOT_TOKEN=fake.token,
+        TELEGRAM_API_BASE_URL=fake.base_url,
+        BROADCAST_RATE_PER_SEC=str(cap),
     )
-    stop = asyncio.Event()
-    started = time.perf_counter()
-    task = asyncio.create_task(sender.run(stop))
+    bot = BotProcess(env).start()
+    stop_live = asyncio.Event()
+    chats = range(FIRST_CHAT, FIRST_CHAT + recipients)
+    await bot.wait_ready()
+    while not fake.sent_log:  # the broadcast is under way: now producers start asking
+        await asyncio.sleep(0.05)
+    live = asyncio.create_task(live_traffic(fake, live_per_sec, stop_live)) if live_per_sec > 0 else None
     try:
-        while True:
+        while sum(1 for chat in chats if fake.messages(chat)) < recipients:
             await asyncio.sleep(0.5)
-            with db.session() as s:
-                left = s.exec(
-                    select(OutboxMessage.id).where(OutboxMessage.status.in_(["pending", "sending"]))
-                ).first()
-            if left is None:
-                break
+            if bot.process is not None and bot.process.poll() is not None:
+                raise SystemExit(f"the bot stopped:\n{bot.log()}")
+        stop_live.set()
+        asked = await live if live is not None else []
+        await asyncio.sleep(2.0)  # late replies and anything sent twice show up now
     finally:
-        elapsed = time.perf_counter() - started
-        stop.set()
-        await task
-        await transport.stop()
-    counts = [len(fake.messages(FIRST_CHAT + i)) for i in range(recipients)]
+        stop_live.set()
+        await bot.stop()
+    broadcast_times = sorted(m["at"] for chat in chats for m in fake.messages(chat))
+    first, last = broadcast_times[0], broadcast_times[-1]
+    window = [t for t, _ in fake.sent_log if first <= t <= last]
+    counts = [sum(NEEDLE in m.get("text", "") for m in fake.messages(chat)) for chat in chats]
+    latencies, unanswered = reply_latencies(fake, asked)
+    if "--verbose" in sys.argv:
+        print(
+            "latencies (s, by send time):",
+            [(round(at - first, 1), round(lat, 2)) for (_, at), lat in zip(asked, latencies)],
+        )
+        print("429 at", [round(t - first, 2) for t in fake.refused_429_at])
     await fake.stop()
     db.dispose()
-    achieved = recipients / elapsed
-    print(f"recipients: {recipients}, cap: {cap:g} msg/s, database: {db.dialect}")
-    print(f"elapsed: {elapsed:.1f} s, achieved: {achieved:.1f} msg/s = {achieved / cap:.3f} of the cap")
+    elapsed = last - first
+    broadcast_rate = (recipients - 1) / elapsed
+    total_rate = (len(window) - 1) / elapsed
+    p50 = statistics.median(latencies) if latencies else float("nan")
+    p95 = (
+        statistics.quantiles(latencies, n=20)[-1]
+        if len(latencies) >= 20
+        else max(latencies, default=float("nan"))
+    )
+    print(
+        f"recipients: {recipients}, cap: {cap:g} msg/s, BROADCAST_RATE_PER_SEC={cap:g}, database: {db.dialect}"
+    )
+    print(f"broadcast: {elapsed:.1f} s, {broadcast_rate:.1f} msg/s = {broadcast_rate / cap:.3f} of the cap")
+    print(
+        f"everything sent meanwhile (broadcast + live replies): {total_rate:.1f} msg/s = {total_rate / cap:.3f} of the cap"
+    )
     print(f"429 received: {fake.count_429()}")
-    print(f"duplicates: {sum(c - 1 for c in counts if c > 1)}, losses: {sum(1 for c in counts if c == 0)}")
+    print(
+        f"live: {len(asked)} questions at {live_per_sec:g}/s, reply p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, unanswered {unanswered}"
+    )
+    print(
+        f"broadcast duplicates: {sum(c - 1 for c in counts if c > 1)}, losses: {sum(1 for c in counts if c == 0)}"
+    )
     return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipients", type=int, default=10_000)
-    parser.add_argument("--cap", type=float, default=100.0, help="messages per second the fake API allows")
+    parser.add_argument("--recipients", type=int, default=1500)
+    parser.add_argument("--cap", type=float, default=30.0, help="messages per second the fake API allows")
+    parser.add_argument("--live-per-sec", type=float, default=3.0, help="producers' questions per second")
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    parser.add_argument("--verbose", action="store_true", help="print every reply latency")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        return asyncio.run(run(args.recipients, args.cap, url))
+        return asyncio.run(run(args.recipients, args.cap, args.live_per_sec, url))
 
 
 if __name__ == "__main__":

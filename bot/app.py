@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TextIO
 
 import uvicorn
 
-from bot.channels.console import chat
+from bot.channels.console import ConsoleTransport, chat
 from bot.channels.telegram import TelegramChannel, TelegramTransport
 from bot.channels.zalo import ZaloChannel, ZaloTransport
+from bot.inbox import InboxWorker
 from bot.outbox import OutboxSender, Transport
 from bot.scheduler import ReminderScheduler
 from bot.services import Services, build_services
@@ -25,40 +28,57 @@ from bot.settings import Settings
 from bot.web import create_web_app
 
 log = logging.getLogger(__name__)
+CONSOLE_RATE = 50.0  # messages per second to the terminal: no platform limit, just no flood
 
 
 class Runner:
-    """Starts and stops everything that is configured."""
+    """Starts and stops everything that is configured.
 
-    def __init__(self, settings: Settings, services: Services | None = None):
+    Updates come in through the inbox (stored before they are acknowledged), are handled by the
+    dialogue, and everything the bot sends leaves through the outbox within one send budget per bot
+    token. With ``console`` (the terminal's output), messages for console users are printed there.
+    """
+
+    def __init__(
+        self, settings: Settings, services: Services | None = None, *, console: TextIO | None = None
+    ):
         self.settings = settings
         self.services = services or build_services(settings)
+        dialogue, texts = self.services.dialogue, self.services.texts
+        self.inbox = InboxWorker(self.services.db, {}, give_up=dialogue.give_up)
         self.telegram = (
-            TelegramChannel(settings, self.services.dialogue, self.services.texts, self.services.commands())
+            TelegramChannel(settings, dialogue, texts, self.services.commands(), self.inbox)
             if settings.telegram_enabled
             else None
         )
-        self.zalo = (
-            ZaloChannel(settings, self.services.dialogue, self.services.texts)
-            if settings.zalo_enabled
-            else None
-        )
+        self.zalo = ZaloChannel(settings, dialogue, texts, self.inbox) if settings.zalo_enabled else None
         self.transports: dict[str, Transport] = {}
-        if settings.telegram_enabled:
-            self.transports["telegram"] = TelegramTransport(settings, self.services.texts)
-        if settings.zalo_enabled:
-            self.transports["zalo"] = ZaloTransport(settings, self.services.texts)
+        if self.telegram is not None:
+            self.inbox.channels[self.telegram.name] = self.telegram
+            self.transports["telegram"] = TelegramTransport(
+                settings, texts, bot=self.telegram.application.bot
+            )
+        if self.zalo is not None:
+            self.inbox.channels[self.zalo.name] = self.zalo
+            self.transports["zalo"] = ZaloTransport(settings, texts, client=self.zalo.client)
+        if console is not None:
+            self.transports["console"] = ConsoleTransport(texts.label("plain_menu_hint"), console)
         self.outbox = OutboxSender(
             self.services.db,
             self.transports,
-            rates={"telegram": settings.broadcast_rate_per_sec, "zalo": settings.zalo_rate_per_sec},
+            rates={
+                "telegram": settings.broadcast_rate_per_sec,
+                "zalo": settings.zalo_rate_per_sec,
+                "console": CONSOLE_RATE,
+            },
+            budget_keys=budget_keys(settings),
         )
-        self.services.dialogue.after_commit = self._wake_outbox
+        dialogue.after_commit = self.outbox.wake
         self.scheduler = ReminderScheduler(
             self.services, on_queued=self.outbox.wake, interval_seconds=settings.sweep_interval_seconds
         )
-        self._stop_outbox = asyncio.Event()
-        self._outbox_task: asyncio.Task[None] | None = None
+        self._stop_workers = asyncio.Event()
+        self._workers: list[asyncio.Task[None]] = []
         self.web_app = create_web_app(self.services, self.telegram, self.outbox, zalo=self.zalo)
         self.web = uvicorn.Server(
             uvicorn.Config(
@@ -77,34 +97,34 @@ class Runner:
             if self._web_task.done():
                 self._web_task.result()  # re-raise why the server could not start
             await asyncio.sleep(0.02)
+        for transport in self.transports.values():
+            await transport.start()  # type: ignore[attr-defined]
+        self._workers = [
+            asyncio.create_task(self.outbox.run(self._stop_workers), name="outbox"),
+            asyncio.create_task(self.inbox.run(self._stop_workers), name="inbox"),
+        ]
         if self.telegram is not None:
             await self.telegram.start()
         if self.zalo is not None:
             await self.zalo.start()
-        for transport in self.transports.values():
-            await transport.start()  # type: ignore[attr-defined]
-        self._loop = asyncio.get_running_loop()
-        if self.transports:
-            self._outbox_task = asyncio.create_task(self.outbox.run(self._stop_outbox))
         await self.scheduler.start()
-
-    def _wake_outbox(self) -> None:
-        """Called from the dialogue's worker thread after each commit."""
-        loop = getattr(self, "_loop", None)
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self.outbox.wake)
 
     async def stop(self) -> None:
         await self.scheduler.stop()
-        if self.telegram is not None:
-            await self.telegram.stop()
-        if self.zalo is not None:
-            await self.zalo.stop()
-        self._stop_outbox.set()
-        if self._outbox_task is not None:
-            await self._outbox_task
+        for channel in (self.telegram, self.zalo):
+            if channel is not None:
+                await channel.stop_intake()
+        self._stop_workers.set()
+        # The inbox finishes the updates in hand (queueing their replies), then the outbox its sends;
+        # only then are the platform clients closed.
+        if self._workers:
+            await self._workers[1]
+            await self._workers[0]
         for transport in self.transports.values():
             await transport.stop()  # type: ignore[attr-defined]
+        for channel in (self.telegram, self.zalo):
+            if channel is not None:
+                await channel.stop()
         self.web.should_exit = True
         with contextlib.suppress(Exception):
             await self._web_task
@@ -119,6 +139,16 @@ class Runner:
     @property
     def dashboard_url(self) -> str:
         return f"http://{self.settings.web_host}:{self.bound_port}/"
+
+
+def budget_keys(settings: Settings) -> dict[str, str]:
+    """One send budget per bot token: processes sharing a token share its budget row."""
+    keys = {"console": "console"}
+    for channel, token in (("telegram", settings.telegram_bot_token), ("zalo", settings.zalo_bot_token)):
+        if token is not None:
+            digest = hashlib.sha256(token.get_secret_value().encode()).hexdigest()[:16]
+            keys[channel] = f"{channel}:{digest}"
+    return keys
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -147,7 +177,8 @@ def _log_to_file() -> Path:
 
 async def run(settings: Settings) -> None:
     stop = _stop_on_signals()
-    runner = Runner(settings)
+    console = not (settings.telegram_enabled or settings.zalo_enabled) and sys.stdin.isatty()
+    runner = Runner(settings, console=sys.stdout if console else None)
     await runner.start()
     try:
         channels = [
@@ -159,7 +190,7 @@ async def run(settings: Settings) -> None:
         if channels:
             print(f"Bot running on {', '.join(channels)}. Ctrl+C to stop.", flush=True)
             await stop.wait()
-        elif sys.stdin.isatty():
+        elif console:
             log_file = _log_to_file()
             print(runner.services.texts.label("console_intro"), f"(logs: {log_file})", flush=True)
             hint = runner.services.texts.label("plain_menu_hint")

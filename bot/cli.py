@@ -189,7 +189,10 @@ def _cmd_broadcast(args: argparse.Namespace) -> int:
         with services.db.session() as s:
             repos = Repos(s)
             staff_ids = notify.staff_telegram_ids(repos, services.dialogue.staff_ids)
-            counts = broadcasts.count_by_channel(broadcasts.recipients(repos, kb, audience, staff_ids))
+            channels = services.dialogue.channels
+            counts = broadcasts.count_by_channel(
+                broadcasts.recipients(repos, kb, audience, staff_ids, channels), channels
+            )
             if not args.yes:
                 print(f"would reach {sum(counts.values())} recipient(s): {counts}; add --yes to queue it")
                 return 1
@@ -198,7 +201,7 @@ def _cmd_broadcast(args: argparse.Namespace) -> int:
             except broadcasts.TemplateProblem as exc:
                 print(f"the message template cannot be used: {exc}", file=sys.stderr)
                 return 2
-            queued = broadcasts.confirm(repos, kb, broadcast, staff_ids)
+            queued = broadcasts.confirm(repos, kb, broadcast, staff_ids, channels)
         print(broadcast.id)
         print(f"queued for {queued} recipient(s): {counts}", file=sys.stderr)
     finally:
@@ -207,7 +210,7 @@ def _cmd_broadcast(args: argparse.Namespace) -> int:
 
 
 def _cmd_deadline_add(args: argparse.Namespace) -> int:
-    from datetime import date
+    from datetime import date, datetime
 
     from storage.models import Deadline
     from storage.repositories import Repos
@@ -225,6 +228,9 @@ def _cmd_deadline_add(args: argparse.Namespace) -> int:
             _check_category(args.category)
         except ValueError as exc:
             print(exc, file=sys.stderr)
+            return 2
+        if due_on < datetime.now(services.settings.tz).date():
+            print("--date is in the past: a deadline must be today or later", file=sys.stderr)
             return 2
         if args.programme and args.programme not in kb.by_id:
             print(f"unknown programme: {args.programme}", file=sys.stderr)

@@ -1,15 +1,22 @@
-"""The paced outbox: delivers every queued message (notifications, reminders, broadcasts) once.
+"""The paced outbox: delivers every message the bot sends (live replies, notifications, reminders,
+broadcasts), each once, within one send budget per bot token.
 
-Rows are claimed (``pending`` -> ``sending``) in small batches by one worker at a time, sent below
-each channel's overall rate and at most one message per second per chat, and recorded as soon as
-the platform answers: ``sent``, ``blocked`` (the user blocked the bot: marked and skipped from now
-on), ``failed`` (refused for good, or still failing after a bounded number of retries), or back to
-``pending`` with a later ``next_attempt_at`` (flood limit: the platform's ``retry_after`` is
-honoured; temporary errors: exponential back-off). The outbox uses its own platform clients, so a
-flood limit here never slows the bot's live replies.
-
-Rows left ``sending`` by a crashed process are given back after ``stale_after`` seconds; a clean
-stop gives back at once what it claimed but did not send.
+- **One budget, shared.** Before each message a sender reserves a slot of its channel's budget (a
+  database row, so every process of a deployment shares it): live replies take the next slot even
+  if it is a little ahead, the rest only take slots that are free now, so replies go first and
+  broadcasts use what is left. A 429 pauses the budget for its ``retry_after``, for everyone.
+- **Claimed just before sending.** A message is claimed (``pending`` -> ``sending``) when its slot is
+  reserved, a fraction of a second before its HTTP call, under a lease the sender renews every
+  second. Any sender gives back
+  messages whose lease ran out (their sender died): they go out again, marked ``ambiguous`` because
+  the platform may already have delivered them. At most ``concurrency`` messages per channel can be
+  in that state after a crash; every other message is either sent or still pending.
+- **One chat at a time.** A chat with a message in flight is skipped; proactive messages also wait a
+  second after the last message to that chat. Messages to one chat go in order.
+- **Outcomes** are recorded as soon as the platform answers: ``sent``, ``blocked`` (the user blocked
+  the bot: marked and skipped from now on), ``failed`` (refused, or still failing after
+  ``max_attempts``), or back to ``pending`` later (flood limit: its ``retry_after``; temporary
+  errors: exponential back-off).
 """
 
 from __future__ import annotations
@@ -17,25 +24,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import update
-from sqlmodel import col, select
-
-from handlers.notify import as_reply
+from handlers.notify import PROACTIVE_FROM, as_reply
 from handlers.types import Reply
 from storage.db import Database
-from storage.models import Conversation, OutboxMessage, utcnow
+from storage.models import OutboxMessage, utcnow
 from storage.repositories import Repos
 
 log = logging.getLogger(__name__)
 # Requests leave evenly spaced but arrive with network jitter; pacing a little under the configured
 # rate keeps every one-second window below the platform's limit.
-PACE_MARGIN = 0.98
+PACE_MARGIN = 0.97
+LIVE_HORIZON = 3600.0  # a live reply takes the next slot however far ahead it is
+LATE_TOLERANCE = 0.005  # seconds a send may leave after its slot (at least half the spacing)
+STOP_GRACE = 10.0
+
+Pace = Callable[[], Awaitable[None]]
 
 
 class DeliveryError(Exception):
@@ -63,232 +73,350 @@ class Permanent(DeliveryError):
 
 
 class Transport(Protocol):
-    """One channel's way of sending a reply to a chat."""
+    """One channel's way of sending a reply to a chat.
+
+    A reply may need several platform messages (long text is split); ``pace`` is awaited before
+    each one after the first, so every platform message has its slot in the budget.
+    """
 
     channel: str
     native_buttons: bool
 
-    async def deliver(self, chat_id: str, reply: Reply) -> None: ...
+    async def deliver(self, chat_id: str, reply: Reply, pace: Pace) -> None: ...
+
+
+async def no_pace() -> None:
+    return None
 
 
 @dataclass
-class _Pace:
-    """Overall pace of one channel, plus its pause after a flood-limit answer."""
+class _Channel:
+    """One channel's budget: its key (one per bot token), spacing between sends, and look-ahead."""
 
+    name: str
+    key: str
     interval: float
-    next_slot: float = 0.0
+    horizon: float
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # True while the queue is known to hold proactive messages and nothing new was queued since:
+    # the next slot is reserved without looking at the queue first.
+    busy_with_bulk: bool = False
+    # Until when this process heard the platform say "wait" (the budget row says it to the others).
     paused_until: float = 0.0
 
 
-@dataclass
-class OutboxSender:
-    db: Database
-    transports: dict[str, Transport]
-    rates: dict[str, float]
-    per_chat_interval: float = 1.0
-    max_attempts: int = 8
-    batch_size: int = 20
-    concurrency: int = 8
-    stale_after: float = 30.0
-    poll_interval: float = 1.0
-    clock: Callable[[], datetime] = utcnow
-    worker_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+@dataclass(frozen=True)
+class _Plan:
+    live: bool = False
+    slot: float | None = None
+    wait_until: float | None = None
 
-    def __post_init__(self) -> None:
-        self._paces = {
-            name: _Pace(1.0 / (self.rates.get(name, 10.0) * PACE_MARGIN)) for name in self.transports
-        }
-        self._last_to_chat: dict[tuple[str, str], float] = {}
-        self._wake = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._semaphore = asyncio.Semaphore(self.concurrency)
+
+@dataclass
+class SenderStats:
+    sent: int = 0
+    retry_after: int = 0
+    recovered: int = 0
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        db: Database,
+        transports: dict[str, Transport],
+        rates: dict[str, float],
+        *,
+        budget_keys: dict[str, str] | None = None,
+        concurrency: int = 8,
+        lease_seconds: float = 5.0,
+        heartbeat_seconds: float = 1.0,
+        per_chat_interval: float = 1.0,
+        max_attempts: int = 8,
+        poll_interval: float = 1.0,
+        margin: float = PACE_MARGIN,
+        clock: Callable[[], datetime] = utcnow,
+        worker_id: str | None = None,
+    ):
+        self.db = db
+        self.transports = transports
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.per_chat_interval = per_chat_interval
+        self.max_attempts = max_attempts
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self.worker_id = worker_id or uuid.uuid4().hex[:12]
+        self.stats = SenderStats()
+        keys = budget_keys or {}
+        self._channels: dict[str, _Channel] = {}
+        for name in transports:
+            interval = 1.0 / (rates.get(name, 10.0) * margin)
+            self._channels[name] = _Channel(name, keys.get(name, name), interval, max(2 * interval, 0.05))
+        self._slots = {name: asyncio.Semaphore(concurrency) for name in transports}
+        self._inflight: dict[int, OutboxMessage] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- running ---
 
     def wake(self) -> None:
-        """New rows were queued: look now instead of at the next poll."""
-        self._wake.set()
+        """New rows were queued: look now instead of at the next poll (safe from any thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake_all()
+        else:
+            loop.call_soon_threadsafe(self._wake_all)
+
+    def _wake_all(self) -> None:
+        for channel in self._channels.values():
+            channel.wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.to_thread(self.recover_stale)
-        while not stop.is_set():
-            try:
-                handled = await self.drain_once(stop, wait=False)
-            except Exception:
-                log.exception("outbox pass failed; retrying shortly")
-                handled = 0
-            if handled == 0:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._first_of(stop), timeout=self.poll_interval)
-        await self._finish()
-
-    async def _first_of(self, stop: asyncio.Event) -> None:
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        """Send until ``stop`` is set, then let messages in flight finish (a few seconds at most)."""
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self._prepare)
+        loops = [asyncio.create_task(self._channel_loop(c, stop)) for c in self._channels.values()]
+        heartbeat = asyncio.create_task(self._heartbeat())
         try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            await stop.wait()
         finally:
-            for waiter in waiters:
-                waiter.cancel()
-
-    async def drain_once(self, stop: asyncio.Event | None = None, wait: bool = True) -> int:
-        """Claim one batch and start sending it; returns how many rows were handled.
-
-        With ``wait`` false the last deliveries may still be in flight when it returns, so the next
-        batch is claimed without a pause (the semaphore still bounds what is in flight).
-        """
-        loop = asyncio.get_running_loop()
-        paused = [name for name, pace in self._paces.items() if pace.paused_until > loop.time()]
-        rows = await asyncio.to_thread(self._claim, paused)
-        for i, row in enumerate(rows):
-            if stop is not None and stop.is_set():
-                await asyncio.to_thread(self._release, [r.id for r in rows[i:]])
-                break
-            await self._send_paced(row, self._semaphore)
-        if wait:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
             await self._finish()
-        return len(rows)
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
 
     async def _finish(self) -> None:
-        if self._inflight:
-            await asyncio.gather(*self._inflight, return_exceptions=True)
-
-    async def _send_paced(self, row: OutboxMessage, semaphore: asyncio.Semaphore) -> None:
-        loop = asyncio.get_running_loop()
-        pace = self._paces.get(row.channel)
-        if pace is None:
-            await asyncio.to_thread(
-                self._record_failure, row.id, Permanent(f"no transport for {row.channel}")
-            )
+        if not self._tasks:
             return
-        chat_key = (row.channel, row.chat_id)
-        chat_free_at = self._last_to_chat.get(chat_key, -1e9) + self.per_chat_interval
-        if chat_free_at > loop.time() or pace.paused_until > loop.time():
-            wait = max(chat_free_at, pace.paused_until) - loop.time()
-            await asyncio.to_thread(self._release, [row.id], wait)
-            return
-        now = loop.time()
-        if pace.next_slot > now:
-            await asyncio.sleep(pace.next_slot - now)
-        pace.next_slot = max(pace.next_slot, now) + pace.interval
-        self._last_to_chat[chat_key] = loop.time()
-        await semaphore.acquire()
-        task = asyncio.create_task(self._deliver(row, semaphore))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
+        _, late = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE)
+        for task in late:  # their rows stay "sending" and are given back when the lease ends
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
-    async def _deliver(self, row: OutboxMessage, semaphore: asyncio.Semaphore) -> None:
+    async def _channel_loop(self, channel: _Channel, stop: asyncio.Event) -> None:
+        slots = self._slots[channel.name]
+        while not stop.is_set():
+            await slots.acquire()
+            if channel.wake.is_set():
+                channel.wake.clear()
+                channel.busy_with_bulk = False  # something new: maybe a reply, look first
+            try:
+                plan = await asyncio.to_thread(self._plan, channel)
+            except Exception:
+                log.exception("outbox: planning the next %s message failed; retrying", channel.name)
+                slots.release()
+                await asyncio.sleep(self.poll_interval)
+                continue
+            if plan.live:
+                self._spawn(self._send_reply(channel))
+                continue
+            if plan.slot is not None:
+                self._spawn(self._send_at(channel, plan.slot))
+                continue
+            slots.release()
+            timeout = self.poll_interval if plan.wait_until is None else plan.wait_until - time.time()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(channel.wake.wait(), max(min(timeout, self.poll_interval), 0.001))
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_at(self, channel: _Channel, slot: float) -> None:
+        """A proactive message: its slot is reserved (at most a fraction of a second ahead); claim
+        the next message, wait for the slot, send. The request leaves on time, so no burst builds up
+        at the platform."""
+        await self._claim_and_send(channel, slot)
+
+    async def _send_reply(self, channel: _Channel) -> None:
+        """A reply: claim it first, then take the very next slot (nothing is reserved in vain when
+        another sender was quicker, or when the chat is still busy with the reply's first part)."""
+        await self._claim_and_send(channel, None)
+
+    async def _claim_and_send(self, channel: _Channel, slot: float | None) -> None:
+        row: OutboxMessage | None = None
         try:
-            transport = self.transports[row.channel]
-            await transport.deliver(row.chat_id, as_reply(row.text, row.buttons))
+            row = await asyncio.to_thread(self._claim, channel.name)
+            if row is None:
+                channel.busy_with_bulk = False
+                if slot is not None:  # the queue changed meanwhile: the slot is given back
+                    await asyncio.to_thread(self._give_back, channel, slot)
+                return
+            assert row.id is not None
+            self._inflight[row.id] = row  # its lease is renewed from now on
+            await self._wait_for(channel, slot if slot is not None else await self._reserve_any(channel))
+            await self._deliver(channel, row)
+        except Exception:
+            log.exception("outbox: sending on %s failed unexpectedly", channel.name)
+        finally:
+            if row is not None and row.id is not None:
+                self._inflight.pop(row.id, None)
+            self._slots[channel.name].release()
+
+    async def _deliver(self, channel: _Channel, row: OutboxMessage) -> None:
+        assert row.id is not None
+        transport = self.transports[row.channel]
+        try:
+            await transport.deliver(
+                row.chat_id,
+                as_reply(row.text, row.buttons, row.ask_contact),
+                lambda: self._next_part(channel),
+            )
         except RetryLater as exc:
-            pace = self._paces[row.channel]
-            pace.paused_until = max(pace.paused_until, asyncio.get_running_loop().time() + exc.seconds)
-            await asyncio.to_thread(self._record_failure, row.id, exc)
+            self.stats.retry_after += 1
+            channel.paused_until = max(channel.paused_until, time.time() + exc.seconds)
+            await asyncio.to_thread(self._record_retry_after, channel, row, exc)
         except DeliveryError as exc:
-            await asyncio.to_thread(self._record_failure, row.id, exc)
+            await asyncio.to_thread(self._record_failure, row, exc)
         except Exception as exc:  # an unexpected client error counts as temporary
             log.exception("unexpected error sending outbox row %s", row.id)
-            await asyncio.to_thread(self._record_failure, row.id, Temporary(repr(exc)))
+            await asyncio.to_thread(self._record_failure, row, Temporary(repr(exc)))
         else:
+            self.stats.sent += 1
             await asyncio.to_thread(self._record_sent, row, transport.native_buttons)
-        finally:
-            semaphore.release()
+        # The chat is free again: its next message (the second part of a reply) can go now.
+        channel.wake.set()
 
-    # --- database steps (run in a worker thread) ---
+    async def _wait_for(self, channel: _Channel, slot: float) -> None:
+        """Sleep until ``slot``. Woken too late (the process stalled), the slot is given up once for a
+        new one: late sends would go out together with on-time ones, a burst the platform refuses."""
+        tolerance = max(channel.interval / 2, LATE_TOLERANCE)
+        for retry in (True, False):
+            delay = slot - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if channel.paused_until > time.time():  # a 429 came while this one waited for its slot
+                await asyncio.sleep(channel.paused_until - time.time())
+                slot = await self._reserve_any(channel)
+                continue
+            if not retry or time.time() - slot <= tolerance:
+                return
+            slot = await self._reserve_any(channel)
 
-    def recover_stale(self) -> int:
-        """Give back rows a crashed process left in ``sending``."""
-        cutoff = self.clock() - timedelta(seconds=self.stale_after)
+    async def _reserve_any(self, channel: _Channel) -> float:
+        while True:
+            slot = await asyncio.to_thread(self._reserve, channel, LIVE_HORIZON)
+            if slot is not None:
+                return slot
+            await asyncio.sleep(channel.interval)  # paused by a flood limit
+
+    async def _next_part(self, channel: _Channel) -> None:
+        """A further platform message of the same reply: it takes a slot of its own."""
+        await self._wait_for(channel, await self._reserve_any(channel))
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                recovered = await asyncio.to_thread(self._renew_and_recover, list(self._inflight))
+            except Exception:
+                log.exception("outbox: renewing leases failed; retrying")
+                continue
+            if recovered:
+                self._wake_all()
+
+    # --- database steps (each one short transaction, run in a worker thread) ---
+
+    def _prepare(self) -> None:
         with self.db.session() as s:
-            result = s.exec(  # type: ignore[call-overload]
-                update(OutboxMessage)
-                .where(col(OutboxMessage.status) == "sending", col(OutboxMessage.claimed_at) < cutoff)
-                .values(status="pending", claimed_by=None, claimed_at=None)
-            )
-            return result.rowcount or 0
+            repos = Repos(s)
+            for channel in self._channels.values():
+                repos.budget.ensure(channel.key)
+        self._renew_and_recover([])
 
-    def _claim(self, paused_channels: list[str]) -> list[OutboxMessage]:
+    def _renew_and_recover(self, mine: list[int]) -> int:
         now = self.clock()
         with self.db.session() as s:
-            stmt = select(OutboxMessage.id).where(
-                OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now
-            )
-            if paused_channels:
-                stmt = stmt.where(col(OutboxMessage.channel).not_in(paused_channels))
-            ids = list(
-                s.exec(
-                    stmt.order_by(col(OutboxMessage.priority), col(OutboxMessage.id)).limit(self.batch_size)
-                ).all()
-            )
-            if not ids:
-                return []
-            s.exec(  # type: ignore[call-overload]
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id).in_(ids), col(OutboxMessage.status) == "pending")
-                .values(status="sending", claimed_by=self.worker_id, claimed_at=now)
-            )
-        with self.db.session() as s:
-            rows = s.exec(
-                select(OutboxMessage)
-                .where(
-                    col(OutboxMessage.id).in_(ids),
-                    OutboxMessage.claimed_by == self.worker_id,
-                    OutboxMessage.status == "sending",
-                )
-                .order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
-            ).all()
-            return list(rows)
+            repos = Repos(s)
+            repos.outbox.renew(mine, self.worker_id, now + timedelta(seconds=self.lease_seconds))
+            recovered = repos.outbox.recover_expired(now, keep=mine)
+        if recovered:
+            self.stats.recovered += recovered
+            log.warning("outbox: %d message(s) of a stopped sender are sent again (ambiguous)", recovered)
+        return recovered
 
-    def _release(self, ids: list[int | None], delay: float = 0.0) -> None:
-        if not ids:
-            return
+    def _plan(self, channel: _Channel) -> _Plan:
+        """What to do next: send a reply (claimed first), send a proactive message at a reserved
+        slot, look again at a given time (the budget is taken or paused), or wait (nothing to send)."""
+        now = self.clock()
         with self.db.session() as s:
-            s.exec(  # type: ignore[call-overload]
-                update(OutboxMessage)
-                .where(col(OutboxMessage.id).in_(ids), col(OutboxMessage.status) == "sending")
-                .values(
-                    status="pending",
-                    claimed_by=None,
-                    claimed_at=None,
-                    next_attempt_at=self.clock() + timedelta(seconds=max(delay, 0.0)),
+            repos = Repos(s)
+            if not channel.busy_with_bulk:
+                priority = repos.outbox.next_priority(
+                    channel.name, now, time.time(), PROACTIVE_FROM, self.per_chat_interval
                 )
+                if priority is None:
+                    return _Plan()
+                if priority < PROACTIVE_FROM:
+                    return _Plan(live=True)
+                channel.busy_with_bulk = True
+            slot = repos.budget.reserve(channel.key, time.time(), channel.interval, channel.horizon)
+            if slot is not None:
+                return _Plan(slot=slot)
+            next_slot, paused_until = repos.budget.state(channel.key)
+            return _Plan(wait_until=max(paused_until, next_slot - channel.horizon))
+
+    def _reserve(self, channel: _Channel, horizon: float) -> float | None:
+        with self.db.session() as s:
+            return Repos(s).budget.reserve(channel.key, time.time(), channel.interval, horizon)
+
+    def _give_back(self, channel: _Channel, slot: float) -> None:
+        with self.db.session() as s:
+            Repos(s).budget.give_back(channel.key, slot, channel.interval)
+
+    def _claim(self, channel: str) -> OutboxMessage | None:
+        with self.db.session() as s:
+            return Repos(s).outbox.claim_next(
+                channel,
+                self.worker_id,
+                self.clock(),
+                time.time(),
+                self.lease_seconds,
+                PROACTIVE_FROM,
+                self.per_chat_interval,
             )
 
     def _record_sent(self, row: OutboxMessage, native_buttons: bool) -> None:
+        assert row.id is not None
         with self.db.session() as s:
-            message = s.get(OutboxMessage, row.id)
-            if message is None:
-                return
-            message.status = "sent"
-            message.sent_at = self.clock()
-            message.attempts += 1
-            message.last_error = None
-            s.add(message)
-            if message.buttons and not native_buttons:
-                # Text channels answer a menu by its number: remember this one as the last menu shown.
-                conversation = s.get(Conversation, message.user_id)
-                if conversation is not None:
-                    data = dict(conversation.data)
-                    data["_buttons"] = [[b["label"], b["data"]] for b in message.buttons]
-                    conversation.data = data
-                    s.add(conversation)
+            repos = Repos(s)
+            if not repos.outbox.mark_sent(row.id, self.worker_id, self.clock()):
+                log.warning("outbox row %s was sent after its lease ran out (ambiguous)", row.id)
+            repos.pacing.release(row.user_id, sent_at=time.time())
+            if row.buttons and not native_buttons and row.priority >= PROACTIVE_FROM:
+                # Text channels answer a menu by its number: this one is now the last menu shown.
+                repos.outbox.remember_menu(row.user_id, row.buttons, self.clock())
 
-    def _record_failure(self, row_id: int | None, error: DeliveryError) -> None:
+    def _record_retry_after(self, channel: _Channel, row: OutboxMessage, error: RetryLater) -> None:
+        assert row.id is not None
         with self.db.session() as s:
-            message = s.get(OutboxMessage, row_id)
-            if message is None:
-                return
-            message.attempts += 1
-            message.last_error = str(error)[:1000]
-            message.claimed_by = None
+            repos = Repos(s)
+            repos.budget.pause(channel.key, time.time() + error.seconds)
+            when = self.clock() + timedelta(seconds=error.seconds)
+            repos.outbox.retry_later(row.id, self.worker_id, when, str(error), count_attempt=False)
+            repos.pacing.release(row.user_id, sent_at=None)
+
+    def _record_failure(self, row: OutboxMessage, error: DeliveryError) -> None:
+        assert row.id is not None
+        with self.db.session() as s:
+            repos = Repos(s)
+            attempts = repos.outbox.attempts(row.id) + 1
             if isinstance(error, Blocked):
-                message.status = "blocked"
-                Repos(s).users.mark_blocked(message.user_id)
-            elif isinstance(error, Permanent) or message.attempts >= self.max_attempts:
-                message.status = "failed"
+                repos.outbox.mark_failed(row.id, self.worker_id, "blocked", str(error))
+                repos.users.mark_blocked(row.user_id)
+            elif isinstance(error, Permanent) or attempts >= self.max_attempts:
+                repos.outbox.mark_failed(row.id, self.worker_id, "failed", str(error))
             else:
-                delay = error.seconds if isinstance(error, RetryLater) else min(2**message.attempts, 300)
-                message.status = "pending"
-                message.next_attempt_at = self.clock() + timedelta(seconds=delay)
-            s.add(message)
+                when = self.clock() + timedelta(seconds=min(2**attempts, 300))
+                repos.outbox.retry_later(row.id, self.worker_id, when, str(error), count_attempt=True)
+            repos.pacing.release(row.user_id, sent_at=None)

@@ -8,7 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -18,6 +18,8 @@ from storage.models import utcnow
 from storage.repositories import Repos
 
 log = logging.getLogger(__name__)
+# Handled updates are kept this long, so a platform's late redelivery is still recognised.
+INBOX_KEPT = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,9 @@ class ReminderScheduler:
             repos = Repos(s)
             kb = self.services.catalog.kb
             deadlines = sync_deadlines(repos, kb.deadlines, now.astimezone(settings.tz).date())
-            planned = plan_reminders(repos, kb, settings, now)
+            planned = plan_reminders(repos, kb, settings, now, channels=self.services.dialogue.channels)
             queued = queue_due_reminders(repos, self.services.texts, settings, now)
+            repos.inbox.purge_handled(now - INBOX_KEPT)
         return SweepResult(deadlines, planned, queued)
 
     async def tick(self) -> SweepResult | None:

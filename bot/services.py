@@ -38,6 +38,12 @@ def reminder_settings(settings: Settings) -> ReminderSettings:
     )
 
 
+def delivery_channels(settings: Settings) -> tuple[str, ...]:
+    """Where broadcasts and reminders go: the configured bots, or the console chat when there is none."""
+    enabled = (("telegram", settings.telegram_enabled), ("zalo", settings.zalo_enabled))
+    return tuple(name for name, on in enabled if on) or ("console",)
+
+
 def build_services(settings: Settings) -> Services:
     db = Database(settings.database_url)
     db.migrate()
@@ -49,5 +55,7 @@ def build_services(settings: Settings) -> Services:
         texts,
         timezone=settings.timezone,
         staff_telegram_ids={str(i) for i in settings.staff_telegram_ids},
+        reminder_settings=reminder_settings(settings),
+        channels=delivery_channels(settings),
     )
     return Services(settings, db, catalog, texts, dialogue)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from bot.channels.zalo import ZaloChannel
     from bot.outbox import OutboxSender
     from bot.services import Services
+
+log = logging.getLogger(__name__)
+MAX_WEBHOOK_BYTES = 1_000_000
 
 
 def create_web_app(
@@ -53,12 +57,36 @@ def create_web_app(
 async def _webhook(
     request: Request, channel: TelegramChannel | ZaloChannel | None, secret_header: str
 ) -> Response:
-    """Hand a webhook call to its channel, which checks the secret before anything else (403)."""
+    """One webhook call: the secret header is checked before anything is read, the body is refused
+    above ``MAX_WEBHOOK_BYTES`` without reading it all, and 200 comes only once the update is
+    stored in the inbox (a repeated update is acknowledged too, and ignored)."""
     if channel is None or not channel.webhook_mode:
         return JSONResponse({"ok": False}, status_code=404)
+    if not channel.secret_ok(request.headers.get(secret_header)):
+        return JSONResponse({"ok": False}, status_code=403)
+    body = await _limited_body(request, MAX_WEBHOOK_BYTES)
+    if body is None:
+        return JSONResponse({"ok": False}, status_code=413)
     try:
-        payload = json.loads(await request.body())
+        payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        payload = None
-    status = await channel.process_webhook(request.headers.get(secret_header), payload)
+        return JSONResponse({"ok": False}, status_code=400)
+    try:
+        status = await channel.accept_webhook(payload)
+    except Exception:
+        log.exception("could not store a webhook update; the platform will retry")
+        return JSONResponse({"ok": False}, status_code=503)
     return JSONResponse({"ok": status == 200}, status_code=status)
+
+
+async def _limited_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to be longer than ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)

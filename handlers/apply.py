@@ -10,6 +10,7 @@ tap on "Gửi" creates one lead and answers both taps with the same reference co
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -19,12 +20,14 @@ from handlers import notify
 from handlers.cards import documents_for, short_title
 from handlers.context import Ctx
 from handlers.types import Button, Reply
+from knowledge.eligibility import Profile as EligibilityProfile
 from knowledge.eligibility import Status
 from knowledge.models import Category, Programme
 from knowledge.money import format_vnd, parse_money
 from knowledge.phone import format_phone, normalise_phone
+from knowledge.provinces import place_type_of
 from knowledge.text import fold
-from storage.models import Lead
+from storage.models import Lead, Profile
 
 FLOW = "apply"
 FIELDS = (
@@ -43,7 +46,27 @@ FIELDS = (
 PROFILE_FIELDS = ("full_name", "phone", "establishment_name", "legal_form", "province", "commune", "sector")
 MAX_RETRIES = 2
 PROGRAMME_CHOICES = 6
-_INVALID = object()
+# Where each typed answer is stored: a limit in the form may never exceed what these columns hold.
+STORED_IN = (Lead, Profile)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A typed answer that was not taken, and why (a key of ``apply_rejected`` in labels.yaml)."""
+
+    reason: str
+
+
+def max_length(field: str, spec: dict[str, Any]) -> int:
+    """The longest answer the form takes for a text field: its own limit, or less when a column
+    that stores it is shorter (so an answer the form accepts can always be saved)."""
+    limits = [int(spec["max"])]
+    for model in STORED_IN:
+        column = model.__table__.c.get(field)  # type: ignore[attr-defined]
+        length = getattr(column.type, "length", None) if column is not None else None
+        if length:
+            limits.append(int(length))
+    return min(limits)
 
 
 # --- entry points ---
@@ -113,8 +136,8 @@ def on_text(ctx: Ctx, text: str) -> list[Reply]:
     if step not in FIELDS or ctx.state.data.get("_draft") is None:
         return _continue(ctx)
     value = _parse(ctx, step, text)
-    if value is _INVALID:
-        return [_ask(ctx, step, retry=True)]
+    if isinstance(value, Rejected):
+        return [_ask(ctx, step, retry=True, rejected=value)]
     return _store(ctx, step, value)
 
 
@@ -123,7 +146,7 @@ def on_contact(ctx: Ctx, phone: str | None) -> list[Reply]:
         return _continue(ctx)
     value = normalise_phone(phone or "")
     if value is None:
-        return [_ask(ctx, "phone", retry=True)]
+        return [_ask(ctx, "phone", retry=True, rejected=Rejected("phone"))]
     return _store(ctx, "phone", value)
 
 
@@ -200,6 +223,8 @@ def _store(ctx: Ctx, field: str, value: Any) -> list[Reply]:
         draft["asked"].append(field)
     if field in PROFILE_FIELDS:
         ctx.update_profile(**{field: value})
+    if field == "commune" and (place := place_type_of(value)):
+        ctx.update_profile(place_type=place)  # the address is newer than an earlier answer
     if field == "estimated_cost_vnd" and value:
         ctx.update_profile(investment_cost_vnd=value)
     if draft.pop("editing", False):
@@ -208,24 +233,30 @@ def _store(ctx: Ctx, field: str, value: Any) -> list[Reply]:
 
 
 def _parse(ctx: Ctx, field: str, text: str) -> Any:
+    """The value of a typed answer, or ``Rejected`` with the reason it was not taken."""
     spec = ctx.texts.apply_fields[field]
     kind = spec["kind"]
     text = text.strip()
     if kind == "text":
         cleaned = " ".join(text.split())
-        ok = spec["min"] <= len(cleaned) <= spec["max"] and any(c.isalpha() for c in cleaned)
-        if field == "full_name":
-            ok = ok and not any(c.isdigit() for c in cleaned) and "http" not in cleaned.lower()
-        return cleaned if ok else _INVALID
+        if len(cleaned) > max_length(field, spec):
+            return Rejected("too_long")
+        if len(cleaned) < spec["min"]:
+            return Rejected("too_short")
+        if not any(c.isalpha() for c in cleaned):
+            return Rejected("no_letters")
+        if field == "full_name" and (any(c.isdigit() for c in cleaned) or "http" in cleaned.lower()):
+            return Rejected("name_digits")
+        return cleaned
     if kind == "phone":
-        return normalise_phone(text) or _INVALID
+        return normalise_phone(text) or Rejected("phone")
     if kind == "money":
         if fold(text) in {fold(w) for w in ctx.texts.questions["yesno_words"]["unknown"]}:
             return None
-        return parse_money(text) or _INVALID
+        return parse_money(text) or Rejected("money")
     if kind == "province":
         found = ctx.catalog.kb.provinces.resolve(text)
-        return found.province.name if found else _INVALID
+        return found.province.name if found else Rejected("province")
     if kind == "choice":
         question = ctx.texts.questions[spec["question"]]
         folded = f" {fold(text)} "
@@ -233,20 +264,20 @@ def _parse(ctx: Ctx, field: str, text: str) -> Any:
             for word in [option["label"], *option.get("words", [])]:
                 if f" {fold(word)} " in folded:
                     return str(option["value"])
-        return _INVALID
+        return Rejected("choice")
     if kind == "consent":
         words = ctx.texts.questions["yesno_words"]
         folded = fold(text)
         if folded in {fold(w) for w in words["yes"]} or folded.startswith("dong y"):
             return ctx.now.isoformat()
-        return _INVALID
-    return _INVALID
+        return Rejected("consent")
+    return Rejected("choice")
 
 
 # --- questions ---
 
 
-def _ask(ctx: Ctx, field: str, retry: bool = False) -> Reply:
+def _ask(ctx: Ctx, field: str, retry: bool = False, rejected: Rejected | None = None) -> Reply:
     spec = ctx.texts.apply_fields[field]
     draft = ctx.state.data["_draft"]
     if retry:
@@ -278,6 +309,8 @@ def _ask(ctx: Ctx, field: str, retry: bool = False) -> Reply:
         rows.append([ctx.button("ask_staff", cb.ASK_STAFF)])
     rows.append(footer)
     question_text = spec.get("prompt") or ctx.texts.questions[spec["question"]]["prompt"]
+    reasons = ctx.texts.labels["apply_rejected"]
+    limit = max_length(field, spec) if kind == "text" else None
     reply = ctx.reply(
         "apply_question",
         rows,
@@ -286,6 +319,8 @@ def _ask(ctx: Ctx, field: str, retry: bool = False) -> Reply:
         too_many=too_many,
         example=spec.get("example"),
         kind=kind,
+        max_length=limit,
+        rejected=reasons[rejected.reason].format(max=limit, min=spec.get("min")) if rejected else None,
     )
     if kind == "phone" and ctx.state.flow == FLOW:
         return Reply(text=reply.text, buttons=reply.buttons, ask_contact=True)
@@ -384,7 +419,7 @@ def _submission_key(ctx: Ctx, draft_id: str) -> str:
 def _create_lead(ctx: Ctx, draft: dict[str, Any]) -> Lead:
     values = draft["values"]
     programme = ctx.catalog.kb.by_id[values["programme"]]
-    verdict = ctx.catalog.evaluator.evaluate(programme, ctx.eligibility_profile(), ctx.today)
+    verdict = ctx.catalog.evaluator.evaluate(programme, _applicant_profile(ctx, values), ctx.today)
     lead = Lead(
         submission_key=_submission_key(ctx, draft["id"]),
         user_id=ctx.user.id,
@@ -419,6 +454,23 @@ def _create_lead(ctx: Ctx, draft: dict[str, Any]) -> Lead:
     notify.new_lead_to_staff(ctx.repos, ctx.texts, lead, programme, ctx.staff_ids)
     ctx.note_interest(str(programme.category))
     return lead
+
+
+def _applicant_profile(ctx: Ctx, values: dict[str, Any]) -> EligibilityProfile:
+    """The profile the pre-check of a lead uses: the stored one, overridden by the answers of this
+    application as they stand after the review step (an edited answer wins)."""
+    answers: dict[str, Any] = {
+        "legal_form": values.get("legal_form"),
+        "province": values.get("province"),
+        "investment_cost_vnd": values.get("estimated_cost_vnd"),
+    }
+    place = place_type_of(values.get("commune") or "")
+    if place:
+        answers["place_type"] = place
+    known = ctx.eligibility_profile().model_dump()
+    return EligibilityProfile.model_validate(
+        known | {k: v for k, v in answers.items() if v is not None or k == "investment_cost_vnd"}
+    )
 
 
 def _confirmation(ctx: Ctx, lead: Lead, again: bool) -> Reply:

@@ -29,7 +29,10 @@ def on_text(ctx: Ctx, text: str) -> list[Reply]:
 
 
 def _store(ctx: Ctx, text: str) -> list[Reply]:
-    question = ctx.repos.staff_questions.add(ctx.user.id, text.strip()[:MAX_STORED_QUESTION_CHARS])
-    notify.question_to_staff(ctx.repos, ctx.texts, question, ctx.user, ctx.profile.province, ctx.staff_ids)
+    # The province goes with the question as it is now: a later move does not rewrite the past.
+    question = ctx.repos.staff_questions.add(
+        ctx.user.id, text.strip()[:MAX_STORED_QUESTION_CHARS], ctx.profile.province
+    )
+    notify.question_to_staff(ctx.repos, ctx.texts, question, ctx.user, question.province, ctx.staff_ids)
     ctx.state.reset()
     return [ctx.main_menu("ask_staff_done", question=question)]

@@ -26,6 +26,8 @@ from knowledge.loader import KnowledgeBase
 from storage.models import Broadcast, OutboxMessage, Profile, Subscription, User, utcnow
 from storage.repositories import Repos
 
+# The channels broadcasts and reminders go to, unless a deployment names its own (the console chat
+# when no bot token is set: see ``bot.services``).
 CHANNELS = ("telegram", "zalo")
 MAX_TEMPLATE_CHARS = 3000
 # Buttons a broadcast may carry: each opens a flow of the bot.
@@ -92,14 +94,18 @@ def check_template(template: str) -> None:
 
 
 def recipients(
-    repos: Repos, kb: KnowledgeBase, audience: Audience, staff_ids: set[str]
+    repos: Repos,
+    kb: KnowledgeBase,
+    audience: Audience,
+    staff_ids: set[str],
+    channels: tuple[str, ...] = CHANNELS,
 ) -> list[tuple[User, Profile | None]]:
     """Everyone the audience filter selects: chat users not blocked, staff chats left out."""
     s = repos.session
     rows = s.exec(
         select(User, Profile)
         .join(Profile, col(Profile.user_id) == User.id, isouter=True)
-        .where(col(User.is_blocked).is_(False), col(User.channel).in_(CHANNELS))
+        .where(col(User.is_blocked).is_(False), col(User.channel).in_(channels))
         .order_by(col(User.id))
     ).all()
     subscriptions: dict[int, list[Subscription]] = {}
@@ -136,9 +142,11 @@ def _interested(category: str, profile: Profile | None, subs: list[Subscription]
     return False
 
 
-def count_by_channel(chosen: list[tuple[User, Profile | None]]) -> dict[str, int]:
+def count_by_channel(
+    chosen: list[tuple[User, Profile | None]], channels: tuple[str, ...] = CHANNELS
+) -> dict[str, int]:
     counts = Counter(user.channel for user, _ in chosen)
-    return {channel: counts.get(channel, 0) for channel in CHANNELS}
+    return {channel: counts.get(channel, 0) for channel in channels}
 
 
 def broadcast_buttons(texts: Texts, action: str | None, label: str | None) -> list[dict[str, Any]]:
@@ -165,11 +173,17 @@ def create(
     return broadcast
 
 
-def confirm(repos: Repos, kb: KnowledgeBase, broadcast: Broadcast, staff_ids: set[str]) -> int:
+def confirm(
+    repos: Repos,
+    kb: KnowledgeBase,
+    broadcast: Broadcast,
+    staff_ids: set[str],
+    channels: tuple[str, ...] = CHANNELS,
+) -> int:
     """Queue one outbox row per recipient (once: confirming again queues nobody twice)."""
     if broadcast.status not in ("draft",):
         return 0
-    chosen = recipients(repos, kb, Audience.from_dict(broadcast.audience), staff_ids)
+    chosen = recipients(repos, kb, Audience.from_dict(broadcast.audience), staff_ids, channels)
     already = set(
         repos.session.exec(
             select(OutboxMessage.user_id).where(
@@ -182,6 +196,7 @@ def confirm(repos: Repos, kb: KnowledgeBase, broadcast: Broadcast, staff_ids: se
         OutboxMessage(
             kind="broadcast",
             source_id=broadcast.id,
+            dedupe_key=f"broadcast:{broadcast.id}:{user.id}",
             user_id=user.id,
             channel=user.channel,
             chat_id=user.external_id,
@@ -208,22 +223,10 @@ def cancel(repos: Repos, broadcast: Broadcast) -> None:
 
 
 def report(repos: Repos, broadcast: Broadcast) -> dict[str, int]:
-    """Delivery counts; marks the broadcast done once nothing is waiting any more."""
-    counts = Counter(
-        status
-        for status in repos.session.exec(
-            select(OutboxMessage.status).where(
-                OutboxMessage.kind == "broadcast", OutboxMessage.source_id == broadcast.id
-            )
-        ).all()
-    )
-    result = {
-        "total": sum(counts.values()),
-        "sent": counts.get("sent", 0),
-        "blocked": counts.get("blocked", 0),
-        "failed": counts.get("failed", 0),
-        "waiting": counts.get("pending", 0) + counts.get("sending", 0),
-    }
+    """Delivery counts (sent; unknown: sent again after a crash, maybe twice; blocked; failed;
+    waiting); marks the broadcast done once nothing is waiting any more."""
+    assert broadcast.id is not None
+    result = repos.outbox.counts("broadcast", broadcast.id)
     if broadcast.status == "sending" and result["waiting"] == 0:
         broadcast.status = "done"
         broadcast.finished_at = utcnow()

@@ -64,6 +64,7 @@ class Ctx:
     today: date
     staff_ids: frozenset[str] = frozenset()
     reminder_settings: ReminderSettings = field(default_factory=ReminderSettings)
+    channels: tuple[str, ...] = ("telegram", "zalo")
 
     # --- replies ---
 

@@ -12,16 +12,16 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from handlers import apply, ask, ask_staff, browse, eligibility, menu, reminders, staff
+from handlers import apply, ask, ask_staff, broadcasts, browse, eligibility, menu, notify, reminders, staff
 from handlers import callbacks as cb
 from handlers.context import Ctx, State
 from handlers.reminders_sweep import ReminderSettings
 from handlers.texts import Texts
-from handlers.types import Incoming, Kind, Reply
+from handlers.types import Incoming, Kind, LeaseLost, Receipt, Reply
 from knowledge.catalog import Catalog
 from knowledge.text import fold
 from storage.db import Database
-from storage.models import utcnow
+from storage.models import Conversation, utcnow
 from storage.repositories import Repos
 
 Flow = Callable[[Ctx], list[Reply]]
@@ -39,6 +39,7 @@ class Dialogue:
         clock: Callable[[], datetime] = utcnow,
         staff_telegram_ids: frozenset[str] | set[str] = frozenset(),
         reminder_settings: ReminderSettings | None = None,
+        channels: tuple[str, ...] = broadcasts.CHANNELS,
     ):
         self.db = db
         self.catalog = catalog
@@ -47,6 +48,7 @@ class Dialogue:
         self.clock = clock
         self.staff_ids = frozenset(str(i) for i in staff_telegram_ids)
         self.reminder_settings = reminder_settings or ReminderSettings(timezone=timezone)
+        self.channels = channels
         # Called after each committed update (the outbox uses it to look for new messages at once).
         self.after_commit: Callable[[], None] | None = None
         words = self.texts.labels["words"]
@@ -76,7 +78,9 @@ class Dialogue:
 
     # --- the unit of work ---
 
-    def handle(self, incoming: Incoming) -> list[Reply]:
+    def handle(self, incoming: Incoming, receipt: Receipt | None = None) -> list[Reply]:
+        """Answer one event. With an inbox ``receipt`` the update is marked done and the replies are
+        queued in the outbox in the same transaction as everything else (the outbox sends them)."""
         with self.db.session() as session:
             repos = Repos(session)
             user = repos.users.get_or_create(
@@ -86,6 +90,7 @@ class Dialogue:
             state = State(
                 conversation.flow, conversation.step, dict(conversation.data), conversation.menu_version
             )
+            _adopt_delivered_menu(state, conversation)
             now = self.clock()
             ctx = Ctx(
                 repos,
@@ -98,6 +103,7 @@ class Dialogue:
                 now.astimezone(self.tz).date(),
                 self.staff_ids,
                 self.reminder_settings,
+                self.channels,
             )
             repos.messages.add(
                 user.id, incoming.channel, "in", _describe(incoming, state), str(incoming.kind)
@@ -107,14 +113,31 @@ class Dialogue:
             repos.conversations.save(user.id, state.flow, state.step, state.data, state.menu_version)
             for reply in replies:
                 repos.messages.add(user.id, incoming.channel, "out", reply.text)
+            if receipt is not None:
+                _finish(repos, receipt, now)
+                notify.queue_replies(repos, user, replies, receipt.inbox_id)
         if self.after_commit is not None:
             self.after_commit()
         return replies
 
-    def set_blocked(self, channel: str, chat_id: str, blocked: bool) -> None:
+    def give_up(self, channel: str, chat_id: str, receipt: Receipt, error: str) -> None:
+        """An update kept failing: mark it failed and tell the producer politely, in one transaction."""
+        with self.db.session() as session:
+            repos = Repos(session)
+            _finish(repos, receipt, self.clock(), status="failed", error=error)
+            user = repos.users.get_or_create(channel, chat_id)
+            reply = Reply(self.texts.render("error"))
+            notify.queue_replies(repos, user, [reply], receipt.inbox_id, suffix="error")
+            repos.messages.add(user.id, channel, "out", reply.text)
+        if self.after_commit is not None:
+            self.after_commit()
+
+    def set_blocked(self, channel: str, chat_id: str, blocked: bool, receipt: Receipt | None = None) -> None:
         """The platform told us the user blocked (or unblocked) the bot: broadcasts skip them."""
         with self.db.session() as session:
             repos = Repos(session)
+            if receipt is not None:
+                _finish(repos, receipt, self.clock())
             user = repos.users.find(channel, chat_id)
             if user is None:
                 return
@@ -275,6 +298,21 @@ def _describe(incoming: Incoming, state: State) -> str:
     if incoming.kind == Kind.UNSUPPORTED:
         return f"[{incoming.media or 'unsupported'}]"
     return incoming.text[:4000]
+
+
+def _finish(
+    repos: Repos, receipt: Receipt, now: datetime, status: str = "done", error: str | None = None
+) -> None:
+    if not repos.inbox.finish(receipt.inbox_id, receipt.worker_id, now, status, error):
+        raise LeaseLost(f"inbox row {receipt.inbox_id}")
+
+
+def _adopt_delivered_menu(state: State, conversation: Conversation) -> None:
+    """A menu the outbox delivered after this conversation last moved (a broadcast's buttons on
+    Zalo, say) is the one the producer sees last: its numbers answer it."""
+    delivered_at = conversation.outbox_menu_at
+    if conversation.outbox_menu and delivered_at is not None and delivered_at > conversation.updated_at:
+        state.data["_buttons"] = [list(pair) for pair in conversation.outbox_menu]
 
 
 def _remember_buttons(state: State, replies: list[Reply]) -> None:

@@ -17,6 +17,7 @@ from handlers.types import Button, Reply
 from knowledge.eligibility import Status, Verdict
 from knowledge.models import Programme
 from knowledge.money import format_vnd, parse_money
+from knowledge.provinces import place_type_of
 from knowledge.text import fold
 
 FLOW = "eligibility"
@@ -150,9 +151,7 @@ def _value_from_text(ctx: Ctx, field: str, question: dict[str, Any], text: str) 
         note = None
         if found.old_name:
             note = ctx.texts.render("province_renamed", old=found.old_name, new=found.province.name)
-        place = _match_words(
-            text, {"ward": ["phuong"], "commune": ["xa", "thi tran"], "special_zone": ["dac khu"]}
-        )
+        place = place_type_of(text)
         if place and ctx.profile.place_type is None:
             ctx.update_profile(place_type=place)
         return found.province.name, note

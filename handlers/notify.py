@@ -17,6 +17,10 @@ from knowledge.models import Programme
 from storage.models import Lead, LeadEvent, StaffAccount, StaffQuestion, User
 from storage.repositories import Repos
 
+# Lower goes first. Below PROACTIVE_FROM: answers to what the producer just did (sent at once, several
+# in a row); from it on: messages the producer did not ask for (one per second per chat at most).
+PRIORITY_REPLY = -10
+PROACTIVE_FROM = 0
 PRIORITY_NOTIFY = 0
 PRIORITY_REMINDER = 10
 PRIORITY_BROADCAST = 20
@@ -36,8 +40,23 @@ def rows_to_buttons(stored: list[dict[str, Any]]) -> tuple[tuple[Button, ...], .
     return tuple(tuple(rows[k]) for k in sorted(rows))
 
 
-def as_reply(text: str, stored_buttons: list[dict[str, Any]]) -> Reply:
-    return Reply(text=text, buttons=rows_to_buttons(stored_buttons))
+def as_reply(text: str, stored_buttons: list[dict[str, Any]], ask_contact: bool = False) -> Reply:
+    return Reply(text=text, buttons=rows_to_buttons(stored_buttons), ask_contact=ask_contact)
+
+
+def queue_replies(repos: Repos, user: User, replies: list[Reply], inbox_id: int, suffix: str = "") -> None:
+    """The answers to one inbox update, as outbox rows sent first and in order."""
+    for i, reply in enumerate(r for r in replies if r.text.strip()):
+        repos.outbox.add(
+            "reply",
+            inbox_id,
+            user,
+            reply.text,
+            buttons_to_rows(reply.buttons),
+            PRIORITY_REPLY,
+            dedupe_key=f"reply:{inbox_id}:{suffix or i}",
+            ask_contact=reply.ask_contact,
+        )
 
 
 def staff_telegram_ids(repos: Repos, configured: Iterable[int | str]) -> set[str]:
@@ -79,7 +98,7 @@ def new_lead_to_staff(
 
 def lead_status_to_producer(repos: Repos, texts: Texts, lead: Lead, event: LeadEvent) -> None:
     producer = repos.users.get(lead.user_id)
-    if producer is None or producer.channel not in ("telegram", "zalo"):
+    if producer is None:
         return
     text = texts.render("lead_status_changed", lead=lead, event=event, statuses=texts.labels["lead_status"])
     buttons = buttons_to_rows([[Button(texts.label("apply", "my_applications"), cb.MY_APPLICATIONS)]])
@@ -104,7 +123,7 @@ def question_to_staff(
 
 def answer_to_producer(repos: Repos, texts: Texts, question: StaffQuestion) -> None:
     producer = repos.users.get(question.user_id)
-    if producer is None or producer.channel not in ("telegram", "zalo"):
+    if producer is None:
         return
     text = texts.render("question_answered", question=question)
     buttons = buttons_to_rows(
@@ -115,4 +134,7 @@ def answer_to_producer(repos: Repos, texts: Texts, question: StaffQuestion) -> N
             ]
         ]
     )
-    repos.outbox.add("question_answer", question.id, producer, text, buttons, PRIORITY_NOTIFY)
+    # Every answer is its own message: a second answer to the same question is delivered too.
+    repos.outbox.add(
+        "question_answer", question.id, producer, text, buttons, PRIORITY_NOTIFY, dedupe_key=None
+    )

@@ -46,7 +46,8 @@ class ReminderSettings:
 
 
 def sync_deadlines(repos: Repos, specs: Iterable[DeadlineSpec], today: date) -> int:
-    """Create or refresh the dated rows of the knowledge-base calendar; returns how many."""
+    """Create or refresh the dated rows of the knowledge-base calendar; returns how many. A row staff
+    withdrew stays withdrawn: the calendar refreshes its words, never its ``is_active``."""
     count = 0
     for spec in specs:
         for due_on in spec.dates(today):
@@ -61,7 +62,6 @@ def sync_deadlines(repos: Repos, specs: Iterable[DeadlineSpec], today: date) -> 
                 category=str(spec.category) if spec.category else None,
                 programme_id=spec.programme,
                 created_by="knowledge",
-                is_active=True,
             )
             count += 1
     return count
@@ -89,9 +89,15 @@ def deadline_matches(
 
 
 def plan_reminders(
-    repos: Repos, kb: KnowledgeBase, settings: ReminderSettings, now: datetime, user_id: int | None = None
+    repos: Repos,
+    kb: KnowledgeBase,
+    settings: ReminderSettings,
+    now: datetime,
+    user_id: int | None = None,
+    channels: tuple[str, ...] | None = None,
 ) -> int:
-    """Add the reminder rows still missing for active subscribers (or one user); returns how many."""
+    """Add the reminder rows still missing for active subscribers (or one user) on ``channels``
+    (every channel when None); returns how many."""
     today = now.astimezone(settings.tz).date()
     s = repos.session
     deadlines = list(s.exec(select(Deadline).where(Deadline.is_active, Deadline.due_on >= today)).all())
@@ -103,6 +109,7 @@ def plan_reminders(
         .join(Profile, col(Profile.user_id) == Subscription.user_id, isouter=True)
         .where(Subscription.is_active, col(User.is_blocked).is_(False))
         .where(True if user_id is None else Subscription.user_id == user_id)
+        .where(True if channels is None else col(User.channel).in_(channels))
     ).all()
     existing = {
         (r.user_id, r.deadline_id, r.offset_days)

@@ -176,7 +176,8 @@ def broadcast_command(ctx: Ctx) -> list[Reply] | None:
         return [ctx.reply("staff_broadcast_usage", problem=str(exc))]
     staff_ids = notify.staff_telegram_ids(ctx.repos, ctx.staff_ids)
     counts = broadcasts.count_by_channel(
-        broadcasts.recipients(ctx.repos, ctx.catalog.kb, broadcasts.Audience(), staff_ids)
+        broadcasts.recipients(ctx.repos, ctx.catalog.kb, broadcasts.Audience(), staff_ids, ctx.channels),
+        ctx.channels,
     )
     sample = broadcasts.render(text, ctx.user, ctx.profile)
     labels = ctx.texts.labels["staff"]
@@ -203,7 +204,7 @@ def broadcast_decision(ctx: Ctx, arg: str | None) -> list[Reply] | None:
         broadcasts.cancel(ctx.repos, draft)
         return [ctx.reply("staff_broadcast_done", cancelled=True, broadcast=draft, queued=0)]
     queued = broadcasts.confirm(
-        ctx.repos, ctx.catalog.kb, draft, notify.staff_telegram_ids(ctx.repos, ctx.staff_ids)
+        ctx.repos, ctx.catalog.kb, draft, notify.staff_telegram_ids(ctx.repos, ctx.staff_ids), ctx.channels
     )
     return [ctx.reply("staff_broadcast_done", cancelled=False, broadcast=draft, queued=queued)]
 

@@ -82,3 +82,15 @@ class Reply:
     @property
     def flat_buttons(self) -> list[Button]:
         return [b for row in self.buttons for b in row]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Proof that an inbox worker holds an update; the dialogue marks it done with its own writes."""
+
+    inbox_id: int
+    worker_id: str
+
+
+class LeaseLost(RuntimeError):
+    """The worker no longer holds the inbox row (its lease ran out and another worker took it)."""

@@ -107,3 +107,18 @@ class Provinces:
             if f" {name} " in padded and (best is None or len(name) > best[0]):
                 best = (len(name), value)
         return Resolution(*best[1]) if best else None
+
+
+# Words that name the kind of commune-level unit (since 7/2025: xã, phường, đặc khu; "thị trấn" was
+# merged into xã but people still say it).
+_PLACE_WORDS = (("thi tran", "commune"), ("dac khu", "special_zone"), ("phuong", "ward"), ("xa", "commune"))
+
+
+def place_type_of(text: str) -> str | None:
+    """``commune``, ``ward`` or ``special_zone`` for an address like "xã Tân Lập" or "P. Đông Hà"; the
+    unit named first wins ("phường Tân Xã" is a ward); None when the text names none."""
+    folded = f" {fold(text).replace(' p ', ' phuong ')} "
+    if folded.startswith(" p "):
+        folded = " phuong " + folded[3:]
+    found = [(folded.find(f" {word} "), kind) for word, kind in _PLACE_WORDS if f" {word} " in folded]
+    return min(found)[1] if found else None

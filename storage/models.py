@@ -1,5 +1,6 @@
 """sqlmodel tables: users and profiles, conversation state, leads and their audit trail, staff,
-questions for staff, deadlines, subscriptions and reminders, broadcasts, the outbox, the message log.
+questions for staff, deadlines, subscriptions and reminders, broadcasts, the inbox of platform
+updates, the outbox with its shared send budget and per-chat pacing, the message log.
 
 All times are timezone-aware UTC (``*_at`` names). Money is a BigInteger (VND amounts pass 2^31).
 """
@@ -10,6 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 # Stable constraint names, so Alembic migrations are identical on SQLite and PostgreSQL.
@@ -80,6 +82,10 @@ class Conversation(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     menu_version: int = 0
     updated_at: datetime = Field(default_factory=utcnow)
+    # The numbered menu of the last proactive message (broadcast, reminder) delivered to a text
+    # channel, written by the outbox alone (one column, never ``data``), read by the dialogue.
+    outbox_menu: list[list[str]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    outbox_menu_at: datetime | None = None
 
 
 class Lead(SQLModel, table=True):
@@ -106,6 +112,8 @@ class Lead(SQLModel, table=True):
     plan: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     estimated_cost_vnd: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     eligibility: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Folded (diacritic-free, lower-case) reference, names, commune and phone, for search in SQL.
+    search_text: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     consent_at: datetime
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -147,6 +155,7 @@ class StaffQuestion(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="users.id", index=True)
     text: str = Field(sa_column=Column(Text, nullable=False))
+    province: str | None = Field(default=None, max_length=64, description="the asker's, when asked")
     status: str = Field(default="open", max_length=16, index=True)
     answer: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     answered_by: str | None = Field(default=None, max_length=128)
@@ -171,6 +180,9 @@ class Deadline(SQLModel, table=True):
     basis: str = Field(default="", max_length=256, sa_column_kwargs={"server_default": ""})
     created_by: str = Field(default="knowledge", max_length=128)
     is_active: bool = True
+    # Set when staff withdraw it; a knowledge-base deadline then stays withdrawn across sweeps.
+    withdrawn_by: str | None = Field(default=None, max_length=128)
+    withdrawn_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -224,31 +236,93 @@ class Broadcast(SQLModel, table=True):
 
 
 class OutboxMessage(SQLModel, table=True):
-    """One message to one chat, sent by the paced outbox (broadcasts, reminders, notifications)."""
+    """One message to one chat, sent by the paced outbox: live replies, notifications, reminders and
+    broadcasts alike. ``status``: pending -> sending (claimed just before its HTTP call, under a lease)
+    -> sent | blocked | failed. ``ambiguous`` marks a message whose HTTP call was in flight when its
+    sender died: it was sent again, so the producer may have it twice."""
 
     __tablename__ = "outbox"
     __table_args__ = (
-        UniqueConstraint("kind", "source_id", "user_id", name="uq_outbox_kind_source_user"),
-        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        # The sender walks this index in order (no sort, however many rows are pending).
+        Index("ix_outbox_claim", "status", "channel", "priority", "id"),
+        Index("ix_outbox_kind_source", "kind", "source_id"),
+        Index("ix_outbox_user_status", "user_id", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)
     source_id: int
-    user_id: int = Field(foreign_key="users.id", index=True)
+    # Unique when set: the same (event, recipient) is never queued twice.
+    dedupe_key: str | None = Field(default=None, max_length=128, unique=True)
+    user_id: int = Field(foreign_key="users.id")
     channel: str = Field(max_length=16)
     chat_id: str = Field(max_length=64)
     text: str = Field(sa_column=Column(Text, nullable=False))
     buttons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    ask_contact: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     status: str = Field(default="pending", max_length=16)
-    priority: int = Field(default=0, description="lower goes first: notifications, reminders, broadcasts")
+    priority: int = Field(default=0, description="lower goes first: replies, notifications, reminders...")
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)
     claimed_by: str | None = Field(default=None, max_length=64)
     claimed_at: datetime | None = None
+    lease_until: datetime | None = None
+    ambiguous: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+
+
+class InboxUpdate(SQLModel, table=True):
+    """One platform update (Telegram or Zalo, webhook or polling), stored before it is acknowledged.
+
+    Unique on (channel, update_key), so a repeated delivery is stored once. ``status``: pending ->
+    working (claimed under a lease, one chat at a time, oldest first) -> done, in the same transaction
+    as the dialogue's writes and its replies; or failed after a bounded number of attempts.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("channel", "update_key", name="uq_inbox_channel_update_key"),
+        Index("ix_inbox_status_id", "status", "id"),
+        Index("ix_inbox_chat", "channel", "chat_key", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    update_key: str = Field(max_length=128)
+    chat_key: str = Field(max_length=64)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+    handled_at: datetime | None = None
+
+
+class SendBudget(SQLModel, table=True):
+    """The pace of one bot token, shared by every process: the next free send slot and a pause
+    after the platform's flood limit (``retry_after``). Times are Unix seconds."""
+
+    __tablename__ = "send_budget"
+
+    key: str = Field(primary_key=True, max_length=64)
+    next_slot: float = 0.0
+    paused_until: float = 0.0
+
+
+class ChatPacing(SQLModel, table=True):
+    """Per chat: busy while a message to it is in flight, and when the last one went (Unix seconds),
+    so messages to one chat go one at a time and proactive ones at most one per second."""
+
+    __tablename__ = "chat_pacing"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    busy_until: float = 0.0
+    last_sent_at: float = 0.0
 
 
 class MessageLog(SQLModel, table=True):

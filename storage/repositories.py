@@ -5,26 +5,35 @@ Repositories add, read and change rows; they never commit (the unit of work in `
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlalchemy import Float, and_, bindparam, case, delete, func, or_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, SQLModel, col, select
 
 from storage.models import (
+    ChatPacing,
     Conversation,
     Deadline,
+    InboxUpdate,
     Lead,
     LeadEvent,
     MessageLog,
     OutboxMessage,
     Profile,
+    SendBudget,
     StaffAccount,
     StaffQuestion,
     User,
     utcnow,
 )
+from storage.search_text import lead_search_text, search_needle
 
 
 @dataclass
@@ -140,9 +149,59 @@ class MessageLogRepo:
         return list(reversed(self.session.exec(stmt).all()))
 
 
+@dataclass(frozen=True)
+class LeadQuery:
+    """A filter of the lead list; every part optional. ``text`` matches the folded reference, names,
+    commune and phone digits (see ``storage.search_text``)."""
+
+    status: str | None = None
+    province: str | None = None
+    programme: str | None = None
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    text: str = ""
+
+    def where(self) -> list[Any]:
+        clauses: list[Any] = []
+        if self.status:
+            clauses.append(Lead.status == self.status)
+        if self.province:
+            clauses.append(Lead.province == self.province)
+        if self.programme:
+            clauses.append(Lead.programme_id == self.programme)
+        if self.created_from is not None:
+            clauses.append(col(Lead.created_at) >= self.created_from)
+        if self.created_before is not None:
+            clauses.append(col(Lead.created_at) < self.created_before)
+        words, digits = search_needle(self.text)
+        if words or digits:
+            matches = [col(Lead.search_text).contains(f" {words}") if words else None]
+            if digits:
+                matches.append(col(Lead.search_text).contains(digits))
+            clauses.append(or_(*[m for m in matches if m is not None]))
+        return clauses
+
+
 @dataclass
 class LeadRepo:
     session: Session
+
+    def search(self, query: LeadQuery, offset: int = 0, limit: int | None = None) -> list[Lead]:
+        """Matching leads, newest first: one page (``limit``) or all of them."""
+        stmt = select(Lead).where(*query.where()).order_by(col(Lead.id).desc()).offset(offset)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return list(self.session.exec(stmt).all())
+
+    def count(self, query: LeadQuery) -> int:
+        return int(self.session.exec(select(func.count()).select_from(Lead).where(*query.where())).one())
+
+    def stream(self, query: LeadQuery, batch: int = 500) -> Iterator[Lead]:
+        """Every matching lead, newest first, fetched ``batch`` at a time (for exports)."""
+        stmt = select(Lead).where(*query.where()).order_by(col(Lead.id).desc())
+        for lead in self.session.exec(stmt.execution_options(yield_per=batch)):
+            yield lead
+            self.session.expunge(lead)
 
     def get(self, lead_id: int) -> Lead | None:
         return self.session.get(Lead, lead_id)
@@ -162,6 +221,9 @@ class LeadRepo:
         self.session.add(lead)
         self.session.flush()
         lead.ref_code = f"KC-{year}-{lead.id:06d}"
+        lead.search_text = lead_search_text(
+            lead.ref_code, lead.full_name, lead.establishment_name, lead.commune, lead.phone
+        )
         self.session.add(lead)
         self.session.add(LeadEvent(lead_id=lead.id, actor="producer", to_status=lead.status))
         return lead
@@ -197,8 +259,8 @@ class DeadlineRepo:
 class StaffQuestionRepo:
     session: Session
 
-    def add(self, user_id: int, text: str) -> StaffQuestion:
-        question = StaffQuestion(user_id=user_id, text=text)
+    def add(self, user_id: int, text: str, province: str | None = None) -> StaffQuestion:
+        question = StaffQuestion(user_id=user_id, text=text, province=province)
         self.session.add(question)
         self.session.flush()
         return question
@@ -227,33 +289,438 @@ class OutboxRepo:
         text: str,
         buttons: list[dict[str, Any]] | None = None,
         priority: int = 0,
+        *,
+        dedupe_key: str | None = "",
+        ask_contact: bool = False,
     ) -> OutboxMessage | None:
-        """Queue one message for one user; None when that (kind, source, user) is already queued."""
-        exists = self.session.exec(
-            select(OutboxMessage.id).where(
-                OutboxMessage.kind == kind,
-                OutboxMessage.source_id == source_id,
-                OutboxMessage.user_id == user.id,
-            )
-        ).first()
-        if exists is not None:
-            return None
+        """Queue one message for one user; None when its dedupe key is already queued.
+
+        The key defaults to (kind, source, user): the same event never reaches one person twice.
+        Pass ``dedupe_key=None`` for messages that may repeat (a second answer to one question).
+        """
+        key = f"{kind}:{source_id}:{user.id}" if dedupe_key == "" else dedupe_key
+        if key is not None:
+            exists = self.session.exec(
+                select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)
+            ).first()
+            if exists is not None:
+                return None
         message = OutboxMessage(
             kind=kind,
             source_id=source_id,
+            dedupe_key=key,
             user_id=user.id,
             channel=user.channel,
             chat_id=user.external_id,
             text=text,
             buttons=buttons or [],
+            ask_contact=ask_contact,
             priority=priority,
         )
         self.session.add(message)
         return message
 
-    def for_source(self, kind: str, source_id: int) -> list[OutboxMessage]:
-        stmt = select(OutboxMessage).where(OutboxMessage.kind == kind, OutboxMessage.source_id == source_id)
-        return list(self.session.exec(stmt).all())
+    # --- the sender's steps (each one statement or a few, in the caller's transaction) ---
+
+    def next_priority(
+        self, channel: str, now: datetime, now_ts: float, proactive_from: int, gap: float
+    ) -> int | None:
+        """The priority of the first message that could be sent now on ``channel`` (None: nothing)."""
+        params = _claim_params(channel, now, now_ts, proactive_from, gap)
+        row = self.session.execute(_CLAIMABLE.limit(1), params).first()
+        return None if row is None else int(row[2])
+
+    def claim_next(
+        self,
+        channel: str,
+        worker: str,
+        now: datetime,
+        now_ts: float,
+        lease_seconds: float,
+        proactive_from: int,
+        gap: float,
+    ) -> OutboxMessage | None:
+        """Claim the first sendable message of ``channel`` and its chat, just before sending it."""
+        params = _claim_params(channel, now, now_ts, proactive_from, gap)
+        candidates = self.session.execute(_CLAIMABLE.limit(8), params).all()
+        pacing = ChatPacingRepo(self.session)
+        for row_id, user_id, priority in candidates:
+            chat_gap = 0.0 if priority < proactive_from else gap
+            if not pacing.take(user_id, now_ts, lease_seconds, chat_gap):
+                continue
+            taken = self.session.exec(
+                update(OutboxMessage)
+                .where(
+                    # Checked again: the candidate list may be stale (another sender was quicker).
+                    col(OutboxMessage.id) == row_id,
+                    col(OutboxMessage.status) == "pending",
+                    col(OutboxMessage.next_attempt_at) <= now,
+                )
+                .values(
+                    status="sending",
+                    claimed_by=worker,
+                    claimed_at=now,
+                    lease_until=now + timedelta(seconds=lease_seconds),
+                )
+                .returning(OutboxMessage)
+            ).first()
+            if taken is not None:
+                return taken[0] if isinstance(taken, tuple | Row) else taken
+            pacing.release(user_id, sent_at=None)
+        return None
+
+    def _finish(self, row_id: int, worker: str, **values: Any) -> bool:
+        result = self.session.exec(  # type: ignore[call-overload]
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.id) == row_id,
+                col(OutboxMessage.status) == "sending",
+                col(OutboxMessage.claimed_by) == worker,
+            )
+            .values(claimed_by=None, lease_until=None, **values)
+        )
+        return (result.rowcount or 0) == 1
+
+    def mark_sent(self, row_id: int, worker: str, now: datetime) -> bool:
+        """Sent. When the lease was lost meanwhile (the row was given back as ambiguous), it is
+        marked sent if nobody took it again, so it is not sent a second time."""
+        if self._finish(
+            row_id, worker, status="sent", sent_at=now, attempts=OutboxMessage.attempts + 1, last_error=None
+        ):
+            return True
+        self.session.exec(  # type: ignore[call-overload]
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.status) == "pending")
+            .values(status="sent", sent_at=now, ambiguous=True, claimed_by=None, lease_until=None)
+        )
+        return False
+
+    def mark_failed(self, row_id: int, worker: str, status: str, error: str) -> bool:
+        """``failed`` (refused for good, or out of attempts) or ``blocked``."""
+        return self._finish(
+            row_id, worker, status=status, attempts=OutboxMessage.attempts + 1, last_error=error[:1000]
+        )
+
+    def retry_later(self, row_id: int, worker: str, when: datetime, error: str, count_attempt: bool) -> bool:
+        attempts = OutboxMessage.attempts + (1 if count_attempt else 0)
+        return self._finish(
+            row_id, worker, status="pending", next_attempt_at=when, attempts=attempts, last_error=error[:1000]
+        )
+
+    def attempts(self, row_id: int) -> int:
+        row = self.session.get(OutboxMessage, row_id)
+        return row.attempts if row is not None else 0
+
+    def renew(self, ids: list[int], worker: str, until: datetime) -> None:
+        if ids:
+            self.session.exec(  # type: ignore[call-overload]
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id).in_(ids), col(OutboxMessage.claimed_by) == worker)
+                .values(lease_until=until)
+            )
+
+    def recover_expired(self, now: datetime, keep: list[int]) -> int:
+        """Give back messages whose sender's lease ran out (it died mid-call): they are sent again
+        and marked ambiguous, since the platform may already have delivered them."""
+        stmt = (
+            update(OutboxMessage)
+            .where(col(OutboxMessage.status) == "sending", col(OutboxMessage.lease_until) < now)
+            .values(status="pending", ambiguous=True, claimed_by=None, lease_until=None, next_attempt_at=now)
+        )
+        if keep:
+            stmt = stmt.where(col(OutboxMessage.id).not_in(keep))
+        return self.session.exec(stmt).rowcount or 0  # type: ignore[call-overload]
+
+    def remember_menu(self, user_id: int, buttons: list[dict[str, Any]], now: datetime) -> None:
+        """A proactive menu reached a text channel: its numbers now answer it (one column only)."""
+        menu = [[b["label"], b["data"]] for b in buttons]
+        self.session.exec(  # type: ignore[call-overload]
+            update(Conversation)
+            .where(col(Conversation.user_id) == user_id)
+            .values(outbox_menu=menu, outbox_menu_at=now)
+        )
+
+    def counts(self, kind: str, source_id: int) -> dict[str, int]:
+        """Delivery counts of one source (a broadcast): sent, unknown, blocked, failed, waiting."""
+        rows = self.session.exec(
+            select(OutboxMessage.status, OutboxMessage.ambiguous, func.count())
+            .where(OutboxMessage.kind == kind, OutboxMessage.source_id == source_id)
+            .group_by(col(OutboxMessage.status), col(OutboxMessage.ambiguous))
+        ).all()
+        result = {"total": 0, "sent": 0, "unknown": 0, "blocked": 0, "failed": 0, "waiting": 0}
+        for status, ambiguous, n in rows:
+            result["total"] += n
+            if status == "sent":
+                result["unknown" if ambiguous else "sent"] += n
+            elif status in ("blocked", "failed"):
+                result[status] += n
+            else:
+                result["waiting"] += n
+        return result
+
+
+def _claimable_messages() -> Any:
+    """Messages that could be sent now on one channel, in sending order: pending and due, their chat
+    free (nothing in flight; for proactive ones, a second since the last message), and no earlier
+    message of that chat and priority still waiting. Built once: the sender runs it per message."""
+    earlier = aliased(OutboxMessage)
+    blocked_by_earlier = (
+        select(earlier.id)
+        .where(
+            earlier.user_id == OutboxMessage.user_id,
+            col(earlier.status).in_(("pending", "sending")),
+            col(earlier.id) < OutboxMessage.id,
+            col(earlier.priority) <= OutboxMessage.priority,
+        )
+        .exists()
+    )
+    now_ts = bindparam("now_ts", type_=Float)
+    return (
+        select(OutboxMessage.id, OutboxMessage.user_id, OutboxMessage.priority)
+        .outerjoin(ChatPacing, col(ChatPacing.user_id) == OutboxMessage.user_id)
+        .where(
+            OutboxMessage.status == "pending",
+            OutboxMessage.channel == bindparam("channel"),
+            OutboxMessage.next_attempt_at <= bindparam("now"),
+            or_(col(ChatPacing.busy_until).is_(None), col(ChatPacing.busy_until) < now_ts),
+            or_(
+                col(OutboxMessage.priority) < bindparam("proactive_from"),
+                col(ChatPacing.last_sent_at).is_(None),
+                col(ChatPacing.last_sent_at) <= bindparam("gap_ago", type_=Float),
+            ),
+            ~blocked_by_earlier,
+        )
+        .order_by(col(OutboxMessage.priority), col(OutboxMessage.id))
+    )
+
+
+_CLAIMABLE = _claimable_messages()
+
+
+def _claim_params(
+    channel: str, now: datetime, now_ts: float, proactive_from: int, gap: float
+) -> dict[str, Any]:
+    return {
+        "channel": channel,
+        "now": now,
+        "now_ts": now_ts,
+        "proactive_from": proactive_from,
+        "gap_ago": now_ts - gap,
+    }
+
+
+@dataclass
+class ChatPacingRepo:
+    session: Session
+
+    def take(self, user_id: int, now_ts: float, lease_seconds: float, gap: float) -> bool:
+        """Mark the chat busy if it is free (nothing in flight, and ``gap`` seconds since the last)."""
+        table = ChatPacing.__table__  # type: ignore[attr-defined]
+        insert = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = (
+            insert(table)
+            .values(user_id=user_id, busy_until=now_ts + lease_seconds, last_sent_at=0.0)
+            .on_conflict_do_update(
+                index_elements=[table.c.user_id],
+                set_={"busy_until": now_ts + lease_seconds},
+                where=(table.c.busy_until < now_ts) & (table.c.last_sent_at <= now_ts - gap),
+            )
+            .returning(table.c.user_id)  # rowcount is not reliable for upserts on every driver
+        )
+        return self.session.execute(stmt).first() is not None
+
+    def release(self, user_id: int, sent_at: float | None) -> None:
+        values: dict[str, float] = {"busy_until": 0.0}
+        if sent_at is not None:
+            values["last_sent_at"] = sent_at
+        self.session.exec(  # type: ignore[call-overload]
+            update(ChatPacing).where(col(ChatPacing.user_id) == user_id).values(**values)
+        )
+
+
+@dataclass
+class SendBudgetRepo:
+    """The shared pace of one bot token (see ``storage.models.SendBudget``)."""
+
+    session: Session
+
+    def ensure(self, key: str) -> None:
+        insert_ignore(self.session, SendBudget, {"key": key, "next_slot": 0.0, "paused_until": 0.0})
+
+    def reserve(self, key: str, now: float, interval: float, horizon: float) -> float | None:
+        """Take the next slot if it is at most ``horizon`` seconds ahead and the token is not paused;
+        returns the slot's time (wait until then to send), or None."""
+        start = case((col(SendBudget.next_slot) > now, col(SendBudget.next_slot)), else_=now)
+        taken = self.session.execute(
+            update(SendBudget)
+            .where(
+                col(SendBudget.key) == key,
+                col(SendBudget.paused_until) <= now,
+                col(SendBudget.next_slot) <= now + horizon,
+            )
+            .values(next_slot=start + interval)
+            .returning(SendBudget.next_slot)
+        ).scalar_one_or_none()
+        return None if taken is None else float(taken) - interval
+
+    def give_back(self, key: str, slot: float, interval: float) -> None:
+        """Return an unused slot, if it is still the last one taken (nobody reserved after it)."""
+        self.session.exec(  # type: ignore[call-overload]
+            update(SendBudget)
+            .where(
+                col(SendBudget.key) == key,
+                col(SendBudget.next_slot) > slot + interval - 1e-6,
+                col(SendBudget.next_slot) < slot + interval + 1e-6,
+            )
+            .values(next_slot=slot)
+        )
+
+    def state(self, key: str) -> tuple[float, float]:
+        """(next free slot, paused until)."""
+        row = self.session.get(SendBudget, key)
+        return (row.next_slot, row.paused_until) if row is not None else (0.0, 0.0)
+
+    def pause(self, key: str, until: float) -> None:
+        self.session.exec(  # type: ignore[call-overload]
+            update(SendBudget)
+            .where(col(SendBudget.key) == key, col(SendBudget.paused_until) < until)
+            .values(paused_until=until)
+        )
+
+
+@dataclass
+class InboxRepo:
+    """Platform updates stored before they are acknowledged, handled one chat at a time in order."""
+
+    session: Session
+
+    def add(self, channel: str, update_key: str, chat_key: str, payload: dict[str, Any]) -> bool:
+        """Store an update; False when the same update was stored before (a repeated delivery)."""
+        return insert_ignore(
+            self.session,
+            InboxUpdate,
+            {
+                "channel": channel,
+                "update_key": update_key[:128],
+                "chat_key": chat_key[:64],
+                "payload": payload,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": utcnow(),
+                "received_at": utcnow(),
+            },
+        )
+
+    def claim(
+        self, worker: str, now: datetime, lease_seconds: float, limit: int, busy: set[str]
+    ) -> list[InboxUpdate]:
+        """Claim up to ``limit`` updates, each the oldest unfinished one of its chat."""
+        earlier = aliased(InboxUpdate)
+        unfinished_before = (
+            select(earlier.id)
+            .where(
+                earlier.channel == InboxUpdate.channel,
+                earlier.chat_key == InboxUpdate.chat_key,
+                col(earlier.id) < InboxUpdate.id,
+                col(earlier.status).in_(("pending", "working")),
+            )
+            .exists()
+        )
+        ready = or_(
+            and_(col(InboxUpdate.status) == "pending", col(InboxUpdate.next_attempt_at) <= now),
+            and_(col(InboxUpdate.status) == "working", col(InboxUpdate.lease_until) < now),
+        )
+        candidates = self.session.exec(
+            select(InboxUpdate.id, InboxUpdate.channel, InboxUpdate.chat_key)
+            .where(col(InboxUpdate.status).in_(("pending", "working")), ready, ~unfinished_before)
+            .order_by(col(InboxUpdate.id))
+            .limit(limit * 4)
+        ).all()
+        claimed: list[InboxUpdate] = []
+        for row_id, channel, chat_key in candidates:
+            if len(claimed) >= limit or f"{channel}:{chat_key}" in busy:
+                continue
+            taken = self.session.exec(  # type: ignore[call-overload]
+                update(InboxUpdate)
+                .where(col(InboxUpdate.id) == row_id, ready)
+                .values(
+                    status="working",
+                    claimed_by=worker,
+                    lease_until=now + timedelta(seconds=lease_seconds),
+                    attempts=InboxUpdate.attempts + 1,
+                )
+            )
+            if (taken.rowcount or 0) == 1:
+                row = self.session.get(InboxUpdate, row_id)
+                if row is not None:
+                    claimed.append(row)
+                    busy.add(f"{channel}:{chat_key}")
+        return claimed
+
+    def finish(
+        self, row_id: int, worker: str, now: datetime, status: str = "done", error: str | None = None
+    ) -> bool:
+        """Mark a claimed update done (or failed); False when this worker no longer holds it."""
+        result = self.session.exec(  # type: ignore[call-overload]
+            update(InboxUpdate)
+            .where(
+                col(InboxUpdate.id) == row_id,
+                col(InboxUpdate.status) == "working",
+                col(InboxUpdate.claimed_by) == worker,
+            )
+            .values(status=status, handled_at=now, lease_until=None, last_error=error)
+        )
+        return (result.rowcount or 0) == 1
+
+    def retry(self, row_id: int, worker: str, when: datetime, error: str) -> None:
+        self.session.exec(  # type: ignore[call-overload]
+            update(InboxUpdate)
+            .where(col(InboxUpdate.id) == row_id, col(InboxUpdate.claimed_by) == worker)
+            .values(
+                status="pending",
+                claimed_by=None,
+                lease_until=None,
+                next_attempt_at=when,
+                last_error=error[:2000],
+            )
+        )
+
+    def renew(self, ids: list[int], worker: str, until: datetime) -> None:
+        if ids:
+            self.session.exec(  # type: ignore[call-overload]
+                update(InboxUpdate)
+                .where(col(InboxUpdate.id).in_(ids), col(InboxUpdate.claimed_by) == worker)
+                .values(lease_until=until)
+            )
+
+    def get(self, row_id: int) -> InboxUpdate | None:
+        return self.session.get(InboxUpdate, row_id)
+
+    def waiting(self) -> int:
+        return int(
+            self.session.exec(
+                select(func.count())
+                .select_from(InboxUpdate)
+                .where(col(InboxUpdate.status).in_(("pending", "working")))
+            ).one()
+        )
+
+    def purge_handled(self, before: datetime) -> int:
+        result = self.session.exec(  # type: ignore[call-overload]
+            delete(InboxUpdate).where(
+                col(InboxUpdate.status).in_(("done", "failed")), col(InboxUpdate.received_at) < before
+            )
+        )
+        return result.rowcount or 0
+
+
+def insert_ignore(session: Session, table: type[SQLModel], values: dict[str, Any]) -> bool:
+    """INSERT that does nothing when a unique key already holds the row; True when inserted."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    primary_key = next(iter(table.__table__.primary_key.columns))  # type: ignore[attr-defined]
+    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(primary_key)
+    return session.execute(stmt).first() is not None
 
 
 @dataclass
@@ -295,3 +762,6 @@ class Repos:
         self.staff_questions = StaffQuestionRepo(session)
         self.outbox = OutboxRepo(session)
         self.staff = StaffRepo(session)
+        self.inbox = InboxRepo(session)
+        self.budget = SendBudgetRepo(session)
+        self.pacing = ChatPacingRepo(session)

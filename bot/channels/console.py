@@ -1,5 +1,7 @@
-"""The console chat (``python -m bot chat``): the same dialogue in a terminal, no token needed.
-Buttons are shown as a numbered list; type the number (or the words) to choose."""
+"""The console chat (``python -m bot chat``, and ``python -m bot run`` with no token): the same
+dialogue in a terminal, no token needed. Buttons are shown as a numbered list; type the number (or
+the words) to choose. What staff send (status changes, answers, broadcasts, reminders) reaches the
+terminal through the outbox, over ``ConsoleTransport``."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ from collections.abc import Callable
 from typing import TextIO
 
 from bot.channels.plaintext import render
+from bot.outbox import Pace
 from handlers.dialogue import Dialogue
-from handlers.types import Incoming
+from handlers.types import Incoming, Reply
 
 CHANNEL = "console"
 
@@ -38,3 +41,24 @@ def chat(
             return
         for reply in dialogue.handle(Incoming.text_message(CHANNEL, chat_id, line.rstrip("\n"), name)):
             say(render(reply, hint) + "\n")
+
+
+class ConsoleTransport:
+    """The outbox's way to the terminal: messages for console users are printed between prompts."""
+
+    channel = CHANNEL
+    native_buttons = False
+
+    def __init__(self, hint: str, stdout: TextIO = sys.stdout):
+        self._hint = hint
+        self._stdout = stdout
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def deliver(self, chat_id: str, reply: Reply, pace: Pace) -> None:
+        self._stdout.write(f"\n{render(reply, self._hint)}\n\n> ")
+        self._stdout.flush()

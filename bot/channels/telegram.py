@@ -1,16 +1,21 @@
-"""Telegram adapter on python-telegram-bot: updates in, the dialogue in a worker thread, replies out.
+"""Telegram adapter on python-telegram-bot: updates into the inbox, from the inbox through the PTB
+``Application`` to the dialogue, and the outbox's transport for everything sent back.
 
-Polling by default; webhook mode when ``TELEGRAM_WEBHOOK_URL`` is set (the web app's
-``/webhook/telegram`` route feeds ``TelegramChannel.process_webhook``). Updates of one chat are
-handled one at a time, different chats concurrently.
+Intake: polling (our own ``getUpdates`` loop, which moves the offset on only once the updates are
+stored) or webhook mode when ``TELEGRAM_WEBHOOK_URL`` is set (the web app's ``/webhook/telegram``
+route checks the secret and stores the update before answering 200). The inbox worker then hands
+each stored update to ``TelegramChannel.handle``, which runs it through the Application's handler.
+Replies are queued by the dialogue and sent by the outbox over ``TelegramTransport``, on the same
+bot client, within the one send budget of this bot token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import hmac
 import logging
-from collections import defaultdict
 from typing import Any
 
 from telegram import (
@@ -20,24 +25,27 @@ from telegram import (
     InlineKeyboardMarkup,
     KeyboardButton,
     LinkPreviewOptions,
-    Message,
     ReplyKeyboardMarkup,
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, MessageLimit, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.channels.plaintext import split_message
-from bot.outbox import Blocked, Permanent, RetryLater, Temporary
+from bot.inbox import InboxWorker
+from bot.outbox import Blocked, Pace, Permanent, RetryLater, Temporary
 from bot.settings import Settings
 from handlers.dialogue import Dialogue
 from handlers.texts import Texts
-from handlers.types import Incoming, Kind, Reply
+from handlers.types import Incoming, Kind, Receipt, Reply
+from storage.models import InboxUpdate
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+POLL_TIMEOUT = 10
+BACKOFF_MAX = 30.0
 _MEDIA_FIELDS = (
     ("sticker", "sticker"),
     ("photo", "photo"),
@@ -123,25 +131,30 @@ def _seconds(value: Any) -> float:
 
 
 class TelegramTransport:
-    """The outbox's own Telegram client (no shared rate limiter: the outbox paces itself)."""
+    """The outbox's way to Telegram: HTML text, inline keyboards, errors mapped for the outbox."""
 
     channel = CHANNEL
     native_buttons = True
 
-    def __init__(self, settings: Settings, texts: Texts):
+    def __init__(self, settings: Settings, texts: Texts, bot: Bot | None = None):
+        self._owns_bot = bot is None
         token = settings.telegram_bot_token.get_secret_value()  # type: ignore[union-attr]
-        self.bot = Bot(token, base_url=settings.telegram_api_base_url)
+        self.bot = bot or Bot(token, base_url=settings.telegram_api_base_url)
         self.texts = texts
 
     async def start(self) -> None:
-        await self.bot.initialize()
+        if self._owns_bot:
+            await self.bot.initialize()
 
     async def stop(self) -> None:
-        await self.bot.shutdown()
+        if self._owns_bot:
+            await self.bot.shutdown()
 
-    async def deliver(self, chat_id: str, reply: Reply) -> None:
+    async def deliver(self, chat_id: str, reply: Reply, pace: Pace) -> None:
         try:
-            for text, markup in telegram_messages(reply, self.texts):
+            for i, (text, markup) in enumerate(telegram_messages(reply, self.texts)):
+                if i:
+                    await pace()
                 await self.bot.send_message(
                     chat_id=int(chat_id),
                     text=text,
@@ -162,18 +175,46 @@ class TelegramTransport:
             raise Temporary(str(exc)) from exc
 
 
-class TelegramChannel:
-    """Owns the PTB ``Application`` and connects it to the dialogue."""
+def chat_key(payload: dict[str, Any]) -> str:
+    """The chat an update belongs to (its updates are handled in order), "-" when it has none."""
+    try:
+        update = Update.de_json(payload, None)
+    except Exception:
+        return "-"
+    chat = update.effective_chat if update is not None else None
+    user = update.effective_user if update is not None else None
+    if chat is not None:
+        return str(chat.id)
+    return str(user.id) if user is not None else "-"
 
-    def __init__(self, settings: Settings, dialogue: Dialogue, texts: Texts, commands: dict[str, str]):
+
+# The inbox receipt of the update being handled, and where its handler leaves an error.
+_receipt: contextvars.ContextVar[Receipt | None] = contextvars.ContextVar("receipt", default=None)
+_errors: contextvars.ContextVar[list[BaseException] | None] = contextvars.ContextVar("errors", default=None)
+
+
+class TelegramChannel:
+    """Owns the PTB ``Application``: intake into the inbox, and handling of stored updates."""
+
+    name = CHANNEL
+
+    def __init__(
+        self,
+        settings: Settings,
+        dialogue: Dialogue,
+        texts: Texts,
+        commands: dict[str, str],
+        inbox: InboxWorker,
+    ):
         if settings.telegram_bot_token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         self.settings = settings
         self.dialogue = dialogue
         self.texts = texts
         self.commands = commands
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.inbox = inbox
         self.application = self._build()
+        self._poll_task: asyncio.Task[None] | None = None
 
     @property
     def webhook_mode(self) -> bool:
@@ -181,32 +222,25 @@ class TelegramChannel:
 
     def _build(self) -> Application:
         token = self.settings.telegram_bot_token.get_secret_value()  # type: ignore[union-attr]
-        builder = (
+        # No updater (the inbox fetches and stores updates) and no rate limiter (the outbox's shared
+        # budget paces every message this bot sends).
+        application = (
             ApplicationBuilder()
             .token(token)
             .base_url(self.settings.telegram_api_base_url)
-            .concurrent_updates(True)
-            .rate_limiter(AIORateLimiter(max_retries=3))
-            .post_init(self._post_init)
+            .updater(None)
+            .build()
         )
-        if self.webhook_mode:
-            builder = builder.updater(None)
-        application = builder.build()
-        # Order matters: one catch-all handler; the dialogue does the routing.
+        # One catch-all handler; the dialogue does the routing.
         application.add_handler(TypeHandler(Update, self._on_update))
-        application.add_error_handler(self._on_error)
         return application
-
-    async def _post_init(self, application: Application) -> None:
-        commands = [BotCommand(name, description) for name, description in self.commands.items()]
-        await application.bot.set_my_commands(commands)
 
     # --- lifecycle ---
 
     async def start(self) -> None:
         await self.application.initialize()
-        if self.application.post_init:
-            await self.application.post_init(self.application)
+        commands = [BotCommand(name, description) for name, description in self.commands.items()]
+        await self.application.bot.set_my_commands(commands)
         if self.webhook_mode:
             secret = self.settings.telegram_webhook_secret
             await self.application.bot.set_webhook(
@@ -215,83 +249,109 @@ class TelegramChannel:
                 allowed_updates=Update.ALL_TYPES,
             )
         else:
-            await self.application.updater.start_polling(  # type: ignore[union-attr]
-                allowed_updates=Update.ALL_TYPES, poll_interval=0.0, timeout=10
-            )
+            await self.application.bot.delete_webhook()
+            self._poll_task = asyncio.create_task(self._poll(), name="telegram-polling")
         await self.application.start()
         log.info("Telegram started (%s)", "webhook" if self.webhook_mode else "polling")
 
+    async def stop_intake(self) -> None:
+        """Stop fetching updates (the webhook route stops with the web server)."""
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poll_task
+            self._poll_task = None
+
     async def stop(self) -> None:
-        if self.application.updater is not None and self.application.updater.running:
-            await self.application.updater.stop()
+        """Stop intake and close the client: call once the inbox and the outbox are done with it."""
+        await self.stop_intake()
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
 
-    async def process_webhook(self, secret_header: str | None, payload: Any) -> int:
-        """Queue one webhook update; returns the HTTP status to answer with."""
+    # --- intake ---
+
+    async def _poll(self) -> None:
+        """getUpdates in a loop; the offset moves on only after the updates are stored."""
+        offset: int | None = None
+        delay = 1.0
+        while True:
+            try:
+                updates = await self.application.bot.get_updates(
+                    offset=offset, timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES
+                )
+                if updates:
+                    rows = [(str(u.update_id), chat_key(u.to_dict()), u.to_dict()) for u in updates]
+                    await self.inbox.accept_many(CHANNEL, rows)
+                    offset = updates[-1].update_id + 1
+                delay = 1.0
+            except InvalidToken:
+                log.error("Telegram rejected the bot token; polling stopped")
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("Telegram getUpdates failed (%s); retrying in %.0f s", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+
+    def secret_ok(self, header: str | None) -> bool:
         expected = self.settings.telegram_webhook_secret
         expected_value = expected.get_secret_value() if expected else ""
-        if not expected_value or not hmac.compare_digest(
-            (secret_header or "").encode(), expected_value.encode()
-        ):
-            return 403
-        if not isinstance(payload, dict) or "update_id" not in payload:
+        return bool(expected_value) and hmac.compare_digest((header or "").encode(), expected_value.encode())
+
+    async def accept_webhook(self, payload: object) -> int:
+        """Store one webhook update (its secret already checked); the HTTP status to answer with."""
+        if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
             return 400
-        try:
-            update = Update.de_json(payload, self.application.bot)
-        except (KeyError, TypeError, ValueError):
-            return 400
-        await self.application.update_queue.put(update)
+        await self.inbox.accept(CHANNEL, str(payload["update_id"]), chat_key(payload), payload)
         return 200
 
-    # --- updates ---
+    # --- handling stored updates ---
+
+    def chat_of(self, row: InboxUpdate) -> str | None:
+        """The private chat to tell when this update cannot be handled."""
+        try:
+            update = Update.de_json(row.payload, None)
+        except Exception:
+            return None
+        chat = update.effective_chat if update is not None else None
+        return str(chat.id) if chat is not None and chat.type == ChatType.PRIVATE else None
+
+    async def handle(self, row: InboxUpdate, receipt: Receipt) -> None:
+        """Run one stored update through the Application; re-raise what its handler raised."""
+        update = Update.de_json(row.payload, self.application.bot)
+        errors: list[BaseException] = []
+        receipt_token, errors_token = _receipt.set(receipt), _errors.set(errors)
+        try:
+            await self.application.process_update(update)
+        finally:
+            _receipt.reset(receipt_token)
+            _errors.reset(errors_token)
+        if errors:
+            raise errors[0]
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            await self._dispatch(update, _receipt.get())
+        except Exception as exc:
+            errors = _errors.get()
+            if errors is None:
+                raise
+            errors.append(exc)
+
+    async def _dispatch(self, update: Update, receipt: Receipt | None) -> None:
         member = update.my_chat_member
         if member is not None and member.chat.type == ChatType.PRIVATE:
             blocked = member.new_chat_member.status == ChatMemberStatus.BANNED
-            await asyncio.to_thread(self.dialogue.set_blocked, CHANNEL, str(member.chat.id), blocked)
+            await asyncio.to_thread(self.dialogue.set_blocked, CHANNEL, str(member.chat.id), blocked, receipt)
             return
         if update.callback_query is not None:
             try:
                 await update.callback_query.answer()
             except TelegramError:
-                log.warning("could not answer callback query %s", update.callback_query.id)
+                log.info("could not answer callback query %s (too old?)", update.callback_query.id)
         incoming = to_incoming(update)
         if incoming is None:
             return
-        async with self._locks[incoming.chat_id]:
-            replies = await asyncio.to_thread(self.dialogue.handle, incoming)
-            for reply in replies:
-                await self.send(incoming.chat_id, reply)
-
-    async def send(self, chat_id: str | int, reply: Reply) -> Message | None:
-        """Send one reply (split when longer than Telegram allows); raises Forbidden when blocked."""
-        sent: Message | None = None
-        for text, markup in telegram_messages(reply, self.texts):
-            sent = await self.application.bot.send_message(
-                chat_id=int(chat_id),
-                text=text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-            )
-        if reply.attachment is not None:
-            sent = await self.application.bot.send_document(
-                chat_id=int(chat_id), document=reply.attachment.content, filename=reply.attachment.filename
-            )
-        return sent
-
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("error while handling a Telegram update", exc_info=context.error)
-        if (
-            isinstance(context.error, Forbidden)
-            or not isinstance(update, Update)
-            or update.effective_chat is None
-        ):
-            return
-        try:
-            await self.application.bot.send_message(update.effective_chat.id, self.texts.render("error"))
-        except TelegramError:
-            log.warning("could not send the error message")
+        await asyncio.to_thread(self.dialogue.handle, incoming, receipt)

@@ -6,29 +6,33 @@ Telegram's Bot API but smaller: ids are hex strings, dates are in milliseconds, 
 sent as plain text with the buttons as a numbered list; the dialogue remembers the last menu, so a
 typed "2" or the option's words pick it.
 
-Polling by default; webhook mode when ``ZALO_WEBHOOK_URL`` is set (the web app's ``/webhook/zalo``
-route feeds ``ZaloChannel.process_webhook``). Updates of one chat are handled one at a time, in the
-order they arrived; different chats concurrently.
+Updates are stored in the inbox as they arrive (polling by default; webhook mode when
+``ZALO_WEBHOOK_URL`` is set: the web app's ``/webhook/zalo`` route checks the secret, then stores),
+and the inbox worker hands them to ``ZaloChannel.handle`` one chat at a time, in order. Replies go out
+through the outbox over ``ZaloTransport``, within Zalo's own send budget.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
+import json
 import logging
-import time
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from bot.channels.plaintext import html_to_text, numbered_menu, render, split_message
-from bot.outbox import Blocked, Permanent, RetryLater, Temporary
+from bot.inbox import InboxWorker
+from bot.outbox import Blocked, Pace, Permanent, RetryLater, Temporary
 from bot.settings import Settings
 from handlers.dialogue import Dialogue
 from handlers.texts import Texts
-from handlers.types import Incoming, Kind, Reply
+from handlers.types import Incoming, Kind, Receipt, Reply
+from storage.models import InboxUpdate
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +45,6 @@ SECRET_LENGTHS = range(8, 257)
 POLL_TIMEOUT = 30.0
 BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
-SEND_ATTEMPTS = 3
-STOP_GRACE = 5.0
 
 # Error codes with a meaning of their own. 0 means "no usable HTTP answer" (network error, garbage).
 NO_ANSWER = 0
@@ -250,32 +252,18 @@ def fit(text: str, limit: int = MAX_TEXT_LENGTH) -> list[str]:
     return parts
 
 
-class _Pacer:
-    """Spaces sends at most ``rate`` per second overall (a slot is reserved before waiting)."""
-
-    def __init__(self, rate: float) -> None:
-        self._interval = 1.0 / rate
-        self._next = 0.0
-
-    async def wait(self) -> None:
-        now = time.monotonic()
-        start = max(now, self._next)
-        self._next = start + self._interval
-        if start > now:
-            await asyncio.sleep(start - now)
-
-
-# --------------------------------------------------------------------------- the channel
-
-
 class ZaloChannel:
-    """Connects the Zalo Bot Platform to the dialogue, by polling or through the webhook route."""
+    """Connects the Zalo Bot Platform to the inbox (polling or the webhook route) and hands stored
+    updates to the dialogue. Replies go out through the outbox over ``ZaloTransport``."""
+
+    name = CHANNEL
 
     def __init__(
         self,
         settings: Settings,
         dialogue: Dialogue,
         texts: Texts,
+        inbox: InboxWorker,
         *,
         client: ZaloClient | None = None,
         poll_timeout: float = POLL_TIMEOUT,
@@ -288,17 +276,13 @@ class ZaloChannel:
         self.settings = settings
         self.dialogue = dialogue
         self.texts = texts
+        self.inbox = inbox
         self.poll_timeout = poll_timeout
         self._secret = secret
         self._owns_client = client is None
         self.client = client or ZaloClient(
             settings.zalo_bot_token.get_secret_value(), settings.zalo_api_base_url
         )
-        self._hint = texts.label("plain_menu_hint")
-        self._pacer = _Pacer(settings.zalo_rate_per_sec)
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._lock_users: dict[str, int] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self._poll_task: asyncio.Task[None] | None = None
         self._started = False
 
@@ -331,28 +315,20 @@ class ZaloChannel:
             "Zalo started as %s (%s)", me.get("account_name", "?") if isinstance(me, dict) else "?", mode
         )
 
-    async def stop(self) -> None:
-        """Stop polling at once, let updates in progress finish (a few seconds at most), close."""
+    async def stop_intake(self) -> None:
+        """Stop polling at once (stored updates wait in the inbox)."""
         if self._poll_task is not None:
             self._poll_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poll_task
             self._poll_task = None
-        try:
-            await asyncio.wait_for(self.join(), STOP_GRACE)
-        except TimeoutError:
-            log.warning("Zalo updates still running after %.0f s; cancelled", STOP_GRACE)
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Stop intake and close the client: call once the inbox and the outbox are done with it."""
+        await self.stop_intake()
         if self._owns_client:
             await self.client.close()
         self._started = False
-
-    async def join(self) -> None:
-        """Wait until every update received so far has been handled and answered."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _poll(self) -> None:
         """getUpdates in a loop: 408 means nothing new, 401 is fatal, other errors back off 1→30 s."""
@@ -360,103 +336,72 @@ class ZaloChannel:
         while True:
             try:
                 update = await self.client.get_updates(self.poll_timeout)
+                if update is not None:
+                    await self.store(update)
             except ZaloError as error:
                 if error.code == UNAUTHORIZED:
                     log.error("Zalo rejected the bot token (401); polling stopped")
                     return
                 log.warning("Zalo getUpdates failed (%s); retrying in %.0f s", error, delay)
+            except asyncio.CancelledError:
+                raise
             except Exception:
                 log.exception("unexpected error while polling Zalo; retrying in %.0f s", delay)
             else:
                 delay = BACKOFF_START
-                if update is not None:
-                    self._spawn(self.handle_update(update))
                 continue
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    # --- intake ---
 
-    # --- webhook ---
+    def secret_ok(self, header: str | None) -> bool:
+        return bool(self._secret) and hmac.compare_digest((header or "").encode(), self._secret.encode())
 
-    async def process_webhook(self, secret_header: str | None, payload: object) -> int:
-        """Check the secret header, queue the update and return the HTTP status to answer with:
-        403 for a wrong or missing secret (or none configured), 400 for a body that is not an
-        update, 200 otherwise. The update is handled in the background so Zalo gets its answer now.
-        """
-        if not self._secret or not hmac.compare_digest((secret_header or "").encode(), self._secret.encode()):
-            return 403
+    async def accept_webhook(self, payload: object) -> int:
+        """Store one webhook update (its secret already checked): 400 for a body that is not an
+        update, 200 once it is stored."""
         update = unwrap(payload)
         if not isinstance(update, dict) or not isinstance(update.get("event_name"), str):
             return 400
-        self._spawn(self.handle_update(update))
+        await self.store(update)
         return 200
 
-    # --- updates ---
+    async def store(self, update: object) -> bool:
+        update = unwrap(update)
+        if not isinstance(update, dict):
+            return False
+        return await self.inbox.accept(CHANNEL, update_key(update), _chat_key(update), update)
 
-    async def handle_update(self, update: object) -> None:
-        """Answer one update. Never raises: a failure is logged and the user gets a polite message."""
-        incoming = to_incoming(update)
+    # --- handling stored updates ---
+
+    def chat_of(self, row: InboxUpdate) -> str | None:
+        message = row.payload.get("message")
+        return _private_chat_id(message) if isinstance(message, dict) else None
+
+    async def handle(self, row: InboxUpdate, receipt: Receipt) -> None:
+        incoming = to_incoming(row.payload)
         if incoming is None:
-            log.debug("ignored a Zalo update (%s)", _event_name(update))
+            log.debug("ignored a Zalo update (%s)", _event_name(row.payload))
             return
-        async with self._chat_lock(incoming.chat_id):
-            try:
-                replies = await asyncio.to_thread(self.dialogue.handle, incoming)
-                for reply in replies:
-                    await self.send(incoming.chat_id, reply)
-            except Exception:
-                log.exception("error while handling a Zalo update (%s)", _event_name(update))
-                await self._send_error(incoming.chat_id)
+        await asyncio.to_thread(self.dialogue.handle, incoming, receipt)
 
-    @contextlib.asynccontextmanager
-    async def _chat_lock(self, chat_id: str) -> AsyncIterator[None]:
-        """One update per chat at a time, first come first served; idle locks are dropped."""
-        lock = self._locks.setdefault(chat_id, asyncio.Lock())
-        self._lock_users[chat_id] = self._lock_users.get(chat_id, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._lock_users[chat_id] -= 1
-            if not self._lock_users[chat_id]:
-                del self._lock_users[chat_id]
-                del self._locks[chat_id]
 
-    async def _send_error(self, chat_id: str) -> None:
-        try:
-            for part in fit(html_to_text(self.texts.render("error"))):
-                await self._send_text(chat_id, part)
-        except Exception:
-            log.warning("could not send the error message to a Zalo chat", exc_info=True)
+def update_key(update: JSONDict) -> str:
+    """Zalo has no update id: the message id, or a digest of the update when it has none."""
+    message = update.get("message")
+    message_id = message.get("message_id") if isinstance(message, dict) else None
+    if isinstance(message_id, str) and message_id.strip():
+        return f"m:{message_id[:120]}"
+    digest = hashlib.sha256(json.dumps(update, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return f"h:{digest}"
 
-    # --- replies ---
 
-    def render(self, reply: Reply) -> list[str]:
-        return render_parts(reply, self._hint)
-
-    async def send(self, chat_id: str, reply: Reply) -> None:
-        """Send one reply, split into as many messages as needed; raises ZaloError on refusal."""
-        for part in self.render(reply):
-            await self._send_text(chat_id, part)
-        if reply.attachment is not None:
-            log.warning("Zalo cannot send file attachments; %s was not sent", reply.attachment.filename)
-
-    async def _send_text(self, chat_id: str, text: str) -> JSONDict:
-        """sendMessage, paced, retried twice (after 1 s, then 2 s) on rate limits and server errors."""
-        for attempt in range(SEND_ATTEMPTS):
-            await self._pacer.wait()
-            try:
-                return await self.client.send_message(chat_id, text)
-            except ZaloError as error:
-                if error.code not in RETRYABLE or attempt == SEND_ATTEMPTS - 1:
-                    raise
-                log.warning("Zalo sendMessage failed (%s); retrying", error)
-                await asyncio.sleep(2.0**attempt)
-        raise AssertionError("unreachable")
+def _chat_key(update: JSONDict) -> str:
+    message = update.get("message")
+    chat = message.get("chat") if isinstance(message, dict) else None
+    chat_id = chat.get("id") if isinstance(chat, dict) else None
+    return chat_id[:64] if isinstance(chat_id, str) and chat_id else "-"
 
 
 def render_parts(reply: Reply, hint: str) -> list[str]:
@@ -495,21 +440,30 @@ class ZaloTransport:
     native_buttons = False
 
     def __init__(
-        self, settings: Settings, texts: Texts, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        settings: Settings,
+        texts: Texts,
+        *,
+        client: ZaloClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ):
         token = settings.zalo_bot_token.get_secret_value()  # type: ignore[union-attr]
-        self.client = ZaloClient(token, settings.zalo_api_base_url, transport=transport)
+        self._owns_client = client is None
+        self.client = client or ZaloClient(token, settings.zalo_api_base_url, transport=transport)
         self._hint = texts.label("plain_menu_hint")
 
     async def start(self) -> None:
         return None
 
     async def stop(self) -> None:
-        await self.client.close()
+        if self._owns_client:
+            await self.client.close()
 
-    async def deliver(self, chat_id: str, reply: Reply) -> None:
+    async def deliver(self, chat_id: str, reply: Reply, pace: Pace) -> None:
         try:
-            for part in render_parts(reply, self._hint):
+            for i, part in enumerate(render_parts(reply, self._hint)):
+                if i:
+                    await pace()
                 await self.client.send_message(chat_id, part)
         except ZaloError as error:
             if error.code == 429:

@@ -1,16 +1,19 @@
 """Lead lists as CSV and XLSX files laid out for a centre's paperwork (Vietnamese headers, one row
-per application, the date and filter of the export on top of the spreadsheet)."""
+per application, the date and filter of the export on top of the spreadsheet). Both are written row
+by row from an iterator, so an export of any size streams in constant memory."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
@@ -49,43 +52,75 @@ def columns(labels: dict, tz: ZoneInfo) -> list[Column]:
     return [(c["header"], int(c["width"]), values[c["key"]]) for c in layout()["columns"]]
 
 
-def _rows(leads: list[Lead], cols: list[Column]) -> list[list[object]]:
-    return [[value(lead, {"index": i}) for _, _, value in cols] for i, lead in enumerate(leads, 1)]
+def _row(lead: Lead, index: int, cols: list[Column]) -> list[object]:
+    return [value(lead, {"index": index}) for _, _, value in cols]
 
 
-def to_csv(leads: list[Lead], cols: list[Column]) -> bytes:
+def csv_chunks(leads: Iterable[Lead], cols: list[Column], every: int = 500) -> Iterator[bytes]:
+    """The CSV file in pieces of ``every`` rows, so a long list streams instead of piling up."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
+    buffer.write("\ufeff")  # BOM: Excel opens Vietnamese correctly
     writer.writerow([header for header, _, _ in cols])
-    writer.writerows(_rows(leads, cols))
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: Excel opens Vietnamese correctly
+    for index, lead in enumerate(leads, 1):
+        writer.writerow(_row(lead, index, cols))
+        if index % every == 0:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode("utf-8")
 
 
-def to_xlsx(leads: list[Lead], cols: list[Column], title: str, subtitle: str, now: datetime) -> bytes:
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "Ho so"
-    sheet.append([title])
-    sheet.append([subtitle])
-    sheet.append([])
-    sheet.append([header for header, _, _ in cols])
-    for row in _rows(leads, cols):
-        sheet.append(row)
-    sheet["A1"].font = Font(bold=True, size=13)
+def to_csv(leads: Iterable[Lead], cols: list[Column]) -> bytes:
+    return b"".join(csv_chunks(leads, cols))
+
+
+def write_xlsx(
+    leads: Iterable[Lead], cols: list[Column], title: str, subtitle: str, now: datetime, target: BinaryIO
+) -> None:
+    """The spreadsheet, written row by row (openpyxl's write-only mode keeps memory flat)."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Ho so")
     header_row = 4
     for index, (_, width, _) in enumerate(cols, 1):
-        cell = sheet.cell(row=header_row, column=index)
-        cell.font = Font(bold=True)
-        cell.alignment = Alignment(wrap_text=True, vertical="center")
         sheet.column_dimensions[get_column_letter(index)].width = width
-    for row in sheet.iter_rows(min_row=header_row + 1, min_col=2):  # amounts with thousands separators
-        for cell in row:
-            if isinstance(cell.value, int):
-                cell.number_format = "#,##0"
-    sheet.freeze_panes = sheet.cell(row=header_row + 1, column=3)
-    if leads:
-        sheet.auto_filter.ref = f"A{header_row}:{get_column_letter(len(cols))}{header_row + len(leads)}"
+    sheet.freeze_panes = f"C{header_row + 1}"
+    sheet.append([_styled(sheet, title, Font(bold=True, size=13))])
+    sheet.append([subtitle])
+    sheet.append([])
+    bold = Font(bold=True)
+    wrap = Alignment(wrap_text=True, vertical="center")
+    sheet.append([_styled(sheet, header, bold, wrap) for header, _, _ in cols])
+    count = 0
+    for count, lead in enumerate(leads, 1):
+        sheet.append(
+            [
+                _amount(sheet, v) if i and isinstance(v, int) else v
+                for i, v in enumerate(_row(lead, count, cols))
+            ]
+        )
+    if count:
+        sheet.auto_filter.ref = f"A{header_row}:{get_column_letter(len(cols))}{header_row + count}"
     workbook.properties.created = now.replace(tzinfo=None)
+    workbook.save(target)
+
+
+def to_xlsx(leads: Iterable[Lead], cols: list[Column], title: str, subtitle: str, now: datetime) -> bytes:
     out = io.BytesIO()
-    workbook.save(out)
+    write_xlsx(leads, cols, title, subtitle, now, out)
     return out.getvalue()
+
+
+def _styled(sheet: object, value: object, font: Font, alignment: Alignment | None = None) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.font = font
+    if alignment is not None:
+        cell.alignment = alignment
+    return cell
+
+
+def _amount(sheet: object, value: int) -> WriteOnlyCell:
+    """Amounts with thousands separators."""
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.number_format = "#,##0"
+    return cell

@@ -17,6 +17,7 @@ from storage.repositories import Repos
 
 router = APIRouter()
 RECENT_DAYS = 30
+CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "console": "màn hình dòng lệnh"}
 
 
 def _categories(request: Request) -> dict[str, str]:
@@ -77,6 +78,8 @@ async def add_deadline(
             day = date.fromisoformat(due_on)
         except ValueError:
             return RedirectResponse("/deadlines?error=date", status_code=303)
+        if day < utcnow().astimezone(_tz(request)).date():
+            return RedirectResponse("/deadlines?error=past", status_code=303)
         problems = [
             len(action.strip()) < 10 and "action",
             province and province not in kb.provinces.names() and "province",
@@ -111,8 +114,10 @@ async def withdraw_deadline(
         if isinstance(staff, Response):
             return staff
         deadline = s.get(Deadline, deadline_id)
-        if deadline is not None:
+        if deadline is not None and deadline.is_active:
             deadline.is_active = False  # its pending reminders are skipped by the sweep
+            deadline.withdrawn_by = f"dashboard:{staff.username}"[:128]
+            deadline.withdrawn_at = utcnow()
             s.add(deadline)
     return RedirectResponse("/deadlines?msg=withdrawn", status_code=303)
 
@@ -186,8 +191,9 @@ async def broadcast_page(request: Request, broadcast_id: int) -> Response:
             return _page(request, "not_found.html", staff, status_code=404)
         audience = broadcasts.Audience.from_dict(item.audience)
         staff_ids = notify.staff_telegram_ids(repos, services.dialogue.staff_ids)
+        channels = services.dialogue.channels
         chosen = (
-            broadcasts.recipients(repos, services.catalog.kb, audience, staff_ids)
+            broadcasts.recipients(repos, services.catalog.kb, audience, staff_ids, channels)
             if item.status == "draft"
             else []
         )
@@ -201,7 +207,8 @@ async def broadcast_page(request: Request, broadcast_id: int) -> Response:
             staff,
             item=item,
             audience=audience,
-            counts=broadcasts.count_by_channel(chosen),
+            counts=broadcasts.count_by_channel(chosen, channels),
+            channel_names=CHANNEL_NAMES,
             sample=sample,
             report=broadcasts.report(repos, item),
             categories=_categories(request),
@@ -222,7 +229,11 @@ async def confirm_broadcast(
         if item is None:
             return _page(request, "not_found.html", staff, status_code=404)
         broadcasts.confirm(
-            repos, services.catalog.kb, item, notify.staff_telegram_ids(repos, services.dialogue.staff_ids)
+            repos,
+            services.catalog.kb,
+            item,
+            notify.staff_telegram_ids(repos, services.dialogue.staff_ids),
+            services.dialogue.channels,
         )
     _wake_outbox(request)
     return RedirectResponse(f"/broadcasts/{broadcast_id}", status_code=303)

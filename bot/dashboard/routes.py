@@ -5,17 +5,20 @@ every form carries a CSRF token."""
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from bot.channels.plaintext import html_to_text
@@ -23,16 +26,15 @@ from bot.dashboard import export
 from bot.dashboard.security import LoginLimiter, csrf_ok, csrf_token, current_staff, log_in, log_out
 from handlers import staff as workflow
 from knowledge.money import format_vnd
-from knowledge.text import fold
+from storage.db import Database
 from storage.models import Lead, MessageLog, StaffAccount, StaffQuestion, User, utcnow
 from storage.passwords import verify_password
-from storage.repositories import Repos
+from storage.repositories import LeadQuery, Repos
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters["vnd"] = lambda v: format_vnd(int(v)) if v else ""
 TEMPLATES.env.filters["plain"] = html_to_text
 PAGE_SIZE = 50
-EXPORT_LIMIT = 20_000
 SESSION_HOURS = 8
 
 
@@ -65,30 +67,21 @@ def _day_start(text: str, tz: ZoneInfo) -> datetime | None:
         return None
 
 
-def filtered_leads(repos: Repos, f: LeadFilter, tz: ZoneInfo, limit: int) -> list[Lead]:
-    stmt = select(Lead)
-    if f.status:
-        stmt = stmt.where(Lead.status == f.status)
-    if f.province:
-        stmt = stmt.where(Lead.province == f.province)
-    if f.programme:
-        stmt = stmt.where(Lead.programme_id == f.programme)
-    if start := _day_start(f.date_from, tz):
-        stmt = stmt.where(Lead.created_at >= start)
-    if end := _day_start(f.date_to, tz):
-        stmt = stmt.where(Lead.created_at < end + timedelta(days=1))
-    leads = list(repos.session.exec(stmt.order_by(col(Lead.id).desc()).limit(EXPORT_LIMIT)).all())
-    if f.q:
-        # Folded matching, so "nguyen" finds "Nguyễn" and "0912 345" finds "0912345678".
-        needle = fold(f.q)
-        digits = "".join(c for c in f.q if c.isdigit())
-        leads = [
-            lead
-            for lead in leads
-            if needle in fold(f"{lead.ref_code} {lead.full_name} {lead.establishment_name} {lead.commune}")
-            or (len(digits) >= 3 and digits in lead.phone)
-        ]
-    return leads[:limit]
+def lead_query(f: LeadFilter, tz: ZoneInfo) -> LeadQuery:
+    """The filter as a query run in SQL (folded search: "nguyen" finds "Nguyễn", "0912 345" the phone)."""
+    end = _day_start(f.date_to, tz)
+    return LeadQuery(
+        status=f.status or None,
+        province=f.province or None,
+        programme=f.programme or None,
+        created_from=_day_start(f.date_from, tz),
+        created_before=end + timedelta(days=1) if end is not None else None,
+        text=f.q,
+    )
+
+
+def filtered_leads(repos: Repos, f: LeadFilter, tz: ZoneInfo, limit: int | None = None) -> list[Lead]:
+    return repos.leads.search(lead_query(f, tz), limit=limit)
 
 
 def create_dashboard(app: FastAPI, session_secret: str, secure_cookies: bool) -> None:
@@ -186,17 +179,18 @@ async def home(request: Request) -> Response:
         f = LeadFilter.from_request(request)
         page_text = request.query_params.get("page", "1")
         page = int(page_text) if page_text.isdigit() and int(page_text) > 0 else 1
-        leads = filtered_leads(repos, f, _tz(request), EXPORT_LIMIT)
-        shown = leads[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        query = lead_query(f, _tz(request))
+        total = repos.leads.count(query)
+        shown = repos.leads.search(query, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
         open_questions = len(repos.staff_questions.open_questions())
         return _page(
             request,
             "leads.html",
             staff,
             leads=shown,
-            total=len(leads),
+            total=total,
             page=page,
-            pages=max(1, -(-len(leads) // PAGE_SIZE)),
+            pages=max(1, -(-total // PAGE_SIZE)),
             f=f,
             open_questions=open_questions,
         )
@@ -331,28 +325,58 @@ async def lead_note(
 
 @router.get("/export.{fmt}")
 async def export_leads(request: Request, fmt: str) -> Response:
+    """The filtered list, all of it, streamed: CSV row by row, XLSX through a temporary file."""
     if fmt not in ("csv", "xlsx"):
         return Response(status_code=404)
+    services = _services(request)
     tz = _tz(request)
-    with _services(request).db.session() as s:
-        repos = Repos(s)
-        if current_staff(request, repos) is None:
+    with services.db.session() as s:
+        if current_staff(request, Repos(s)) is None:
             return _to_login()
-        f = LeadFilter.from_request(request)
-        leads = filtered_leads(repos, f, tz, EXPORT_LIMIT)
+    f = LeadFilter.from_request(request)
+    query = lead_query(f, tz)
     now = utcnow().astimezone(tz)
     cols = export.columns(_labels(request), tz)
     name = f"ho-so-khuyen-cong-{now:%Y%m%d-%H%M}.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "csv":
-        body, media = export.to_csv(leads, cols), "text/csv; charset=utf-8"
-    else:
-        words = export.layout()
-        subtitle = words["subtitle"].format(
-            time=f"{now:%H:%M %d/%m/%Y}", filters=f.describe(words["all_leads"]), count=len(leads)
+        return StreamingResponse(
+            _csv_stream(services.db, query, cols), media_type="text/csv; charset=utf-8", headers=headers
         )
-        body = export.to_xlsx(leads, cols, words["title"], subtitle, now)
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    words = export.layout()
+    with services.db.session() as s:
+        count = Repos(s).leads.count(query)
+    subtitle = words["subtitle"].format(
+        time=f"{now:%H:%M %d/%m/%Y}", filters=f.describe(words["all_leads"]), count=count
+    )
+    spool = await run_in_threadpool(_xlsx_file, services.db, query, cols, words["title"], subtitle, now)
+    return StreamingResponse(
+        _file_chunks(spool),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers=headers,
+    )
+
+
+def _csv_stream(db: Database, query: LeadQuery, cols: list[export.Column]) -> Iterator[bytes]:
+    """Runs in Starlette's thread pool (a plain iterator), one database session for the whole file."""
+    with db.session() as s:
+        yield from export.csv_chunks(Repos(s).leads.stream(query), cols)
+
+
+def _xlsx_file(
+    db: Database, query: LeadQuery, cols: list[export.Column], title: str, subtitle: str, now: datetime
+) -> BinaryIO:
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 (closed by _file_chunks)
+    with db.session() as s:
+        export.write_xlsx(Repos(s).leads.stream(query), cols, title, subtitle, now, spool)
+    spool.seek(0)
+    return spool
+
+
+def _file_chunks(spool: BinaryIO, size: int = 256 * 1024) -> Iterator[bytes]:
+    with spool:
+        while chunk := spool.read(size):
+            yield chunk
 
 
 # --- questions for staff ---
@@ -367,7 +391,6 @@ async def questions_page(request: Request) -> Response:
             return staff
         pending = repos.staff_questions.open_questions()
         askers = {q.user_id: s.get(User, q.user_id) for q in pending}
-        provinces = {q.user_id: (repos.profiles.get(q.user_id) or None) for q in pending}
         answered = list(
             s.exec(
                 select(StaffQuestion)
@@ -382,7 +405,6 @@ async def questions_page(request: Request) -> Response:
             staff,
             pending=pending,
             askers=askers,
-            profiles=provinces,
             answered=answered,
             message=request.query_params.get("msg", ""),
         )

@@ -7,15 +7,17 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from sqlalchemy import func
+from sqlmodel import select
 
-from bot.channels.telegram import TelegramChannel
-from bot.services import build_services
-from bot.web import create_web_app
+from storage.models import InboxUpdate
 from storage.repositories import Repos
 from tests.e2e.conftest import TelegramBot, telegram_settings
 from tests.fakes.telegram import FakeTelegram, post_webhook_update
 
 CHAT = 4242
+SECRET = "s3cret-token_123"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAIN_MENU = ["mb", "e", "a", "r", "h"]
 
 
@@ -159,7 +161,7 @@ async def test_bad_input_never_breaks_the_bot(fake_telegram: FakeTelegram, teleg
 async def test_a_crash_in_the_dialogue_gets_a_polite_message(
     fake_telegram: FakeTelegram, telegram_bot: TelegramBot, monkeypatch
 ) -> None:
-    def broken(incoming):
+    def broken(incoming, receipt=None):
         raise RuntimeError("database on fire")
 
     monkeypatch.setattr(telegram_bot.runner.telegram.dialogue, "handle", broken)
@@ -168,21 +170,22 @@ async def test_a_crash_in_the_dialogue_gets_a_polite_message(
     assert "Traceback" not in replies[0]["text"] and "fire" not in replies[0]["text"]
 
 
-async def test_webhook_mode_checks_the_secret(fake_telegram: FakeTelegram, database_url: str) -> None:
-    settings = telegram_settings(
-        fake_telegram,
-        database_url,
-        telegram_webhook_url="https://bot.example.org/webhook/telegram",
-        telegram_webhook_secret="s3cret-token_123",
+async def test_webhook_mode_checks_the_secret_and_stores_before_answering(
+    fake_telegram: FakeTelegram, database_url: str
+) -> None:
+    bot = TelegramBot(
+        telegram_settings(
+            fake_telegram,
+            database_url,
+            telegram_webhook_url="https://bot.example.org/webhook/telegram",
+            telegram_webhook_secret=SECRET,
+        )
     )
-    services = build_services(settings)
-    channel = TelegramChannel(settings, services.dialogue, services.texts, services.commands())
-    await channel.start()
+    await bot.start()
     try:
         assert fake_telegram.webhook.url == "https://bot.example.org/webhook/telegram"
-        assert fake_telegram.webhook.secret_token == "s3cret-token_123"
-        app = create_web_app(services, channel)
-        transport = httpx.ASGITransport(app=app)
+        assert fake_telegram.webhook.secret_token == SECRET
+        transport = httpx.ASGITransport(app=bot.runner.web_app)
         update = fake_telegram.text_update(CHAT, "/start")
         url = "http://testserver/webhook/telegram"
         wrong = await post_webhook_update(url, update, "wrong-secret", transport=transport)
@@ -190,24 +193,72 @@ async def test_webhook_mode_checks_the_secret(fake_telegram: FakeTelegram, datab
         assert wrong.status_code == 403 and missing.status_code == 403
         await asyncio.sleep(0.3)
         assert fake_telegram.messages(CHAT) == []
-        with services.db.session() as s:
+        with bot.services.db.session() as s:
             assert Repos(s).users.find("telegram", str(CHAT)) is None  # nothing changed
-        ok = await post_webhook_update(url, update, "s3cret-token_123", transport=transport)
+            assert Repos(s).inbox.waiting() == 0  # nothing stored
+        ok = await post_webhook_update(url, update, SECRET, transport=transport)
         assert ok.status_code == 200
         replies = await fake_telegram.wait_for_messages(CHAT, 1)
         assert buttons(replies[-1]) == MAIN_MENU
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             garbage = await client.post(
-                "/webhook/telegram",
-                content=b"not json",
-                headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token_123"},
+                "/webhook/telegram", content=b"not json", headers={SECRET_HEADER: SECRET}
             )
             assert garbage.status_code == 400
             health = await client.get("/healthz")
             assert health.status_code == 200 and health.json() == {"status": "ok"}
     finally:
-        await channel.stop()
-        services.close()
+        await bot.stop()
+
+
+async def test_webhook_refuses_before_reading_and_answers_a_repeated_update_once(
+    fake_telegram: FakeTelegram, database_url: str
+) -> None:
+    bot = TelegramBot(
+        telegram_settings(
+            fake_telegram,
+            database_url,
+            telegram_webhook_url="https://bot.example.org/webhook/telegram",
+            telegram_webhook_secret=SECRET,
+        )
+    )
+    await bot.start()
+    try:
+        transport = httpx.ASGITransport(app=bot.runner.web_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            # The secret is checked before the body is even parsed: garbage with a wrong secret is a 403.
+            forged = await client.post(
+                "/webhook/telegram", content=b"{not json", headers={SECRET_HEADER: "x"}
+            )
+            assert forged.status_code == 403
+            huge = b'{"update_id": 1, "message": {"text": "' + b"a" * 1_100_000 + b'"}}'
+            too_big = await client.post("/webhook/telegram", content=huge, headers={SECRET_HEADER: SECRET})
+            assert too_big.status_code == 413
+
+            async def chunks():
+                for _ in range(20):
+                    yield b"x" * 100_000
+
+            streamed = await client.post(
+                "/webhook/telegram", content=chunks(), headers={SECRET_HEADER: SECRET}
+            )
+            assert streamed.status_code == 413  # no Content-Length: cut off once past the limit
+        update = fake_telegram.text_update(CHAT, "/start")
+        first = await post_webhook_update(
+            "http://testserver/webhook/telegram", update, SECRET, transport=transport
+        )
+        again = await post_webhook_update(
+            "http://testserver/webhook/telegram", update, SECRET, transport=transport
+        )
+        assert first.status_code == again.status_code == 200  # Telegram retried after a timeout
+        await fake_telegram.wait_for_messages(CHAT, 1)
+        await asyncio.sleep(1.0)
+        greetings = [m for m in fake_telegram.messages(CHAT) if buttons(m) == MAIN_MENU]
+        assert len(greetings) == 1  # handled once
+        with bot.services.db.session() as s:
+            assert s.exec(select(func.count()).select_from(InboxUpdate)).one() == 1
+    finally:
+        await bot.stop()
 
 
 async def test_blocking_the_bot_is_recorded(fake_telegram: FakeTelegram, telegram_bot: TelegramBot) -> None:

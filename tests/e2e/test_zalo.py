@@ -12,17 +12,16 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from sqlmodel import col, select
 
+from bot.app import Runner
 from bot.channels.plaintext import html_to_text
-from bot.channels.zalo import SECRET_HEADER, ZaloChannel, ZaloError, to_incoming
-from bot.services import Services, build_services
+from bot.channels.zalo import SECRET_HEADER, ZaloChannel, ZaloError, render_parts, to_incoming
+from bot.services import Services
 from bot.settings import Settings
 from handlers.texts import Texts
 from handlers.types import Button, Kind, Reply
+from storage.models import OutboxMessage
 from storage.repositories import Repos
 from tests.fakes.zalo import TEXT_EVENT, FakeZalo, make_update, post_webhook
 
@@ -57,38 +56,54 @@ def zalo_settings(fake: FakeZalo, database_url: str, **extra: object) -> Setting
 
 
 class ZaloBot:
-    """The bot process's Zalo side: services plus a started channel; restartable."""
+    """The bot process on Zalo (``bot.app.Runner``: inbox, dialogue, outbox); restartable."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._services: Services | None = None
-        self._channel: ZaloChannel | None = None
+        self._runner: Runner | None = None
+
+    @property
+    def runner(self) -> Runner:
+        assert self._runner is not None, "the bot is not running"
+        return self._runner
 
     @property
     def services(self) -> Services:
-        assert self._services is not None, "the bot is not running"
-        return self._services
+        return self.runner.services
 
     @property
     def channel(self) -> ZaloChannel:
-        assert self._channel is not None, "the bot is not running"
-        return self._channel
+        assert self.runner.zalo is not None
+        return self.runner.zalo
 
     async def start(self) -> None:
-        self._services = build_services(self.settings)
-        self._channel = ZaloChannel(self.settings, self._services.dialogue, self._services.texts)
-        await self._channel.start()
+        self._runner = Runner(self.settings)
+        await self._runner.start()
 
     async def stop(self) -> None:
-        if self._channel is not None:
-            await self._channel.stop()
-        if self._services is not None:
-            self._services.close()
-        self._channel = self._services = None
+        if self._runner is not None:
+            await self._runner.stop()
+        self._runner = None
 
     async def restart(self) -> None:
         await self.stop()
         await self.start()
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every stored update is handled and every queued message sent."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            with self.services.db.session() as session:
+                busy = (
+                    Repos(session).inbox.waiting()
+                    or session.exec(
+                        select(OutboxMessage.id).where(col(OutboxMessage.status).in_(("pending", "sending")))
+                    ).first()
+                )
+            if not busy:
+                return
+            assert asyncio.get_running_loop().time() < deadline, "the bot did not settle"
+            await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -107,7 +122,7 @@ async def exchange(fake: FakeZalo, bot: ZaloBot, act: Callable[[], object], chat
     before = len(fake.messages(chat))
     act()
     await fake.wait_for_messages(chat, before + 1)
-    await bot.channel.join()  # the update's task has started, since it sent a message
+    await bot.settle()
     return fake.messages(chat)[before:]
 
 
@@ -304,7 +319,7 @@ async def test_malformed_updates_are_ignored_and_the_bot_keeps_answering(
 async def test_a_crash_in_the_dialogue_gets_a_polite_message(
     fake_zalo: FakeZalo, zalo_bot: ZaloBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(incoming: object) -> list[Reply]:
+    def broken(incoming: object, receipt: object = None) -> list[Reply]:
         raise RuntimeError("database on fire")
 
     monkeypatch.setattr(zalo_bot.services.dialogue, "handle", broken)
@@ -332,11 +347,11 @@ async def test_long_replies_are_split_at_line_ends(
 ) -> None:
     lines = [f"<b>Line {i}</b> " + "word " * 30 + "&amp; 📚" for i in range(60)]
     long_reply = Reply("\n".join(lines), buttons=((Button("<i>First</i>", "m"), Button("Second", "h")),))
-    monkeypatch.setattr(zalo_bot.services.dialogue, "handle", lambda incoming: [long_reply])
+    monkeypatch.setattr(zalo_bot.services.dialogue, "_route", lambda ctx, incoming: [long_reply])
     replies = await say(fake_zalo, zalo_bot, "hello")
     assert len(replies) >= 5
     assert_plain(replies)
-    assert replies == zalo_bot.channel.render(long_reply)
+    assert replies == render_parts(long_reply, TEXTS.label("plain_menu_hint"))
     sent_lines = "\n".join(replies).split("\n")
     assert sent_lines[:60] == [html_to_text(line).rstrip() for line in lines]
     assert replies[-1].endswith(f"1. First\n2. Second\n{hint(2)}")
@@ -344,14 +359,10 @@ async def test_long_replies_are_split_at_line_ends(
 
 
 def test_render_has_no_tags_and_a_numbered_menu() -> None:
-    channel = ZaloChannel(
-        Settings(_env_file=None, zalo_bot_token="1:x"),
-        dialogue=None,
-        texts=TEXTS,  # type: ignore[arg-type]
-    )
     reply = Reply("<b>Hello</b> &amp; welcome", buttons=((Button("<i>A</i>", "m"),), (Button("B", "h"),)))
-    assert channel.render(reply) == [f"Hello & welcome\n\n1. A\n2. B\n{hint(2)}"]
-    assert channel.render(Reply("")) == []
+    menu_hint = TEXTS.label("plain_menu_hint")
+    assert render_parts(reply, menu_hint) == [f"Hello & welcome\n\n1. A\n2. B\n{hint(2)}"]
+    assert render_parts(Reply(""), menu_hint) == []
 
 
 # --------------------------------------------------------------------------- API failures
@@ -386,9 +397,9 @@ async def test_a_rejected_token_stops_polling(fake_zalo: FakeZalo, zalo_bot: Zal
 async def test_a_wrong_token_fails_at_start(fake_zalo: FakeZalo, database_url: str) -> None:
     settings = zalo_settings(fake_zalo, database_url).model_copy(update={"zalo_bot_token": None})
     with pytest.raises(ValueError):
-        ZaloChannel(settings, None, TEXTS)  # type: ignore[arg-type]
+        ZaloChannel(settings, None, TEXTS, None)  # type: ignore[arg-type]
     settings = Settings(_env_file=None, zalo_bot_token="1:wrong", zalo_api_base_url=fake_zalo.base_url)
-    channel = ZaloChannel(settings, None, TEXTS)  # type: ignore[arg-type]
+    channel = ZaloChannel(settings, None, TEXTS, None)  # type: ignore[arg-type]
     with pytest.raises(ZaloError) as error:
         await channel.start()
     assert error.value.code == 401
@@ -396,20 +407,6 @@ async def test_a_wrong_token_fails_at_start(fake_zalo: FakeZalo, database_url: s
 
 
 # --------------------------------------------------------------------------- webhook mode
-
-
-def webhook_app(channel: ZaloChannel) -> Starlette:
-    """What bot/web.py's /webhook/zalo route does."""
-
-    async def zalo_webhook(request: Request) -> JSONResponse:
-        try:
-            payload = await request.json()
-        except ValueError:
-            payload = None
-        status = await channel.process_webhook(request.headers.get(SECRET_HEADER), payload)
-        return JSONResponse({"ok": status == 200}, status_code=status)
-
-    return Starlette(routes=[Route("/webhook/zalo", zalo_webhook, methods=["POST"])])
 
 
 async def test_webhook_mode_checks_the_secret(fake_zalo: FakeZalo, database_url: str) -> None:
@@ -425,13 +422,13 @@ async def test_webhook_mode_checks_the_secret(fake_zalo: FakeZalo, database_url:
         assert (fake_zalo.webhook.url, fake_zalo.webhook.secret_token) == (WEBHOOK_URL, WEBHOOK_SECRET)
         assert fake_zalo.calls_to("getUpdates") == []
 
-        transport = httpx.ASGITransport(app=webhook_app(channel))
+        transport = httpx.ASGITransport(app=bot.runner.web_app)
         url = "http://testserver/webhook/zalo"
         update = fake_zalo.make_update(CHAT, text="/start")
         for secret in ("wrong-secret", None, "", WEBHOOK_SECRET + "x"):
             response = await post_webhook(url, update, secret, transport)
             assert response.status_code == 403
-        await channel.join()
+        await bot.settle()
         assert fake_zalo.messages(CHAT) == []
         with bot.services.db.session() as session:
             assert Repos(session).users.find("zalo", CHAT) is None  # nothing changed
@@ -439,14 +436,19 @@ async def test_webhook_mode_checks_the_secret(fake_zalo: FakeZalo, database_url:
         response = await post_webhook(url, update, WEBHOOK_SECRET, transport)
         assert response.status_code == 200
         replies = await fake_zalo.wait_for_messages(CHAT, 1)
-        await channel.join()
+        await bot.settle()
         assert shows_main_menu(fake_zalo.messages(CHAT)[-1])
         assert_plain(replies)
+        again = await post_webhook(url, update, WEBHOOK_SECRET, transport)  # the same message again
+        assert again.status_code == 200
+        await bot.settle()
+        assert len(fake_zalo.messages(CHAT)) == len(replies)  # acknowledged, not answered twice
 
         bare = fake_zalo.make_update(CHAT, text="menu")  # a body without the envelope works too
         response = await post_webhook(url, bare, WEBHOOK_SECRET, transport, envelope=False)
         assert response.status_code == 200
-        await channel.join()
+        await fake_zalo.wait_for_messages(CHAT, len(replies) + 1)
+        await bot.settle()
         assert shows_main_menu(fake_zalo.messages(CHAT)[-1])
 
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -456,6 +458,8 @@ async def test_webhook_mode_checks_the_secret(fake_zalo: FakeZalo, database_url:
                 assert garbage.status_code == 400
             wrong = await client.post("/webhook/zalo", content=b"not json", headers={SECRET_HEADER: "x"})
             assert wrong.status_code == 403  # the secret is checked before the body is looked at
+            huge = await client.post("/webhook/zalo", content=b"{" + b" " * 1_000_001 + b"}", headers=headers)
+            assert huge.status_code == 413
     finally:
         await bot.stop()
 
@@ -464,11 +468,10 @@ async def test_webhook_needs_a_secret(fake_zalo: FakeZalo, database_url: str) ->
     with pytest.raises(ValueError):
         ZaloChannel(
             zalo_settings(fake_zalo, database_url, zalo_webhook_url=WEBHOOK_URL),
-            None,
-            TEXTS,  # type: ignore[arg-type]
+            None,  # type: ignore[arg-type]
+            TEXTS,
+            None,  # type: ignore[arg-type]
         )
-    polling = ZaloChannel(zalo_settings(fake_zalo, database_url), None, TEXTS)  # type: ignore[arg-type]
-    update = fake_zalo.make_update(CHAT, text="/start")
-    assert await polling.process_webhook(None, update) == 403  # no secret configured: always 403
-    assert await polling.process_webhook("", update) == 403
+    polling = ZaloChannel(zalo_settings(fake_zalo, database_url), None, TEXTS, None)  # type: ignore[arg-type]
+    assert not polling.secret_ok(None) and not polling.secret_ok("")  # no secret configured: refused
     await polling.stop()

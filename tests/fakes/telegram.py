@@ -754,6 +754,8 @@ class FakeTelegram(Waiting):
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])])
         # What the bot did.
         self.calls: list[tuple[str, JSONDict]] = []
+        self.sent_log: list[tuple[float, int]] = []  # (time.time(), chat id) of every message sent
+        self.refused_429_at: list[float] = []  # time.time() of every 429 answer
         self.uploads: list[UploadedFile] = []
         self.callback_answers: dict[str, JSONDict] = {}
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
@@ -852,6 +854,7 @@ class FakeTelegram(Waiting):
     def _refuse(self, error: ApiError) -> JSONResponse:
         if error.code == 429:
             self._count_429 += 1
+            self.refused_429_at.append(time.time())
         return _error_response(error)
 
     # ----------------------------------------------------------------- waking waiters
@@ -1301,8 +1304,10 @@ class FakeTelegram(Waiting):
             raw_text=params.get("text", params.get("caption")),
             parse_mode=params.get("parse_mode"),
             method=method,
+            at=time.time(),
         )
         self._log[chat_id].append(entry)
+        self.sent_log.append((entry["at"], chat_id))
         self._wake()
 
     async def _send_message(self, params: JSONDict) -> JSONDict:

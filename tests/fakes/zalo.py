@@ -454,7 +454,7 @@ class FakeZalo(Waiting):
 
     def _record(self, chat_id: str, method: str, content: JSONDict) -> JSONDict:
         result = {"message_id": self._next_id(), "date": now_ms()}
-        self._log[chat_id].append({"method": method, **content, **result})
+        self._log[chat_id].append({"method": method, **content, **result, "at": time.time()})
         self._wake()
         return result
 

@@ -82,6 +82,7 @@ def test_confirming_twice_queues_nobody_twice(database, catalog) -> None:
         assert broadcasts.report(repos, draft) == {
             "total": 2,
             "sent": 0,
+            "unknown": 0,
             "blocked": 0,
             "failed": 0,
             "waiting": 2,
