@@ -109,7 +109,7 @@ async def run(recipients: int, cap: float, live_per_sec: float, database_url: st
     if "--verbose" in sys.argv:
         print(
             "latencies (s, by send time):",
-            [(round(at - first, 1), round(lat, 2)) for (_, at), lat in zip(asked, latencies)],
+            [(round(at - first, 1), round(lat, 2)) for (_, at), lat in zip(asked, latencies, strict=False)],
         )
         print("429 at", [round(t - first, 2) for t in fake.refused_429_at])
     await fake.stop()
@@ -123,20 +123,18 @@ async def run(recipients: int, cap: float, live_per_sec: float, database_url: st
         if len(latencies) >= 20
         else max(latencies, default=float("nan"))
     )
-    print(
-        f"recipients: {recipients}, cap: {cap:g} msg/s, BROADCAST_RATE_PER_SEC={cap:g}, database: {db.dialect}"
-    )
-    print(f"broadcast: {elapsed:.1f} s, {broadcast_rate:.1f} msg/s = {broadcast_rate / cap:.3f} of the cap")
-    print(
-        f"everything sent meanwhile (broadcast + live replies): {total_rate:.1f} msg/s = {total_rate / cap:.3f} of the cap"
-    )
-    print(f"429 received: {fake.count_429()}")
-    print(
-        f"live: {len(asked)} questions at {live_per_sec:g}/s, reply p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, unanswered {unanswered}"
-    )
-    print(
-        f"broadcast duplicates: {sum(c - 1 for c in counts if c > 1)}, losses: {sum(1 for c in counts if c == 0)}"
-    )
+    duplicates = sum(c - 1 for c in counts if c > 1)
+    losses = sum(1 for c in counts if c == 0)
+    for line in (
+        f"recipients: {recipients}, cap = BROADCAST_RATE_PER_SEC = {cap:g} msg/s, database: {db.dialect}",
+        f"broadcast: {elapsed:.1f} s, {broadcast_rate:.1f} msg/s = {broadcast_rate / cap:.3f} of the cap",
+        f"all sent (broadcast + replies): {total_rate:.1f} msg/s = {total_rate / cap:.3f} of the cap",
+        f"429 received: {fake.count_429()}",
+        f"live: {len(asked)} questions at {live_per_sec:g}/s, reply p50 {p50 * 1000:.0f} ms, "
+        f"p95 {p95 * 1000:.0f} ms, unanswered {unanswered}",
+        f"broadcast duplicates: {duplicates}, losses: {losses}",
+    ):
+        print(line)
     return 0
 
 
