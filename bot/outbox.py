@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 # rate keeps every one-second window below the platform's limit.
 PACE_MARGIN = 0.97
 LIVE_HORIZON = 3600.0  # a live reply takes the next slot however far ahead it is
-LATE_TOLERANCE = 0.005  # seconds a send may leave after its slot (at least half the spacing)
+LATE_TOLERANCE = 0.005  # seconds a send may leave after its slot (at least a quarter of the spacing)
+MAX_RESLOTS = 5
 STOP_GRACE = 10.0
 
 Pace = Callable[[], Awaitable[None]]
@@ -288,18 +289,17 @@ class OutboxSender:
         channel.wake.set()
 
     async def _wait_for(self, channel: _Channel, slot: float) -> None:
-        """Sleep until ``slot``. Woken too late (the process stalled), the slot is given up once for a
-        new one: late sends would go out together with on-time ones, a burst the platform refuses."""
-        tolerance = max(channel.interval / 2, LATE_TOLERANCE)
-        for retry in (True, False):
+        """Sleep until ``slot``. Woken too late (the process stalled, or the database was busy), the
+        slot is given up for a new one: late sends would go out together with on-time ones, a burst
+        the platform refuses. After a few tries the message goes anyway."""
+        tolerance = max(channel.interval / 4, LATE_TOLERANCE)
+        for attempt in range(MAX_RESLOTS + 1):
             delay = slot - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             if channel.paused_until > time.time():  # a 429 came while this one waited for its slot
                 await asyncio.sleep(channel.paused_until - time.time())
-                slot = await self._reserve_any(channel)
-                continue
-            if not retry or time.time() - slot <= tolerance:
+            elif time.time() - slot <= tolerance or attempt == MAX_RESLOTS:
                 return
             slot = await self._reserve_any(channel)
 
@@ -360,7 +360,7 @@ class OutboxSender:
                 if priority < PROACTIVE_FROM:
                     return _Plan(live=True)
                 channel.busy_with_bulk = True
-            slot = repos.budget.reserve(channel.key, time.time(), channel.interval, channel.horizon)
+            slot = repos.budget.reserve(channel.key, channel.interval, channel.horizon)
             if slot is not None:
                 return _Plan(slot=slot)
             next_slot, paused_until = repos.budget.state(channel.key)
@@ -368,7 +368,7 @@ class OutboxSender:
 
     def _reserve(self, channel: _Channel, horizon: float) -> float | None:
         with self.db.session() as s:
-            return Repos(s).budget.reserve(channel.key, time.time(), channel.interval, horizon)
+            return Repos(s).budget.reserve(channel.key, channel.interval, horizon)
 
     def _give_back(self, channel: _Channel, slot: float) -> None:
         with self.db.session() as s:

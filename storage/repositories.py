@@ -5,7 +5,8 @@ Repositories add, read and change rows; they never commit (the unit of work in `
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -547,9 +548,18 @@ class SendBudgetRepo:
     def ensure(self, key: str) -> None:
         insert_ignore(self.session, SendBudget, {"key": key, "next_slot": 0.0, "paused_until": 0.0})
 
-    def reserve(self, key: str, now: float, interval: float, horizon: float) -> float | None:
+    def reserve(
+        self, key: str, interval: float, horizon: float, clock: Callable[[], float] = time.time
+    ) -> float | None:
         """Take the next slot if it is at most ``horizon`` seconds ahead and the token is not paused;
-        returns the slot's time (wait until then to send), or None."""
+        returns the slot's time (wait until then to send), or None.
+
+        The row is locked first and the time read after: a sender that waited for the lock (SQLite's
+        single writer, a PostgreSQL row lock) must not reserve a slot from a time already past."""
+        self.session.exec(  # type: ignore[call-overload]
+            update(SendBudget).where(col(SendBudget.key) == key).values(key=SendBudget.key)
+        )
+        now = clock()
         start = case((col(SendBudget.next_slot) > now, col(SendBudget.next_slot)), else_=now)
         taken = self.session.execute(
             update(SendBudget)

@@ -1,0 +1,128 @@
+"""Everything stored about one producer, in one place: a summary for ``/dulieu``, erasure for
+``/xoadulieu`` and the retention sweep, and the anonymisation of applications when consent is
+withdrawn (Decree 13/2023/NĐ-CP).
+
+Where personal data lives (also in the README): ``users`` (chat id, display name, username),
+``profiles`` (name, phone, establishment, address, sector, amounts), ``conversations`` (a draft
+application), ``leads`` and ``lead_events`` (applications and staff notes), ``staff_questions``,
+``subscriptions`` and ``reminders``, ``message_log`` (every message in and out), ``inbox`` (raw
+updates, 7 days), ``outbox`` (messages sent), ``chat_pacing`` (send times only).
+
+Erasure deletes rows; it never only flags them. Applications already in the centre's hands are
+kept without anything that identifies the producer (programme, province, status, amount), with an
+entry in their history saying why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, update
+from sqlmodel import Session, col, select
+
+from storage.models import (
+    ChatPacing,
+    Conversation,
+    InboxUpdate,
+    Lead,
+    LeadEvent,
+    MessageLog,
+    OutboxMessage,
+    Profile,
+    Reminder,
+    StaffQuestion,
+    Subscription,
+    User,
+)
+
+ANONYMISED_NAME = "(đã xóa theo yêu cầu)"
+ERASED_NOTE = "Người dân yêu cầu xóa dữ liệu cá nhân (Nghị định 13/2023/NĐ-CP): hồ sơ đã được ẩn danh."
+WITHDRAWN_NOTE = "Người dân rút lại sự đồng ý xử lý dữ liệu (Nghị định 13/2023/NĐ-CP): hồ sơ đã được ẩn danh."
+CONTACT_FIELDS = ("full_name", "phone", "establishment_name", "commune", "sector", "products")
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    leads: list[Lead]
+    subscribed: bool
+    questions: int
+    messages: int
+
+
+@dataclass
+class PersonalDataRepo:
+    session: Session
+
+    def summary(self, user_id: int) -> DataSummary:
+        s = self.session
+        leads = list(s.exec(select(Lead).where(Lead.user_id == user_id).order_by(col(Lead.id))).all())
+        subscribed = s.exec(
+            select(Subscription.id).where(Subscription.user_id == user_id, Subscription.is_active)
+        ).first()
+        questions = s.exec(
+            select(func.count()).select_from(StaffQuestion).where(StaffQuestion.user_id == user_id)
+        )
+        messages = s.exec(select(func.count()).select_from(MessageLog).where(MessageLog.user_id == user_id))
+        return DataSummary(leads, subscribed is not None, int(questions.one()), int(messages.one()))
+
+    def anonymise_leads(self, user_id: int, now: datetime, note: str) -> int:
+        """Strip everything identifying from the producer's applications; how many there were."""
+        leads = self.session.exec(
+            select(Lead).where(Lead.user_id == user_id, Lead.full_name != ANONYMISED_NAME)
+        ).all()
+        for lead in leads:
+            lead.full_name, lead.phone, lead.establishment_name = ANONYMISED_NAME, "", ""
+            lead.commune = lead.sector = lead.products = lead.plan = None
+            lead.search_text = ""
+            lead.updated_at = now
+            self.session.add(lead)
+            self.session.add(LeadEvent(lead_id=lead.id, actor="producer", note=note, created_at=now))
+        # Staff notes may quote the producer; the history keeps who changed what, not the words.
+        lead_ids = [lead.id for lead in leads]
+        if lead_ids:
+            self.session.exec(  # type: ignore[call-overload]
+                update(LeadEvent)
+                .where(col(LeadEvent.lead_id).in_(lead_ids), col(LeadEvent.note).is_not(None))
+                .where(col(LeadEvent.note).not_in([note]))
+                .values(note="(ghi chú đã xóa cùng dữ liệu cá nhân)")
+            )
+        return len(leads)
+
+    def withdraw_consent(self, user_id: int, now: datetime) -> int:
+        """Consent withdrawn: applications anonymised, contact details dropped from the profile."""
+        count = self.anonymise_leads(user_id, now, WITHDRAWN_NOTE)
+        profile = self.session.get(Profile, user_id)
+        if profile is not None:
+            for field in CONTACT_FIELDS:
+                setattr(profile, field, None)
+            profile.updated_at = now
+            self.session.add(profile)
+        return count
+
+    def erase(self, user_id: int, now: datetime) -> int:
+        """Delete the producer from every table; applications are anonymised and kept with a
+        tombstone user (no chat id, no name). Returns how many applications were kept."""
+        s = self.session
+        user = s.get(User, user_id)
+        if user is None:
+            return 0
+        self.anonymise_leads(user_id, now, ERASED_NOTE)
+        for model in (MessageLog, Reminder, Subscription, StaffQuestion, ChatPacing, OutboxMessage):
+            s.exec(delete(model).where(model.user_id == user_id))  # type: ignore[call-overload, attr-defined]
+        s.exec(delete(Conversation).where(col(Conversation.user_id) == user_id))  # type: ignore[call-overload]
+        s.exec(delete(Profile).where(col(Profile.user_id) == user_id))  # type: ignore[call-overload]
+        s.exec(  # type: ignore[call-overload]
+            delete(InboxUpdate).where(
+                col(InboxUpdate.channel) == user.channel, col(InboxUpdate.chat_key) == user.external_id
+            )
+        )
+        kept = int(s.exec(select(func.count()).select_from(Lead).where(Lead.user_id == user_id)).one())
+        if kept:
+            user.external_id = f"erased:{user.id}"
+            user.display_name, user.username, user.is_blocked = "", None, True
+            s.add(user)
+        else:
+            s.delete(user)
+        s.flush()
+        return kept
