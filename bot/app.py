@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+import anyio.to_thread
 import uvicorn
 
 from bot.channels.console import ConsoleTransport, chat
@@ -23,11 +24,13 @@ from bot.channels.zalo import ZaloChannel, ZaloTransport
 from bot.inbox import InboxWorker
 from bot.outbox import OutboxSender, Transport
 from bot.scheduler import ReminderScheduler
+from bot.secrets import RedactingFormatter, ensure_private_dir, secret_values
 from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.web import create_web_app
 
 log = logging.getLogger(__name__)
+DASHBOARD_THREADS = 4
 CONSOLE_RATE = 50.0  # messages per second to the terminal: no platform limit, just no flood
 
 
@@ -87,11 +90,18 @@ class Runner:
                 port=settings.web_port,
                 log_level="warning",
                 lifespan="off",
+                # X-Forwarded-For is read by the dashboard from TRUSTED_PROXIES only, never by uvicorn
+                # (which would trust it from any local client).
+                proxy_headers=False,
+                server_header=False,
             )
         )
         self.web.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
     async def start(self) -> None:
+        # Dashboard pages (plain def routes) run in anyio's worker threads: a few at a time, so a
+        # flood of logins or a big export queues there instead of taking the CPU from the bots.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = DASHBOARD_THREADS
         self._web_task = asyncio.create_task(self.web.serve())
         while not self.web.started:
             if self._web_task.done():
@@ -161,17 +171,19 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-def _log_to_file() -> Path:
-    """While the console chat owns the terminal, log lines go to a file instead."""
-    path = Path("data") / "khuyencong.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _log_to_file(settings: Settings) -> Path:
+    """While the console chat owns the terminal, log lines go to a file in the data folder instead."""
+    path = ensure_private_dir(settings.data_dir) / "khuyencong.log"
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
             root.removeHandler(handler)
     file_handler = logging.FileHandler(path, encoding="utf-8")
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    file_handler.setFormatter(
+        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secret_values(settings))
+    )
     root.addHandler(file_handler)
+    path.chmod(0o600)
     return path
 
 
@@ -191,7 +203,7 @@ async def run(settings: Settings) -> None:
             print(f"Bot running on {', '.join(channels)}. Ctrl+C to stop.", flush=True)
             await stop.wait()
         elif console:
-            log_file = _log_to_file()
+            log_file = _log_to_file(settings)
             print(runner.services.texts.label("console_intro"), f"(logs: {log_file})", flush=True)
             hint = runner.services.texts.label("plain_menu_hint")
             await asyncio.to_thread(chat, runner.services.dialogue, hint)

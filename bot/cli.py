@@ -90,9 +90,9 @@ def _cmd_eligibility(args: argparse.Namespace) -> int:
 def _cmd_chat(args: argparse.Namespace) -> int:
     from bot.channels.console import chat
     from bot.services import build_services
-    from bot.settings import Settings
+    from bot.settings import load_settings
 
-    services = build_services(Settings())
+    services = build_services(load_settings())
     try:
         chat(services.dialogue, services.texts.label("plain_menu_hint"), chat_id=args.user)
     except KeyboardInterrupt:
@@ -107,25 +107,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import logging
 
     from bot.app import run
-    from bot.settings import Settings
+    from bot.secrets import redact_logs
+    from bot.settings import load_settings
 
+    settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines would print the bot token
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per sweep is noise
+    redact_logs(settings)  # and whatever else might carry a token or a secret
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(Settings()))
+        asyncio.run(run(settings))
     return 0
 
 
 def _cmd_staff_add(args: argparse.Namespace) -> int:
     import re
 
-    from bot.settings import Settings
+    from bot.settings import load_settings
     from storage.db import Database
     from storage.passwords import MIN_LENGTH, hash_password
-    from storage.repositories import Repos
+    from storage.repositories import Repos, normalise_username
 
-    if not re.fullmatch(r"[A-Za-z0-9_.@-]{3,64}", args.username):
+    username = normalise_username(args.username)
+    if not re.fullmatch(r"[a-z0-9_.@-]{3,64}", username):
         print("username: 3-64 characters, letters, digits and _ . @ - only", file=sys.stderr)
         return 2
     password = sys.stdin.readline().rstrip("\r\n")
@@ -135,11 +139,11 @@ def _cmd_staff_add(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    db = Database(Settings().database_url)
+    db = Database(load_settings().database_url)
     db.migrate()
     try:
         with db.session() as s:
-            account, created = Repos(s).staff.upsert(args.username, hash_password(password), args.telegram_id)
+            account, created = Repos(s).staff.upsert(username, hash_password(password), args.telegram_id)
     finally:
         db.dispose()
     print(f"{'created' if created else 'updated'} staff account {account.username}")
@@ -148,9 +152,9 @@ def _cmd_staff_add(args: argparse.Namespace) -> int:
 
 def _open_services():  # type: ignore[no-untyped-def]
     from bot.services import build_services
-    from bot.settings import Settings
+    from bot.settings import load_settings
 
-    return build_services(Settings())
+    return build_services(load_settings())
 
 
 def _province(kb, text: str | None) -> str | None:  # type: ignore[no-untyped-def]
@@ -324,5 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from bot.settings import SettingsError
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as exc:  # names the variables and why, never their values
+        print(exc, file=sys.stderr)
+        return 2

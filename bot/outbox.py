@@ -396,6 +396,8 @@ class OutboxSender:
             if row.buttons and not native_buttons and row.priority >= PROACTIVE_FROM:
                 # Text channels answer a menu by its number: this one is now the last menu shown.
                 repos.outbox.remember_menu(row.user_id, row.buttons, self.clock())
+        if row.ephemeral:
+            self.db.flush_deleted()
 
     def _record_retry_after(self, channel: _Channel, row: OutboxMessage, error: RetryLater) -> None:
         assert row.id is not None
@@ -411,12 +413,15 @@ class OutboxSender:
         with self.db.session() as s:
             repos = Repos(s)
             attempts = repos.outbox.attempts(row.id) + 1
+            final = isinstance(error, Blocked | Permanent) or attempts >= self.max_attempts
             if isinstance(error, Blocked):
                 repos.outbox.mark_failed(row.id, self.worker_id, "blocked", str(error))
                 repos.users.mark_blocked(row.user_id)
-            elif isinstance(error, Permanent) or attempts >= self.max_attempts:
+            elif final:
                 repos.outbox.mark_failed(row.id, self.worker_id, "failed", str(error))
             else:
                 when = self.clock() + timedelta(seconds=min(2**attempts, 300))
                 repos.outbox.retry_later(row.id, self.worker_id, when, str(error), count_attempt=True)
             repos.pacing.release(row.user_id, sent_at=None)
+            if final and row.ephemeral:
+                repos.outbox.forget(row.id)

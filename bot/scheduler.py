@@ -41,6 +41,7 @@ class ReminderScheduler:
         self.on_queued = on_queued
         self.interval_seconds = interval_seconds
         self.clock = clock
+        self.retention_months = services.settings.data_retention_months
         self.scheduler: AsyncIOScheduler | None = None
         self._sweeping = asyncio.Lock()
 
@@ -54,6 +55,9 @@ class ReminderScheduler:
             planned = plan_reminders(repos, kb, settings, now, channels=self.services.dialogue.channels)
             queued = queue_due_reminders(repos, self.services.texts, settings, now)
             repos.inbox.purge_handled(now - INBOX_KEPT)
+            repos.personal_data.purge_older_than(now - timedelta(days=30 * self.retention_months))
+            repos.login_failures.purge(now - timedelta(days=1))
+            repos.staff.purge_expired_sessions(now)
         return SweepResult(deadlines, planned, queued)
 
     async def tick(self) -> SweepResult | None:

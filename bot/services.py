@@ -57,5 +57,6 @@ def build_services(settings: Settings) -> Services:
         staff_telegram_ids={str(i) for i in settings.staff_telegram_ids},
         reminder_settings=reminder_settings(settings),
         channels=delivery_channels(settings),
+        retention_months=settings.data_retention_months,
     )
     return Services(settings, db, catalog, texts, dialogue)

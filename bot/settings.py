@@ -1,15 +1,40 @@
-"""Process settings, read once from the environment (and ``.env``) with pydantic-settings."""
+"""Process settings, read once from the environment (and ``.env``) with pydantic-settings.
+
+Secure by default: ``ENVIRONMENT`` takes known values only; a configured ``SESSION_SECRET`` must be
+long and random (with none, ``bot.secrets`` makes one and keeps it in the data folder); in
+production, webhook secrets must be too. ``load_settings`` reports problems by variable name and
+reason only, never with the values (a token must not reach a terminal or a log).
+"""
 
 from __future__ import annotations
 
+import ipaddress
+from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = "sqlite:///data/khuyencong.db"
-_PLACEHOLDERS = {"changeme", "change-me", "secret", "xxx", "placeholder", ""}
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+ENVIRONMENTS = ("development", "production")
+MIN_SECRET_LENGTH = 32
+MIN_DISTINCT_CHARACTERS = 10
+_PLACEHOLDERS = ("changeme", "change-me", "change_me", "secret", "placeholder", "example", "password")
+
+
+class SettingsError(ValueError):
+    """The settings cannot be used; the message names the variables and why, never their values."""
+
+
+def _weak(secret: str) -> str | None:
+    """Why ``secret`` is not a real secret, or None."""
+    if len(secret.encode()) < MIN_SECRET_LENGTH:
+        return f"at least {MIN_SECRET_LENGTH} characters of random text"
+    if len(set(secret)) < MIN_DISTINCT_CHARACTERS or any(p in secret.lower() for p in _PLACEHOLDERS):
+        return "random text, not a placeholder or a repeated character"
+    return None
 
 
 class Settings(BaseSettings):
@@ -17,7 +42,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    environment: str = Field(default="development", description="'production' turns on strict checks")
+    environment: str = Field(default="development", description="development | production (any case)")
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     telegram_webhook_url: str | None = None
@@ -26,10 +51,13 @@ class Settings(BaseSettings):
     zalo_api_base_url: str = "https://bot-api.zaloplatforms.com"
     zalo_webhook_url: str | None = None
     zalo_webhook_secret: SecretStr | None = None
-    database_url: str = DEFAULT_DATABASE_URL
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = ""  # empty: a SQLite file in data_dir
     web_host: str = "127.0.0.1"
     web_port: int = 8080
-    session_secret: SecretStr = SecretStr("dev-only-session-secret-change-me-in-production")
+    session_secret: SecretStr | None = None
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    data_retention_months: int = Field(default=24, ge=1, le=120)
     staff_telegram_ids: Annotated[list[int], NoDecode] = []
     timezone: str = "Asia/Ho_Chi_Minh"
     broadcast_rate_per_sec: float = Field(default=25.0, gt=0)
@@ -46,6 +74,44 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_networks(cls, value: object) -> object:
+        parts = value.replace(";", ",").split(",") if isinstance(value, str) else value
+        if not isinstance(parts, list):
+            return value
+        networks = []
+        for part in (str(p).strip() for p in parts):
+            if part:
+                try:
+                    networks.append(str(ipaddress.ip_network(part, strict=False)))
+                except ValueError as exc:
+                    raise ValueError("each entry must be an IP address or a network like 10.0.0.0/8") from exc
+        return networks
+
+    @field_validator("environment")
+    @classmethod
+    def _known_environment(cls, value: str) -> str:
+        normalised = value.strip().lower()
+        if normalised not in ENVIRONMENTS:
+            raise ValueError(f"must be one of {', '.join(ENVIRONMENTS)} (any case)")
+        return normalised
+
+    @field_validator("session_secret", mode="before")
+    @classmethod
+    def _session_secret_is_random(cls, value: object) -> object:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str) and not raw.strip():
+            return None  # unset: one is generated and kept in the data folder
+        if isinstance(raw, str) and (why := _weak(raw)):
+            raise ValueError(f"must be {why} (or leave it unset: one is generated)")
+        return value
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
 
     @field_validator(
         "telegram_bot_token",
@@ -70,18 +136,21 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _production_secrets(self) -> Settings:
+    def _defaults_and_production_secrets(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'khuyencong.db'}"
         if self.environment != "production":
             return self
-        secrets = {"SESSION_SECRET": self.session_secret}
+        secrets = {}
         if self.telegram_webhook_url:
             secrets["TELEGRAM_WEBHOOK_SECRET"] = self.telegram_webhook_secret
         if self.zalo_webhook_url:
             secrets["ZALO_WEBHOOK_SECRET"] = self.zalo_webhook_secret
         for name, secret in secrets.items():
-            value = secret.get_secret_value() if secret else ""
-            if value.lower() in _PLACEHOLDERS or "change-me" in value or len(value) < 16:
-                raise ValueError(f"{name} must be set to a real secret (16+ characters) in production")
+            why = _weak(secret.get_secret_value() if secret else "")
+            if why:
+                raise ValueError(f"{name} must be {why} in production")
         return self
 
     @property
@@ -100,3 +169,16 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+def load_settings(**values: object) -> Settings:
+    """Settings from the environment (``values`` override it); ``SettingsError`` says what is wrong
+    by variable name, without echoing any value."""
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False, include_context=False):
+            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid settings:\n" + "\n".join(f"  {p}" for p in problems)) from None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from bot.dashboard.routes import create_dashboard
+from bot.dashboard.app import create_dashboard
+from bot.secrets import session_key
 
 if TYPE_CHECKING:
     from bot.channels.telegram import TelegramChannel
@@ -35,11 +37,13 @@ def create_web_app(
     app.state.outbox = outbox
     app.state.zalo = zalo
     settings = services.settings
-    create_dashboard(app, settings.session_secret.get_secret_value(), secure_cookies=settings.secure_cookies)
+    create_dashboard(app, settings, session_key(settings))
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        if services.db.ping():
+        # The ping runs in the bots' worker threads, not the dashboard's (which a flood of logins or
+        # an export may keep busy): health is reported as the bots see it.
+        if await asyncio.to_thread(services.db.ping):
             return JSONResponse({"status": "ok"})
         return JSONResponse({"status": "unavailable"}, status_code=503)
 

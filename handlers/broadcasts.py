@@ -16,6 +16,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from handlers import callbacks as cb
@@ -180,18 +181,18 @@ def confirm(
     staff_ids: set[str],
     channels: tuple[str, ...] = CHANNELS,
 ) -> int:
-    """Queue one outbox row per recipient (once: confirming again queues nobody twice)."""
-    if broadcast.status not in ("draft",):
+    """Queue one outbox row per recipient, once: the draft is taken with a conditional update, so a
+    second confirmation (a double click, two staff at once) queues nobody and changes nothing."""
+    now = utcnow()
+    taken = repos.session.exec(  # type: ignore[call-overload]
+        update(Broadcast)
+        .where(col(Broadcast.id) == broadcast.id, col(Broadcast.status) == "draft")
+        .values(status="sending", confirmed_at=now)
+    )
+    if (taken.rowcount or 0) != 1:
+        repos.session.refresh(broadcast)
         return 0
     chosen = recipients(repos, kb, Audience.from_dict(broadcast.audience), staff_ids, channels)
-    already = set(
-        repos.session.exec(
-            select(OutboxMessage.user_id).where(
-                OutboxMessage.kind == "broadcast", OutboxMessage.source_id == broadcast.id
-            )
-        ).all()
-    )
-    now = utcnow()
     rows = [
         OutboxMessage(
             kind="broadcast",
@@ -206,12 +207,8 @@ def confirm(
             next_attempt_at=now,
         )
         for user, profile in chosen
-        if user.id not in already
     ]
     repos.session.add_all(rows)
-    broadcast.status = "sending"
-    broadcast.confirmed_at = now
-    repos.session.add(broadcast)
     repos.session.flush()
     return len(rows)
 

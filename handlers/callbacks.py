@@ -33,6 +33,9 @@ REMINDERS_OFF = "ro"
 REMINDERS_CHANGE = "rc"
 REMIND_PROGRAMME = "rp"  # rp:<programme id>
 BROADCAST = "bc"  # bc:<broadcast id>:ok|no (staff only)
+MY_DATA = "dl"  # what is stored about me (/dulieu)
+ERASE = "xd"  # delete my data (/xoadulieu): asks for a confirmation first
+WITHDRAW_CONSENT = "wc"  # withdraw consent to processing: asks for a confirmation first
 
 _GLOBAL = {
     MAIN_MENU,
@@ -57,6 +60,9 @@ _GLOBAL = {
     REMINDERS_CHANGE,
     REMIND_PROGRAMME,
     BROADCAST,
+    MY_DATA,
+    ERASE,
+    WITHDRAW_CONSENT,
 }
 
 

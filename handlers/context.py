@@ -65,6 +65,9 @@ class Ctx:
     staff_ids: frozenset[str] = frozenset()
     reminder_settings: ReminderSettings = field(default_factory=ReminderSettings)
     channels: tuple[str, ...] = ("telegram", "zalo")
+    retention_months: int = 24
+    # Set by the privacy flow: the dialogue deletes everything about this producer after the step.
+    erase_requested: bool = False
 
     # --- replies ---
 

@@ -12,7 +12,19 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from handlers import apply, ask, ask_staff, broadcasts, browse, eligibility, menu, notify, reminders, staff
+from handlers import (
+    apply,
+    ask,
+    ask_staff,
+    broadcasts,
+    browse,
+    eligibility,
+    menu,
+    notify,
+    privacy,
+    reminders,
+    staff,
+)
 from handlers import callbacks as cb
 from handlers.context import Ctx, State
 from handlers.reminders_sweep import ReminderSettings
@@ -40,6 +52,7 @@ class Dialogue:
         staff_telegram_ids: frozenset[str] | set[str] = frozenset(),
         reminder_settings: ReminderSettings | None = None,
         channels: tuple[str, ...] = broadcasts.CHANNELS,
+        retention_months: int = 24,
     ):
         self.db = db
         self.catalog = catalog
@@ -49,6 +62,7 @@ class Dialogue:
         self.staff_ids = frozenset(str(i) for i in staff_telegram_ids)
         self.reminder_settings = reminder_settings or ReminderSettings(timezone=timezone)
         self.channels = channels
+        self.retention_months = retention_months
         # Called after each committed update (the outbox uses it to look for new messages at once).
         self.after_commit: Callable[[], None] | None = None
         words = self.texts.labels["words"]
@@ -66,6 +80,8 @@ class Dialogue:
             "hoso": apply.my_applications,
             "nhachan": reminders.show,
             "tatnhac": reminders.stop,
+            "dulieu": privacy.show,
+            "xoadulieu": privacy.ask_erase,
             "leads": lambda ctx: staff.list_leads(ctx) or [ctx.main_menu("unknown_command", command="leads")],
             "broadcast": lambda ctx: (
                 staff.broadcast_command(ctx) or [ctx.main_menu("unknown_command", command="broadcast")]
@@ -104,21 +120,37 @@ class Dialogue:
                 self.staff_ids,
                 self.reminder_settings,
                 self.channels,
+                self.retention_months,
             )
             repos.messages.add(
                 user.id, incoming.channel, "in", _describe(incoming, state), str(incoming.kind)
             )
             replies = self._route(ctx, incoming)
-            _remember_buttons(state, replies)
-            repos.conversations.save(user.id, state.flow, state.step, state.data, state.menu_version)
-            for reply in replies:
-                repos.messages.add(user.id, incoming.channel, "out", reply.text)
             if receipt is not None:
                 _finish(repos, receipt, now)
-                notify.queue_replies(repos, user, replies, receipt.inbox_id)
+            if ctx.erase_requested:
+                self._erase(repos, ctx, replies, receipt)
+            else:
+                _remember_buttons(state, replies)
+                repos.conversations.save(user.id, state.flow, state.step, state.data, state.menu_version)
+                for reply in replies:
+                    repos.messages.add(user.id, incoming.channel, "out", reply.text)
+                if receipt is not None:
+                    notify.queue_replies(repos, user, replies, receipt.inbox_id)
+        if ctx.erase_requested:
+            self.db.flush_deleted()
         if self.after_commit is not None:
             self.after_commit()
         return replies
+
+    def _erase(self, repos: Repos, ctx: Ctx, replies: list[Reply], receipt: Receipt | None) -> None:
+        """The producer asked to have their data deleted: gone from every table, this exchange
+        included; the last answer is queued once and forgotten once delivered."""
+        chat = (ctx.user.channel, ctx.user.external_id)
+        repos.personal_data.erase(ctx.user.id, ctx.now)
+        if receipt is not None:
+            for reply in replies:
+                repos.outbox.add_ephemeral(ctx.user, chat[1], reply.text, receipt.inbox_id)
 
     def give_up(self, channel: str, chat_id: str, receipt: Receipt, error: str) -> None:
         """An update kept failing: mark it failed and tell the producer politely, in one transaction."""
@@ -203,6 +235,8 @@ class Dialogue:
             return apply.on_choice(ctx, c.arg or "") if c.action == cb.ANSWER else apply.go_back(ctx)
         if ctx.state.flow == reminders.FLOW and c.action == cb.ANSWER:
             return reminders.on_choice(ctx, c.arg or "")
+        if ctx.state.flow == privacy.FLOW and c.action == cb.ANSWER:
+            return privacy.on_choice(ctx, c.arg or "")
         return None
 
     def _dispatch(self, ctx: Ctx, c: cb.Callback) -> list[Reply] | None:
@@ -220,6 +254,9 @@ class Dialogue:
             cb.REMINDERS: reminders.show,
             cb.REMINDERS_OFF: reminders.stop,
             cb.REMINDERS_CHANGE: reminders.change,
+            cb.MY_DATA: privacy.show,
+            cb.ERASE: privacy.ask_erase,
+            cb.WITHDRAW_CONSENT: privacy.ask_withdraw,
         }
         if c.arg is None and c.action in without_arg:
             return without_arg[c.action](ctx)

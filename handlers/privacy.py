@@ -15,7 +15,7 @@ from typing import Any
 from handlers import callbacks as cb
 from handlers.context import Ctx
 from handlers.types import Button, Reply
-from storage.repositories import ANONYMISED_NAME
+from storage.personal_data import ANONYMISED_NAME
 
 FLOW = "privacy"
 CONFIRM_ERASE = "confirm_erase"

@@ -11,6 +11,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 _COMMAND = re.compile(r"/([A-Za-z0-9_@]+)(?:\s+(.*))?$", re.DOTALL)
+# Control characters (NUL included: PostgreSQL text cannot hold it), bidirectional overrides and
+# zero-width marks: never meaningful in a producer's message, sometimes used to disguise one.
+_UNWANTED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` without control and invisible formatting characters (line breaks and tabs kept)."""
+    return _UNWANTED.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 class Kind(StrEnum):
@@ -35,6 +43,12 @@ class Incoming:
     choice: str | None = None
     contact_phone: str | None = None
     media: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("text", "user_name", "username", "choice", "contact_phone"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, clean_text(value))
 
     @classmethod
     def text_message(cls, channel: str, chat_id: str, text: str, user_name: str = "") -> Incoming:

@@ -7,6 +7,8 @@ the driver is picked here (psycopg 3 for PostgreSQL). Migrations (Alembic) run a
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,9 +32,20 @@ def normalise_url(url: str) -> str:
 
 
 def _prepare_sqlite_file(url: str) -> None:
+    """The database file and its folder exist and are the owner's alone (mode 0600 / 0700): they
+    hold producers' personal data. SQLite gives its -wal and -shm files the same mode."""
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database).expanduser()
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        # Never open (and close) a file SQLite may already have open: closing any descriptor of it
+        # drops this process's POSIX locks on it, and SQLite's locking with them.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    os.chmod(path, 0o600)
 
 
 def create_db_engine(url: str) -> Engine:
@@ -50,6 +63,8 @@ def create_db_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Deleted rows are overwritten, not just unlinked: erased personal data leaves the file.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine
@@ -95,6 +110,14 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    def flush_deleted(self) -> None:
+        """Make deletions final on disk: SQLite's write-ahead log still holds the old pages until a
+        checkpoint copies them back (zeroed, with ``secure_delete``) and truncates it. PostgreSQL
+        deletes rows outright; nothing to do there."""
+        if self.dialect == "sqlite":
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def ping(self) -> bool:
         try:

@@ -147,6 +147,30 @@ class StaffAccount(SQLModel, table=True):
     last_login_at: datetime | None = None
 
 
+class StaffSession(SQLModel, table=True):
+    """A logged-in dashboard session. The cookie carries a random token; only its SHA-256 is stored,
+    so logging out (or a password change) ends the session for good, whatever the cookie says."""
+
+    __tablename__ = "staff_sessions"
+
+    id: str = Field(primary_key=True, max_length=64)
+    staff_id: int = Field(foreign_key="staff_accounts.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed dashboard login, per client address and per (normalised) username: the login
+    limit counts these, in the database so that every process enforces the same limit."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_failed_at", "key", "failed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=160)
+    failed_at: datetime = Field(default_factory=utcnow)
+
+
 class StaffQuestion(SQLModel, table=True):
     """A producer's question handed to staff ("Hỏi cán bộ") and its answer."""
 
@@ -268,6 +292,8 @@ class OutboxMessage(SQLModel, table=True):
     claimed_at: datetime | None = None
     lease_until: datetime | None = None
     ambiguous: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    # Deleted once delivered: the last answer to a producer who asked to have their data erased.
+    ephemeral: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None

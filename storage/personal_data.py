@@ -80,6 +80,7 @@ class PersonalDataRepo:
             self.session.add(LeadEvent(lead_id=lead.id, actor="producer", note=note, created_at=now))
         # Staff notes may quote the producer; the history keeps who changed what, not the words.
         lead_ids = [lead.id for lead in leads]
+        self._forget_notifications("lead_new", lead_ids)
         if lead_ids:
             self.session.exec(  # type: ignore[call-overload]
                 update(LeadEvent)
@@ -88,6 +89,15 @@ class PersonalDataRepo:
                 .values(note="(ghi chú đã xóa cùng dữ liệu cá nhân)")
             )
         return len(leads)
+
+    def _forget_notifications(self, kind: str, source_ids: list[int | None]) -> None:
+        """Messages to staff that quoted this producer (a new lead, a question) leave the outbox too."""
+        if source_ids:
+            self.session.exec(  # type: ignore[call-overload]
+                delete(OutboxMessage).where(
+                    col(OutboxMessage.kind) == kind, col(OutboxMessage.source_id).in_(source_ids)
+                )
+            )
 
     def withdraw_consent(self, user_id: int, now: datetime) -> int:
         """Consent withdrawn: applications anonymised, contact details dropped from the profile."""
@@ -108,6 +118,8 @@ class PersonalDataRepo:
         if user is None:
             return 0
         self.anonymise_leads(user_id, now, ERASED_NOTE)
+        questions = s.exec(select(StaffQuestion.id).where(StaffQuestion.user_id == user_id)).all()
+        self._forget_notifications("question_new", list(questions))
         for model in (MessageLog, Reminder, Subscription, StaffQuestion, ChatPacing, OutboxMessage):
             s.exec(delete(model).where(model.user_id == user_id))  # type: ignore[call-overload, attr-defined]
         s.exec(delete(Conversation).where(col(Conversation.user_id) == user_id))  # type: ignore[call-overload]
@@ -118,11 +130,38 @@ class PersonalDataRepo:
             )
         )
         kept = int(s.exec(select(func.count()).select_from(Lead).where(Lead.user_id == user_id)).one())
-        if kept:
-            user.external_id = f"erased:{user.id}"
-            user.display_name, user.username, user.is_blocked = "", None, True
-            s.add(user)
-        else:
-            s.delete(user)
+        # A tombstone: nothing that identifies the producer (the anonymised applications and the
+        # last answer still in the outbox point to it). Writing again starts as a new user.
+        user.external_id = f"erased:{user.id}"
+        user.display_name, user.username, user.is_blocked = "", None, True
+        s.add(user)
         s.flush()
         return kept
+
+    def purge_older_than(self, cutoff: datetime, batch: int = 1000) -> int:
+        """Retention: the message log and delivered messages before ``cutoff`` are deleted, and
+        application drafts untouched since then are dropped. Returns how many rows went."""
+        s = self.session
+        removed = s.exec(delete(MessageLog).where(col(MessageLog.created_at) < cutoff)).rowcount or 0  # type: ignore[call-overload]
+        removed += (
+            s.exec(  # type: ignore[call-overload]
+                delete(OutboxMessage).where(
+                    col(OutboxMessage.status).in_(("sent", "failed", "blocked")),
+                    col(OutboxMessage.created_at) < cutoff,
+                )
+            ).rowcount
+            or 0
+        )
+        stale = s.exec(
+            select(Conversation)
+            .where(col(Conversation.updated_at) < cutoff)
+            .order_by(col(Conversation.user_id))
+            .limit(batch)
+        ).all()
+        for conversation in stale:
+            if "_draft" in conversation.data or "_last_question" in conversation.data:
+                data = {k: v for k, v in conversation.data.items() if k not in ("_draft", "_last_question")}
+                conversation.data = data
+                s.add(conversation)
+                removed += 1
+        return removed

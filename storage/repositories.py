@@ -5,7 +5,9 @@ Repositories add, read and change rows; they never commit (the unit of work in `
 
 from __future__ import annotations
 
+import hashlib
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -25,15 +27,18 @@ from storage.models import (
     InboxUpdate,
     Lead,
     LeadEvent,
+    LoginFailure,
     MessageLog,
     OutboxMessage,
     Profile,
     SendBudget,
     StaffAccount,
     StaffQuestion,
+    StaffSession,
     User,
     utcnow,
 )
+from storage.personal_data import PersonalDataRepo
 from storage.search_text import lead_search_text, search_needle
 
 
@@ -320,6 +325,28 @@ class OutboxRepo:
         )
         self.session.add(message)
         return message
+
+    def add_ephemeral(self, user: User, chat_id: str, text: str, inbox_id: int) -> None:
+        """A last reply to a producer whose data was just erased (``user`` is a tombstone): it
+        carries its chat id itself and is deleted once delivered."""
+        self.session.add(
+            OutboxMessage(
+                kind="reply",
+                source_id=inbox_id,
+                user_id=user.id,
+                channel=user.channel,
+                chat_id=chat_id,
+                text=text,
+                priority=-10,
+                ephemeral=True,
+            )
+        )
+
+    def forget(self, row_id: int) -> None:
+        row = self.session.get(OutboxMessage, row_id)
+        if row is not None:
+            self.session.exec(delete(ChatPacing).where(col(ChatPacing.user_id) == row.user_id))  # type: ignore[call-overload]
+            self.session.delete(row)
 
     # --- the sender's steps (each one statement or a few, in the caller's transaction) ---
 
@@ -733,22 +760,33 @@ def insert_ignore(session: Session, table: type[SQLModel], values: dict[str, Any
     return session.execute(stmt).first() is not None
 
 
+def normalise_username(raw: str) -> str:
+    """The one form of a username, at creation, login and rate limiting: NFKC, trimmed, case-folded
+    (so " canbo1", "canbo1\t", "\u00a0canbo1" and "CanBo1" are all "canbo1")."""
+    return unicodedata.normalize("NFKC", raw).strip().casefold()
+
+
 @dataclass
 class StaffRepo:
     session: Session
 
     def by_username(self, username: str) -> StaffAccount | None:
-        return self.session.exec(select(StaffAccount).where(StaffAccount.username == username)).first()
+        name = normalise_username(username)
+        return self.session.exec(select(StaffAccount).where(StaffAccount.username == name)).first()
 
     def get(self, account_id: int) -> StaffAccount | None:
         return self.session.get(StaffAccount, account_id)
 
     def upsert(self, username: str, password_hash: str, telegram_id: int | None) -> tuple[StaffAccount, bool]:
-        """Create the account or update its password (and Telegram id); True when created."""
-        account = self.by_username(username)
+        """Create the account or update its password (and Telegram id); True when created. A new
+        password ends every open session of the account."""
+        name = normalise_username(username)
+        account = self.by_username(name)
         created = account is None
         if account is None:
-            account = StaffAccount(username=username, password_hash=password_hash)
+            account = StaffAccount(username=name, password_hash=password_hash)
+        elif account.password_hash != password_hash:
+            self.end_sessions(account.id)
         account.password_hash = password_hash
         if telegram_id is not None:
             account.telegram_id = telegram_id
@@ -756,6 +794,63 @@ class StaffRepo:
         self.session.add(account)
         self.session.flush()
         return account, created
+
+    # --- sessions (only the token's SHA-256 is stored) ---
+
+    def start_session(self, account_id: int, token: str, now: datetime, lifetime: timedelta) -> None:
+        digest = _token_digest(token)
+        self.session.add(
+            StaffSession(id=digest, staff_id=account_id, created_at=now, expires_at=now + lifetime)
+        )
+
+    def by_session(self, token: str, now: datetime) -> StaffAccount | None:
+        row = self.session.get(StaffSession, _token_digest(token))
+        if row is None or row.expires_at <= now:
+            return None
+        account = self.session.get(StaffAccount, row.staff_id)
+        return account if account is not None and account.is_active else None
+
+    def end_session(self, token: str) -> None:
+        stmt = delete(StaffSession).where(col(StaffSession.id) == _token_digest(token))
+        self.session.exec(stmt)  # type: ignore[call-overload]
+
+    def end_sessions(self, account_id: int | None) -> None:
+        self.session.exec(delete(StaffSession).where(col(StaffSession.staff_id) == account_id))  # type: ignore[call-overload]
+
+    def purge_expired_sessions(self, now: datetime) -> None:
+        self.session.exec(delete(StaffSession).where(col(StaffSession.expires_at) <= now))  # type: ignore[call-overload]
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class LoginFailureRepo:
+    """Failed logins per key (``ip:<address>``, ``user:<normalised name>``) within a time window."""
+
+    session: Session
+
+    def recent(self, keys: tuple[str, ...], since: datetime) -> dict[str, list[datetime]]:
+        rows = self.session.exec(
+            select(LoginFailure.key, LoginFailure.failed_at)
+            .where(col(LoginFailure.key).in_(keys), col(LoginFailure.failed_at) > since)
+            .order_by(col(LoginFailure.failed_at))
+        ).all()
+        found: dict[str, list[datetime]] = {key: [] for key in keys}
+        for key, at in rows:
+            found[key].append(at)
+        return found
+
+    def add(self, keys: tuple[str, ...], now: datetime) -> None:
+        for key in keys:
+            self.session.add(LoginFailure(key=key[:160], failed_at=now))
+
+    def clear(self, keys: tuple[str, ...]) -> None:
+        self.session.exec(delete(LoginFailure).where(col(LoginFailure.key).in_(keys)))  # type: ignore[call-overload]
+
+    def purge(self, before: datetime) -> None:
+        self.session.exec(delete(LoginFailure).where(col(LoginFailure.failed_at) < before))  # type: ignore[call-overload]
 
 
 class Repos:
@@ -773,5 +868,7 @@ class Repos:
         self.outbox = OutboxRepo(session)
         self.staff = StaffRepo(session)
         self.inbox = InboxRepo(session)
+        self.login_failures = LoginFailureRepo(session)
+        self.personal_data = PersonalDataRepo(session)
         self.budget = SendBudgetRepo(session)
         self.pacing = ChatPacingRepo(session)

@@ -52,8 +52,21 @@ def columns(labels: dict, tz: ZoneInfo) -> list[Column]:
     return [(c["header"], int(c["width"]), values[c["key"]]) for c in layout()["columns"]]
 
 
+# A cell starting with one of these is run as a formula by Excel, LibreOffice or Google Sheets
+# (=HYPERLINK(...) could send another lead's phone number away at one click). OWASP's advice: prefix
+# such text with a single quote, so it shows as typed and never runs.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: object) -> object:
+    """Text a spreadsheet would run, made inert; numbers and everything else unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _row(lead: Lead, index: int, cols: list[Column]) -> list[object]:
-    return [value(lead, {"index": index}) for _, _, value in cols]
+    return [neutralise(value(lead, {"index": index})) for _, _, value in cols]
 
 
 def csv_chunks(leads: Iterable[Lead], cols: list[Column], every: int = 500) -> Iterator[bytes]:
@@ -93,12 +106,7 @@ def write_xlsx(
     sheet.append([_styled(sheet, header, bold, wrap) for header, _, _ in cols])
     count = 0
     for count, lead in enumerate(leads, 1):
-        sheet.append(
-            [
-                _amount(sheet, v) if i and isinstance(v, int) else v
-                for i, v in enumerate(_row(lead, count, cols))
-            ]
-        )
+        sheet.append([_cell(sheet, value, i) for i, value in enumerate(_row(lead, count, cols))])
     if count:
         sheet.auto_filter.ref = f"A{header_row}:{get_column_letter(len(cols))}{header_row + count}"
     workbook.properties.created = now.replace(tzinfo=None)
@@ -119,8 +127,14 @@ def _styled(sheet: object, value: object, font: Font, alignment: Alignment | Non
     return cell
 
 
-def _amount(sheet: object, value: int) -> WriteOnlyCell:
-    """Amounts with thousands separators."""
-    cell = WriteOnlyCell(sheet, value=value)
-    cell.number_format = "#,##0"
-    return cell
+def _cell(sheet: object, value: object, column: int) -> WriteOnlyCell | object:
+    """Text is written as text, never as a formula; amounts get thousands separators."""
+    if isinstance(value, str):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"  # openpyxl would otherwise store text starting with "=" as a formula
+        return cell
+    if isinstance(value, int) and column:
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.number_format = "#,##0"
+        return cell
+    return value

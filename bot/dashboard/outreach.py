@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import col, select
 
-from bot.dashboard.routes import _page, _services, _tz, _wake_outbox, guard
+from bot.dashboard.pages import MAX_ID, form_text, guard, page, services, tz, wake_outbox
 from handlers import broadcasts, notify
 from knowledge.models import Category
 from storage.models import Broadcast, Deadline, User, utcnow
@@ -21,7 +21,7 @@ CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "console": "màn hình 
 
 
 def _categories(request: Request) -> dict[str, str]:
-    names = _services(request).texts.labels["categories"]
+    names = services(request).texts.labels["categories"]
     return {str(c): names[str(c)] for c in Category if c != Category.GENERAL}
 
 
@@ -29,10 +29,10 @@ def _categories(request: Request) -> dict[str, str]:
 
 
 @router.get("/deadlines", response_class=HTMLResponse)
-async def deadlines_page(request: Request) -> Response:
-    services = _services(request)
-    today = utcnow().astimezone(_tz(request)).date()
-    with services.db.session() as s:
+def deadlinespage(request: Request) -> Response:
+    running = services(request)
+    today = utcnow().astimezone(tz(request)).date()
+    with running.db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos)
         if isinstance(staff, Response):
@@ -42,21 +42,21 @@ async def deadlines_page(request: Request) -> Response:
             .where(Deadline.due_on >= today - timedelta(days=RECENT_DAYS))
             .order_by(col(Deadline.due_on))
         ).all()
-        return _page(
+        return page(
             request,
             "deadlines.html",
             staff,
             deadlines=rows,
             today=today,
             categories=_categories(request),
-            programmes={p.id: p.title for p in services.catalog.kb.programmes},
+            programmes={p.id: p.title for p in running.catalog.kb.programmes},
             error=request.query_params.get("error", ""),
             message=request.query_params.get("msg", ""),
         )
 
 
 @router.post("/deadlines")
-async def add_deadline(
+def add_deadline(
     request: Request,
     due_on: str = Form(""),
     action: str = Form(""),
@@ -67,9 +67,9 @@ async def add_deadline(
     programme: str = Form(""),
     csrf_token_field: str = Form("", alias="csrf_token"),
 ) -> Response:
-    services = _services(request)
-    kb = services.catalog.kb
-    with services.db.session() as s:
+    running = services(request)
+    kb = running.catalog.kb
+    with running.db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos, csrf_token_field)
         if isinstance(staff, Response):
@@ -78,7 +78,7 @@ async def add_deadline(
             day = date.fromisoformat(due_on)
         except ValueError:
             return RedirectResponse("/deadlines?error=date", status_code=303)
-        if day < utcnow().astimezone(_tz(request)).date():
+        if day < utcnow().astimezone(tz(request)).date():
             return RedirectResponse("/deadlines?error=past", status_code=303)
         problems = [
             len(action.strip()) < 10 and "action",
@@ -92,9 +92,9 @@ async def add_deadline(
         s.add(
             Deadline(
                 due_on=day,
-                action=action.strip()[:2000],
-                place=place.strip()[:500],
-                note=note.strip()[:1000],
+                action=form_text(action, 2000),
+                place=form_text(place, 500),
+                note=form_text(note, 1000),
                 province=province or None,
                 category=category or None,
                 programme_id=programme or None,
@@ -105,10 +105,12 @@ async def add_deadline(
 
 
 @router.post("/deadlines/{deadline_id}/withdraw")
-async def withdraw_deadline(
-    request: Request, deadline_id: int, csrf_token_field: str = Form("", alias="csrf_token")
+def withdraw_deadline(
+    request: Request,
+    deadline_id: int = Path(ge=1, le=MAX_ID),
+    csrf_token_field: str = Form("", alias="csrf_token"),
 ) -> Response:
-    with _services(request).db.session() as s:
+    with services(request).db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos, csrf_token_field)
         if isinstance(staff, Response):
@@ -126,28 +128,28 @@ async def withdraw_deadline(
 
 
 @router.get("/broadcasts", response_class=HTMLResponse)
-async def broadcasts_page(request: Request) -> Response:
-    with _services(request).db.session() as s:
+def broadcastspage(request: Request) -> Response:
+    with services(request).db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos)
         if isinstance(staff, Response):
             return staff
         items = s.exec(select(Broadcast).order_by(col(Broadcast.id).desc()).limit(50)).all()
         reports = {b.id: broadcasts.report(repos, b) for b in items}
-        return _page(
+        return page(
             request,
             "broadcasts.html",
             staff,
             items=items,
             reports=reports,
             categories=_categories(request),
-            programmes={p.id: p.title for p in _services(request).catalog.kb.programmes},
+            programmes={p.id: p.title for p in services(request).catalog.kb.programmes},
             error=request.query_params.get("error", ""),
         )
 
 
 @router.post("/broadcasts")
-async def create_broadcast(
+def create_broadcast(
     request: Request,
     template: str = Form(""),
     province: str = Form(""),
@@ -158,8 +160,8 @@ async def create_broadcast(
     button_label: str = Form(""),
     csrf_token_field: str = Form("", alias="csrf_token"),
 ) -> Response:
-    services = _services(request)
-    with services.db.session() as s:
+    running = services(request)
+    with running.db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos, csrf_token_field)
         if isinstance(staff, Response):
@@ -171,29 +173,35 @@ async def create_broadcast(
             subscribers_only=bool(subscribers_only),
         )
         try:
-            buttons = broadcasts.broadcast_buttons(services.texts, button or None, button_label)
-            draft = broadcasts.create(repos, template, audience, buttons, f"dashboard:{staff.username}")
+            buttons = broadcasts.broadcast_buttons(running.texts, button or None, button_label)
+            draft = broadcasts.create(
+                repos,
+                form_text(template, broadcasts.MAX_TEMPLATE_CHARS + 1),
+                audience,
+                buttons,
+                f"dashboard:{staff.username}",
+            )
         except broadcasts.TemplateProblem:
             return RedirectResponse("/broadcasts?error=template", status_code=303)
     return RedirectResponse(f"/broadcasts/{draft.id}", status_code=303)
 
 
 @router.get("/broadcasts/{broadcast_id}", response_class=HTMLResponse)
-async def broadcast_page(request: Request, broadcast_id: int) -> Response:
-    services = _services(request)
-    with services.db.session() as s:
+def broadcastpage(request: Request, broadcast_id: int = Path(ge=1, le=MAX_ID)) -> Response:
+    running = services(request)
+    with running.db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos)
         if isinstance(staff, Response):
             return staff
         item = s.get(Broadcast, broadcast_id)
         if item is None:
-            return _page(request, "not_found.html", staff, status_code=404)
+            return page(request, "not_found.html", staff, status_code=404)
         audience = broadcasts.Audience.from_dict(item.audience)
-        staff_ids = notify.staff_telegram_ids(repos, services.dialogue.staff_ids)
-        channels = services.dialogue.channels
+        staff_ids = notify.staff_telegram_ids(repos, running.dialogue.staff_ids)
+        channels = running.dialogue.channels
         chosen = (
-            broadcasts.recipients(repos, services.catalog.kb, audience, staff_ids, channels)
+            broadcasts.recipients(repos, running.catalog.kb, audience, staff_ids, channels)
             if item.status == "draft"
             else []
         )
@@ -201,7 +209,7 @@ async def broadcast_page(request: Request, broadcast_id: int) -> Response:
         if sample_user is None:  # nobody matches: show the text as it would read for a made-up user
             sample_user = User(channel="telegram", external_id="0", display_name=staff.username)
         sample = broadcasts.render(item.template, sample_user, sample_profile)
-        return _page(
+        return page(
             request,
             "broadcast.html",
             staff,
@@ -216,34 +224,38 @@ async def broadcast_page(request: Request, broadcast_id: int) -> Response:
 
 
 @router.post("/broadcasts/{broadcast_id}/confirm")
-async def confirm_broadcast(
-    request: Request, broadcast_id: int, csrf_token_field: str = Form("", alias="csrf_token")
+def confirm_broadcast(
+    request: Request,
+    broadcast_id: int = Path(ge=1, le=MAX_ID),
+    csrf_token_field: str = Form("", alias="csrf_token"),
 ) -> Response:
-    services = _services(request)
-    with services.db.session() as s:
+    running = services(request)
+    with running.db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos, csrf_token_field)
         if isinstance(staff, Response):
             return staff
         item = s.get(Broadcast, broadcast_id)
         if item is None:
-            return _page(request, "not_found.html", staff, status_code=404)
+            return page(request, "not_found.html", staff, status_code=404)
         broadcasts.confirm(
             repos,
-            services.catalog.kb,
+            running.catalog.kb,
             item,
-            notify.staff_telegram_ids(repos, services.dialogue.staff_ids),
-            services.dialogue.channels,
+            notify.staff_telegram_ids(repos, running.dialogue.staff_ids),
+            running.dialogue.channels,
         )
-    _wake_outbox(request)
+    wake_outbox(request)
     return RedirectResponse(f"/broadcasts/{broadcast_id}", status_code=303)
 
 
 @router.post("/broadcasts/{broadcast_id}/cancel")
-async def cancel_broadcast(
-    request: Request, broadcast_id: int, csrf_token_field: str = Form("", alias="csrf_token")
+def cancel_broadcast(
+    request: Request,
+    broadcast_id: int = Path(ge=1, le=MAX_ID),
+    csrf_token_field: str = Form("", alias="csrf_token"),
 ) -> Response:
-    with _services(request).db.session() as s:
+    with services(request).db.session() as s:
         repos = Repos(s)
         staff = guard(request, repos, csrf_token_field)
         if isinstance(staff, Response):

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from bot.settings import Settings
+from bot.settings import PROJECT_ROOT, Settings
 
 
 def test_defaults_need_no_environment(monkeypatch) -> None:
@@ -11,7 +11,8 @@ def test_defaults_need_no_environment(monkeypatch) -> None:
         monkeypatch.delenv(name, raising=False)
     settings = Settings(_env_file=None)
     assert not settings.telegram_enabled and not settings.zalo_enabled
-    assert settings.database_url == "sqlite:///data/khuyencong.db"
+    # Under the project's data folder whatever the working directory (no stray ./data/ elsewhere).
+    assert settings.database_url == f"sqlite:///{PROJECT_ROOT / 'data' / 'khuyencong.db'}"
     assert settings.timezone == "Asia/Ho_Chi_Minh" and settings.broadcast_rate_per_sec == 25
 
 
@@ -27,14 +28,16 @@ def test_lists_and_empty_values_from_the_environment(monkeypatch) -> None:
 
 def test_production_refuses_placeholder_secrets(monkeypatch) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
-    with pytest.raises(ValidationError, match="SESSION_SECRET"):
-        Settings(_env_file=None)
-    monkeypatch.setenv("SESSION_SECRET", "a-real-long-random-secret-value")
+    assert Settings(_env_file=None).session_secret is None  # unset: generated and kept (bot.secrets)
+    monkeypatch.setenv("SESSION_SECRET", "Wq8-zJ2v_Lr0Xc7pN4sY1tK9mB6fH3dG5aE0")
     monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", "https://bot.example.org/webhook/telegram")
     monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "changeme")
     with pytest.raises(ValidationError, match="TELEGRAM_WEBHOOK_SECRET"):
         Settings(_env_file=None)
-    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "another-real-long-secret")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "another-real-long-secret")  # too short
+    with pytest.raises(ValidationError, match="TELEGRAM_WEBHOOK_SECRET"):
+        Settings(_env_file=None)
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "R7u_Kp2xQ9vLm4sT8wZ1cN6bY3fH0gJ5dA")
     assert Settings(_env_file=None).secure_cookies
 
 

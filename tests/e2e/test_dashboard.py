@@ -297,3 +297,47 @@ async def test_add_a_deadline_on_the_dashboard(site, browser) -> None:
     await page.wait_for_load_state()
     table = await page.locator("#deadlines").inner_text()
     assert "15/03/2027" in table and "Nghệ An" in table and "dashboard:canbo.ha" in table
+
+
+async def test_logging_out_ends_the_session_for_a_copied_cookie(site, browser) -> None:
+    base, _ = site
+    context = await browser.new_context()
+    page = await context.new_page()
+    await log_in(page, base)
+    copied = await context.cookies()  # what someone could lift from this browser
+    await page.click("header form button")
+    await page.wait_for_load_state()
+    thief = await browser.new_context()
+    await thief.add_cookies(copied)
+    stolen = await thief.new_page()
+    await stolen.goto(base + "/")
+    assert await stolen.locator("input[name=password]").count() == 1  # the login form, not the leads
+    assert "0912345678" not in await stolen.content()
+
+
+async def test_pages_keep_their_style_under_a_strict_content_security_policy(site, browser) -> None:
+    base, _ = site
+    page = await (await browser.new_context()).new_page()
+    refused = []
+    page.on(
+        "console",
+        lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+    response = await page.goto(base + "/")
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"
+    await log_in(page, base)
+    header = await page.evaluate("getComputedStyle(document.querySelector('header')).backgroundColor")
+    assert header == "rgb(15, 118, 110)"  # the stylesheet loaded (no inline styles needed)
+    assert refused == []
+
+
+async def test_a_bad_address_gets_a_vietnamese_page(site, browser) -> None:
+    base, _ = site
+    page = await (await browser.new_context()).new_page()
+    await log_in(page, base)
+    for path in ("/leads/99999999999999999999", "/leads/abc", "/trang-khong-co"):
+        response = await page.goto(base + path)
+        assert response.status == 404
+        assert "Không tìm thấy" in await page.content()
+        assert "detail" not in await page.content()  # not FastAPI's English JSON

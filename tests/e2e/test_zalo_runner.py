@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app import Runner
-from bot.dashboard.routes import LeadFilter, filtered_leads
+from bot.dashboard.leads import LeadFilter, filtered_leads
 from bot.settings import Settings
 from handlers import broadcasts
 from storage.models import Deadline, Lead, Reminder, Subscription, utcnow

@@ -7,10 +7,9 @@ search and export that stopped at the newest 20,000 leads."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 
 import pytest
-from sqlalchemy import insert
 from sqlmodel import select
 
 from bot.dashboard.export import columns, csv_chunks
@@ -21,10 +20,10 @@ from handlers import staff as workflow
 from handlers.apply import max_length
 from handlers.texts import Texts
 from storage.db import Database
-from storage.models import Conversation, Deadline, Lead, OutboxMessage, Reminder, StaffQuestion, User, utcnow
+from storage.models import Conversation, Deadline, Lead, OutboxMessage, Reminder, StaffQuestion, utcnow
 from storage.repositories import LeadQuery, Repos
-from storage.search_text import lead_search_text
 from tests.handlers.conftest import Chat
+from tests.support.seed import seed_leads
 
 ANSWERS = {
     "full_name": "Nguyễn Thị Lan",
@@ -215,43 +214,6 @@ def test_a_menu_delivered_by_the_outbox_answers_the_next_number(database: Databa
         Repos(s).outbox.remember_menu(user_id, [{"label": "Đăng ký ngay", "data": "a"}], utcnow())
     chat.send("1")
     assert chat.state()[0].flow == "apply"  # the broadcast's button, not the main menu's first item
-
-
-def seed_leads(database: Database, count: int) -> None:
-    now = datetime.now(UTC)
-    with database.engine.begin() as conn:
-        conn.execute(
-            insert(User),
-            [{"channel": "telegram", "external_id": "1", "created_at": now, "last_seen_at": now}],
-        )
-        user_id = conn.execute(select(User.id)).scalar_one()
-        conn.execute(
-            insert(Lead),
-            [
-                {
-                    "ref_code": f"KC-2026-{i:06d}",
-                    "submission_key": f"k{i}",
-                    "user_id": user_id,
-                    "channel": "telegram",
-                    "status": "new",
-                    "full_name": "Nguyễn Thị Đầu Tiên" if i == 1 else f"Hộ số {i}",
-                    "phone": f"09{i:08d}",
-                    "establishment_name": "Cơ sở",
-                    "eligibility": {},
-                    "search_text": lead_search_text(
-                        f"KC-2026-{i:06d}",
-                        "Nguyễn Thị Đầu Tiên" if i == 1 else f"Hộ số {i}",
-                        "Cơ sở",
-                        None,
-                        f"09{i:08d}",
-                    ),
-                    "consent_at": now,
-                    "created_at": now - timedelta(seconds=count - i),
-                    "updated_at": now,
-                }
-                for i in range(1, count + 1)
-            ],
-        )
 
 
 @pytest.mark.slow

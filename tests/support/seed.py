@@ -3,13 +3,14 @@ reminder subscribers."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
 from sqlmodel import col, select
 
 from storage.db import Database
-from storage.models import Conversation, Profile, Subscription, User
+from storage.models import Conversation, Lead, Profile, Subscription, User
+from storage.search_text import lead_search_text
 
 
 def seed_producers(
@@ -62,3 +63,41 @@ def subscribe(database: Database, user_ids: list[int]) -> None:
             insert(Subscription),
             [{"user_id": i, "categories": [], "is_active": True, "created_at": now} for i in user_ids],
         )
+
+
+def seed_leads(database: Database, count: int, province: str = "Nghệ An") -> None:
+    """``count`` applications from one producer, oldest first; the first is "Nguyễn Thị Đầu Tiên"."""
+    now = datetime.now(UTC)
+    with database.engine.begin() as conn:
+        conn.execute(
+            insert(User),
+            [{"channel": "telegram", "external_id": "lead-owner", "created_at": now, "last_seen_at": now}],
+        )
+        user_id = conn.execute(select(User.id).where(col(User.external_id) == "lead-owner")).scalar_one()
+        rows = []
+        for i in range(1, count + 1):
+            name = "Nguyễn Thị Đầu Tiên" if i == 1 else f"Hộ số {i}"
+            ref, phone = f"KC-2026-{i:06d}", f"09{i:08d}"
+            rows.append(
+                {
+                    "ref_code": ref,
+                    "submission_key": f"k{i}",
+                    "user_id": user_id,
+                    "channel": "telegram",
+                    "status": "new",
+                    "full_name": name,
+                    "phone": phone,
+                    "establishment_name": "Cơ sở chế biến",
+                    "province": province,
+                    "sector": "Chế biến nông sản",
+                    "plan": "Mua máy sấy nông sản",
+                    "estimated_cost_vnd": 300_000_000,
+                    "eligibility": {"status": "eligible"},
+                    "search_text": lead_search_text(ref, name, "Cơ sở chế biến", None, phone),
+                    "consent_at": now,
+                    "created_at": now - timedelta(seconds=count - i),
+                    "updated_at": now,
+                }
+            )
+        for start in range(0, len(rows), 5000):
+            conn.execute(insert(Lead), rows[start : start + 5000])

@@ -1,0 +1,243 @@
+"""Dashboard pages for leads: the list with filters and a search that ignores diacritics (all in
+SQL, no cap), a lead's detail with its eligibility breakdown, conversation and audit log, the status
+workflow and notes, and CSV/XLSX export of the filtered list (streamed, with spreadsheet formulas
+neutralised)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, BinaryIO
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, HTTPException, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from sqlmodel import col, select
+
+from bot.dashboard import export
+from bot.dashboard.pages import MAX_ID, form_text, guard, labels, page, services, to_login, tz, wake_outbox
+from bot.dashboard.security import current_staff
+from handlers import staff as workflow
+from storage.db import Database
+from storage.models import Lead, MessageLog, utcnow
+from storage.repositories import LeadQuery, Repos
+
+router = APIRouter()
+PAGE_SIZE = 50
+LeadId = Path(ge=1, le=MAX_ID)
+
+
+@dataclass(frozen=True)
+class LeadFilter:
+    status: str = ""
+    province: str = ""
+    programme: str = ""
+    date_from: str = ""
+    date_to: str = ""
+    q: str = ""
+
+    @classmethod
+    def from_request(cls, request: Request) -> LeadFilter:
+        params = request.query_params
+        return cls(**{name: params.get(name, "").strip()[:100] for name in cls.__dataclass_fields__})
+
+    def query_string(self, **extra: Any) -> str:
+        values = {k: v for k, v in self.__dict__.items() if v} | {k: v for k, v in extra.items() if v}
+        return urlencode(values)
+
+    def describe(self, nothing: str) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.__dict__.items() if v) or nothing
+
+
+def _day_start(text: str, tz: ZoneInfo) -> datetime | None:
+    try:
+        return datetime.combine(date.fromisoformat(text), time.min, tzinfo=tz).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def lead_query(f: LeadFilter, tz: ZoneInfo) -> LeadQuery:
+    """The filter as a query run in SQL (folded search: "nguyen" finds "Nguyễn", "0912 345" the phone)."""
+    end = _day_start(f.date_to, tz)
+    return LeadQuery(
+        status=f.status or None,
+        province=f.province or None,
+        programme=f.programme or None,
+        created_from=_day_start(f.date_from, tz),
+        created_before=end + timedelta(days=1) if end is not None else None,
+        text=f.q,
+    )
+
+
+def filtered_leads(repos: Repos, f: LeadFilter, tz: ZoneInfo, limit: int | None = None) -> list[Lead]:
+    return repos.leads.search(lead_query(f, tz), limit=limit)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    with services(request).db.session() as s:
+        repos = Repos(s)
+        staff = current_staff(request, repos)
+        if staff is None:
+            return page(request, "login.html", None)
+        f = LeadFilter.from_request(request)
+        page_text = request.query_params.get("page", "1")
+        number = int(page_text) if page_text.isdigit() and 0 < int(page_text) < MAX_ID else 1
+        query = lead_query(f, tz(request))
+        total = repos.leads.count(query)
+        shown = repos.leads.search(query, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+        open_questions = len(repos.staff_questions.open_questions())
+        return page(
+            request,
+            "leads.html",
+            staff,
+            leads=shown,
+            total=total,
+            page=number,
+            pages=max(1, -(-total // PAGE_SIZE)),
+            f=f,
+            open_questions=open_questions,
+        )
+
+
+# --- leads ---
+
+
+@router.get("/leads/{lead_id}", response_class=HTMLResponse)
+def lead_page(request: Request, lead_id: int = LeadId) -> Response:
+    running = services(request)
+    with running.db.session() as s:
+        repos = Repos(s)
+        staff = guard(request, repos)
+        if isinstance(staff, Response):
+            return staff
+        lead = repos.leads.get(lead_id)
+        if lead is None:
+            return page(request, "not_found.html", staff, status_code=404)
+        history = list(
+            s.exec(
+                select(MessageLog)
+                .where(MessageLog.user_id == lead.user_id)
+                .order_by(col(MessageLog.id).desc())
+                .limit(200)
+            ).all()
+        )[::-1]
+        return page(
+            request,
+            "lead.html",
+            staff,
+            lead=lead,
+            events=repos.leads.events(lead.id),
+            history=history,
+            programme=running.catalog.kb.by_id.get(lead.programme_id or ""),
+            next_statuses=workflow.TRANSITIONS.get(lead.status, ()),
+            producer=repos.users.get(lead.user_id),
+            message=request.query_params.get("msg", ""),
+        )
+
+
+@router.post("/leads/{lead_id}/status")
+def lead_status(
+    request: Request,
+    lead_id: int = LeadId,
+    to_status: str = Form(""),
+    note: str = Form(""),
+    csrf_token_field: str = Form("", alias="csrf_token"),
+) -> Response:
+    running = services(request)
+    with running.db.session() as s:
+        repos = Repos(s)
+        staff = guard(request, repos, csrf_token_field)
+        if isinstance(staff, Response):
+            return staff
+        lead = repos.leads.get(lead_id)
+        if lead is None:
+            return page(request, "not_found.html", staff, status_code=404)
+        try:
+            workflow.change_status(
+                repos, running.texts, lead, to_status, f"dashboard:{staff.username}", form_text(note, 2000)
+            )
+            msg = "status"
+        except workflow.TransitionError:
+            msg = "refused"
+    wake_outbox(request)
+    return RedirectResponse(f"/leads/{lead_id}?msg={msg}", status_code=303)
+
+
+@router.post("/leads/{lead_id}/note")
+def lead_note(
+    request: Request,
+    lead_id: int = LeadId,
+    note: str = Form(""),
+    csrf_token_field: str = Form("", alias="csrf_token"),
+) -> Response:
+    with services(request).db.session() as s:
+        repos = Repos(s)
+        staff = guard(request, repos, csrf_token_field)
+        if isinstance(staff, Response):
+            return staff
+        lead = repos.leads.get(lead_id)
+        if lead is None:
+            return page(request, "not_found.html", staff, status_code=404)
+        if text := form_text(note, 2000):
+            workflow.add_note(repos, lead, f"dashboard:{staff.username}", text)
+    return RedirectResponse(f"/leads/{lead_id}?msg=note", status_code=303)
+
+
+@router.get("/export.{fmt}")
+def export_leads(request: Request, fmt: str) -> Response:
+    """The filtered list, all of it, streamed: CSV row by row, XLSX through a temporary file."""
+    if fmt not in ("csv", "xlsx"):
+        raise HTTPException(status_code=404)
+    running = services(request)
+    zone = tz(request)
+    with running.db.session() as s:
+        if current_staff(request, Repos(s)) is None:
+            return to_login()
+    f = LeadFilter.from_request(request)
+    query = lead_query(f, zone)
+    now = utcnow().astimezone(zone)
+    cols = export.columns(labels(request), zone)
+    name = f"ho-so-khuyen-cong-{now:%Y%m%d-%H%M}.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if fmt == "csv":
+        return StreamingResponse(
+            _csv_stream(running.db, query, cols), media_type="text/csv; charset=utf-8", headers=headers
+        )
+    words = export.layout()
+    with running.db.session() as s:
+        count = Repos(s).leads.count(query)
+    subtitle = words["subtitle"].format(
+        time=f"{now:%H:%M %d/%m/%Y}", filters=f.describe(words["all_leads"]), count=count
+    )
+    spool = _xlsx_file(running.db, query, cols, words["title"], subtitle, now)
+    return StreamingResponse(
+        _file_chunks(spool),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers=headers,
+    )
+
+
+def _csv_stream(db: Database, query: LeadQuery, cols: list[export.Column]) -> Iterator[bytes]:
+    """Runs in Starlette's thread pool (a plain iterator), one database session for the whole file."""
+    with db.session() as s:
+        yield from export.csv_chunks(Repos(s).leads.stream(query), cols)
+
+
+def _xlsx_file(
+    db: Database, query: LeadQuery, cols: list[export.Column], title: str, subtitle: str, now: datetime
+) -> BinaryIO:
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 (closed by _file_chunks)
+    with db.session() as s:
+        export.write_xlsx(Repos(s).leads.stream(query), cols, title, subtitle, now, spool)
+    spool.seek(0)
+    return spool
+
+
+def _file_chunks(spool: BinaryIO, size: int = 256 * 1024) -> Iterator[bytes]:
+    with spool:
+        while chunk := spool.read(size):
+            yield chunk

@@ -1,0 +1,83 @@
+"""Secrets of the running process: the dashboard's session key, and keeping every secret out of logs.
+
+With no ``SESSION_SECRET`` the first start makes a random key and keeps it in the data folder,
+readable by the owner only (mode 0600), so sessions survive a restart and every process that shares
+the folder shares the key. Several machines need the same ``SESSION_SECRET`` set explicitly.
+
+``RedactingFormatter`` replaces the bot tokens and secrets of the settings (and anything shaped like
+a Telegram bot token) in every log line, exception traces included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import secrets
+from pathlib import Path
+
+from bot.settings import Settings
+
+SESSION_KEY_FILE = "session_secret"
+_TOKEN_SHAPE = re.compile(r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{20,}")  # also inside ".../bot<token>/..."
+REDACTED = "[redacted]"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (owner only) if it does not exist."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def session_key(settings: Settings) -> str:
+    """``SESSION_SECRET``, or the key kept in the data folder (made on the first start)."""
+    if settings.session_secret is not None:
+        return settings.session_secret.get_secret_value()
+    path = ensure_private_dir(settings.data_dir) / SESSION_KEY_FILE
+    with contextlib.suppress(FileExistsError):
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+    os.chmod(path, 0o600)
+    key = path.read_text().strip()
+    if len(key) < 32:  # an empty or damaged file (a start cut short): make a new key
+        path.write_text(secrets.token_urlsafe(48))
+        key = path.read_text().strip()
+    return key
+
+
+def secret_values(settings: Settings) -> list[str]:
+    values = [
+        secret.get_secret_value()
+        for secret in (
+            settings.telegram_bot_token,
+            settings.zalo_bot_token,
+            settings.telegram_webhook_secret,
+            settings.zalo_webhook_secret,
+            settings.session_secret,
+        )
+        if secret is not None and secret.get_secret_value()
+    ]
+    return sorted(values, key=len, reverse=True)
+
+
+class RedactingFormatter(logging.Formatter):
+    def __init__(self, fmt: str, secret_values: list[str]):
+        super().__init__(fmt)
+        self._secrets = [s for s in secret_values if len(s) >= 6]
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return _TOKEN_SHAPE.sub(REDACTED, text)
+
+
+def redact_logs(settings: Settings) -> None:
+    """Every handler of the root logger formats through ``RedactingFormatter`` from now on."""
+    values = secret_values(settings)
+    for handler in logging.getLogger().handlers:
+        fmt = handler.formatter._fmt if handler.formatter is not None else None
+        handler.setFormatter(RedactingFormatter(fmt or "%(levelname)s %(name)s: %(message)s", values))
