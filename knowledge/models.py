@@ -181,6 +181,9 @@ class EntryBase(Strict):
     questions: list[str] = Field(min_length=2)
     keywords: list[str] = Field(min_length=3)
     related: list[str] = []
+    # The first reply to a question about this entry: 1-3 short sentences that answer it directly
+    # (yes / no / it depends and why), in plain words; the full card stays one tap away.
+    short_answer: str | None = Field(default=None, min_length=20, max_length=420)
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> EntryBase:
