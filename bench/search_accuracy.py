@@ -51,7 +51,8 @@ def accuracy(index: SearchIndex, rows: list[tuple[str, str]], show_misses: bool)
     top1 = top3 = confident = 0
     for category, question in rows:
         result = index.search(question)
-        cats = [m.category for m in result.matches]
+        # A question answered as out of scope is not answered with its topic: a miss.
+        cats = ["out_of_scope"] if result.out_of_scope else [m.category for m in result.matches]
         top1 += bool(cats) and cats[0] == category
         top3 += category in cats[:3]
         confident += result.confident

@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from handlers import answers
 from handlers import callbacks as cb
-from handlers.cards import entry_button, entry_reply
+from handlers.cards import entry_button
 from handlers.context import Ctx
 from handlers.types import Reply
 from knowledge.text import fold_letters
@@ -40,31 +41,61 @@ def split_questions(text: str, joiners: list[str]) -> list[str]:
 
 
 def answer(ctx: Ctx, text: str) -> list[Reply]:
+    """Answer what was asked (see ``handlers.answers``): the first question in full, a second one
+    briefly under it; a topic khuyến công does not cover gets who handles it; otherwise the closest
+    topics and the handoff to staff."""
     question = text.strip()
     ctx.state.data["_last_question"] = question[:MAX_STORED_QUESTION_CHARS]
     parts = split_questions(question[:MAX_QUERY_CHARS], ctx.texts.labels["words"]["question_joiners"])
+    facts = answers.read(ctx, question[:MAX_QUERY_CHARS])
+    answers.remember(ctx, facts)
+    province = facts.province or ctx.profile.province
     index = ctx.catalog.index
-    result = index.search(parts[0], province=ctx.profile.province)
+    result = index.search(parts[0], province=province)
+    if result.out_of_scope is not None:
+        topic = next(t for t in ctx.catalog.kb.out_of_scope if t.id == result.out_of_scope.id)
+        return [answers.answer_out_of_scope(ctx, topic, facts)]
     if not result.confident or not result.matches:
-        return [_not_sure(ctx, result.matches, too_long=len(question) > MAX_QUERY_CHARS)]
-    best = ctx.catalog.kb.by_id[result.matches[0].id]
-    ctx.state.data["_last_entry"] = best.id
-    replies = [entry_reply(ctx, best)]
+        return [_not_sure(ctx, result.matches, facts, too_long=len(question) > MAX_QUERY_CHARS)]
+    best = _prefer_by_facts(ctx, result.matches, facts, parts[0])
+    ctx.note_interest(str(best.category))
+    replies = [answers.answer_entry(ctx, best, facts)]
     if len(parts) > 1:
-        second = index.search(parts[1], province=ctx.profile.province)
-        if second.confident and second.matches and second.matches[0].id != best.id:
+        second = index.search(parts[1], province=province)
+        if (
+            second.confident
+            and second.matches
+            and second.matches[0].id != best.id
+            and not second.out_of_scope
+        ):
             other = ctx.catalog.kb.by_id[second.matches[0].id]
-            replies.append(ctx.reply("second_question", [[entry_button(other)]], question=parts[1]))
+            brief = answers.answer_entry(ctx, other, answers.read(ctx, parts[1]), compact=True)
+            replies.append(Reply(brief.text, ((entry_button(other),),)))
     return replies
 
 
-def _not_sure(ctx: Ctx, matches, too_long: bool) -> Reply:
+def _prefer_by_facts(ctx: Ctx, matches, facts, question: str):  # type: ignore[no-untyped-def]
+    """The best match, unless the message itself says which: buying a machine or a whole line
+    (with its price) is the machinery programme, whatever else the words resemble."""
+    kb = ctx.catalog.kb
+    best = kb.by_id[matches[0].id]
+    says_model = "mo hinh" in f" {ctx.catalog.index.normalise(question).text} "
+    if facts.technology_line is not None and facts.amount_vnd and not says_model:
+        for match in matches[:5]:
+            if match.category == "machinery":
+                return kb.by_id[match.id]
+    return best
+
+
+def _not_sure(ctx: Ctx, matches, facts, too_long: bool) -> Reply:  # type: ignore[no-untyped-def]
     seen: set[str] = set()
     buttons = []
     for match in matches:
         if match.id not in seen and len(buttons) < 3:
             seen.add(match.id)
             buttons.append([entry_button(ctx.catalog.kb.by_id[match.id])])
+    has_topics = bool(buttons)
     buttons.append([ctx.button("ask_staff", cb.SEND_LAST_QUESTION)])
     buttons.append([ctx.button("other_topics", cb.BROWSE), ctx.button("main_menu", cb.MAIN_MENU)])
-    return ctx.reply("not_sure", buttons, has_topics=len(buttons) > 2, too_long=too_long)
+    notes = answers.place_notes(ctx, facts)[:2]
+    return ctx.reply("not_sure", buttons, has_topics=has_topics, too_long=too_long, notes=notes)

@@ -36,6 +36,7 @@ BROADCAST = "bc"  # bc:<broadcast id>:ok|no (staff only)
 MY_DATA = "dl"  # what is stored about me (/dulieu)
 ERASE = "xd"  # delete my data (/xoadulieu): asks for a confirmation first
 WITHDRAW_CONSENT = "wc"  # withdraw consent to processing: asks for a confirmation first
+SAVE_FACTS = "sv"  # keep what the last question said (province, legal form, amount) in the profile
 
 _GLOBAL = {
     MAIN_MENU,
@@ -63,6 +64,7 @@ _GLOBAL = {
     MY_DATA,
     ERASE,
     WITHDRAW_CONSENT,
+    SAVE_FACTS,
 }
 
 

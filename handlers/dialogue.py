@@ -13,6 +13,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from handlers import (
+    answers,
     apply,
     ask,
     ask_staff,
@@ -257,6 +258,7 @@ class Dialogue:
             cb.MY_DATA: privacy.show,
             cb.ERASE: privacy.ask_erase,
             cb.WITHDRAW_CONSENT: privacy.ask_withdraw,
+            cb.SAVE_FACTS: answers.save_read_facts,
         }
         if c.arg is None and c.action in without_arg:
             return without_arg[c.action](ctx)

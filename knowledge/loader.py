@@ -6,6 +6,8 @@ Layout under a data directory (default: ``knowledge/data``)::
     faq/<id>.yaml          one general question per file
     synonyms.yaml          synonym groups, chat abbreviations, filler words
     provinces.yaml         the 34 provincial units and the old names they absorbed
+    places.yaml            old districts, towns, cities and everyday names, with their old province
+    out_of_scope.yaml      neighbouring topics khuyến công does not cover, and who does
     contacts.yaml          one contact record per province, filled in by staff
 
 ``load_knowledge`` returns an immutable ``KnowledgeBase`` or raises ``KnowledgeError`` listing every
@@ -23,7 +25,16 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from knowledge.deadlines import DeadlineSpec, load_deadlines
-from knowledge.models import Category, Contact, Entry, Faq, Programme, SynonymFile
+from knowledge.models import (
+    Category,
+    Contact,
+    Entry,
+    Faq,
+    OutOfScopeFile,
+    OutOfScopeTopic,
+    Programme,
+    SynonymFile,
+)
 from knowledge.provinces import Provinces
 from knowledge.yamlio import read_yaml
 
@@ -68,6 +79,7 @@ class KnowledgeBase:
     deadlines: tuple[DeadlineSpec, ...] = ()
     warnings: tuple[Problem, ...] = ()
     by_id: dict[str, Programme | Faq] = field(default_factory=dict)
+    out_of_scope: tuple[OutOfScopeTopic, ...] = ()
 
     @property
     def programmes(self) -> list[Programme]:
@@ -198,6 +210,43 @@ def _load_contacts(
     return contacts
 
 
+def _load_out_of_scope(
+    data_dir: Path, entry_ids: set[str], problems: list[Problem]
+) -> tuple[OutOfScopeTopic, ...]:
+    path = data_dir / "out_of_scope.yaml"
+    if not path.exists():
+        return ()
+    raw = _read_yaml(path, problems) or {"topics": []}
+    try:
+        topics = OutOfScopeFile.model_validate(raw).topics
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(Problem("out_of_scope.yaml", None, _field_path(err["loc"]), err["msg"]))
+        return ()
+    seen: set[str] = set()
+    for topic in topics:
+        if topic.id in seen or topic.id in entry_ids:
+            problems.append(Problem("out_of_scope.yaml", topic.id, "id", "duplicate id"))
+        seen.add(topic.id)
+        for related in topic.see_also:
+            if related not in entry_ids:
+                problems.append(Problem("out_of_scope.yaml", topic.id, "see_also", f"no entry '{related}'"))
+    return tuple(topics)
+
+
+def _load_places(data_dir: Path, provinces: Provinces, problems: list[Problem]) -> None:
+    path = data_dir / "places.yaml"
+    if not path.exists():
+        return
+    raw = _read_yaml(path, problems) or {}
+    try:
+        for problem in provinces.add_places(raw.get("places", [])):
+            problems.append(Problem("places.yaml", None, "old_province", problem))
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(Problem("places.yaml", None, _field_path(err["loc"]), err["msg"]))
+
+
 def _load_deadline_specs(
     data_dir: Path, provinces: Provinces, entry_ids: set[str], problems: list[Problem]
 ) -> list[DeadlineSpec]:
@@ -233,6 +282,7 @@ def load_knowledge(data_dir: Path | None = None, today: date | None = None) -> K
         provinces = Provinces.load(data_dir / "provinces.yaml")
     except (OSError, ValidationError, KeyError, TypeError, yaml.YAMLError) as exc:
         raise KnowledgeError([Problem("provinces.yaml", None, None, f"cannot load: {exc}")]) from exc
+    _load_places(data_dir, provinces, problems)
     synonyms = SynonymFile(groups=[])
     raw_syn = _read_yaml(data_dir / "synonyms.yaml", problems)
     if raw_syn is not None:
@@ -245,6 +295,7 @@ def load_knowledge(data_dir: Path | None = None, today: date | None = None) -> K
     _check_entries(entries, provinces, today, problems)
     deadlines = _load_deadline_specs(data_dir, provinces, {e.id for e in entries}, problems)
     contacts = _load_contacts(data_dir, provinces, problems, warnings)
+    out_of_scope = _load_out_of_scope(data_dir, {e.id for e in entries}, problems)
     if problems:
         raise KnowledgeError(problems)
     return KnowledgeBase(
@@ -255,4 +306,5 @@ def load_knowledge(data_dir: Path | None = None, today: date | None = None) -> K
         deadlines=tuple(deadlines),
         warnings=tuple(warnings),
         by_id={e.id: e for e in entries},
+        out_of_scope=out_of_scope,
     )

@@ -227,6 +227,23 @@ class Faq(EntryBase):
 Entry = Annotated[Programme | Faq, Field(discriminator="kind")]
 
 
+class OutOfScopeTopic(Strict):
+    """A neighbouring topic khuyến công does not cover (a bank loan, taxes, crops...), with a short
+    truthful answer and who does handle it. Searched like an entry; it wins over a weak match."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{2,47}$")
+    title: str = Field(min_length=5)
+    answer: str = Field(min_length=20, max_length=600)
+    handled_by: str = Field(min_length=3)
+    see_also: list[str] = []
+    questions: list[str] = Field(min_length=3)
+    keywords: list[str] = Field(min_length=2)
+
+
+class OutOfScopeFile(Strict):
+    topics: list[OutOfScopeTopic]
+
+
 class SynonymGroup(Strict):
     """Phrases that mean the same thing for search (any spelling; folded at load)."""
 

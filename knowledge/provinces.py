@@ -1,8 +1,11 @@
 """The 34 provincial units since 1/7/2025 and the old names that still reach the bot.
 
-Loaded from ``data/provinces.yaml`` (staff-editable). ``Provinces.resolve`` accepts any spelling, with
-or without diacritics, current or pre-merger names and aliases, and a free sentence that contains
-one ("xa Tan Lap, huyen Dan Phuong, Ha Noi").
+Loaded from ``data/provinces.yaml`` (staff-editable) and ``data/places.yaml`` (old districts, towns,
+provincial cities and everyday names, each with the old province it belonged to). ``Provinces.resolve``
+accepts any spelling, with or without diacritics: a current or pre-merger province name, an alias,
+a place ("huyện Gia Lâm", "Hội An", "Sài Gòn"), or a free sentence that contains one ("xa Tan Lap,
+huyen Dan Phuong, Ha Noi"). District and town names count only after their unit word ("huyện",
+"thị xã"...) or when they are the whole answer, so "chợ mới" in a sentence is not a district.
 """
 
 from __future__ import annotations
@@ -17,6 +20,45 @@ from knowledge.text import fold
 from knowledge.yamlio import read_yaml
 
 _PREFIXES = ("tinh ", "thanh pho ", "tp ", "tp. ")
+# Words that introduce a district-level name ("huyện Gia Lâm", "tx Từ Sơn", "Q. Hoàng Mai"), and the
+# kinds of place each one can name (a name shared by a "quận" and a "thị xã" is told apart by it).
+_UNIT_WORDS = {
+    "huyen": ("district",),
+    "h": ("district",),
+    "quan": ("urban_district",),
+    "q": ("urban_district",),
+    "thi xa": ("town",),
+    "tx": ("town",),
+    "thanh pho": ("city", "town"),
+    "tp": ("city", "town"),
+    "thi tran": ("district",),
+    "tt": ("district",),
+}
+# Kinds of place that count when named alone in a sentence (distinctive city and everyday names).
+_BARE_KINDS = ("city", "area")
+
+
+class PlaceRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    kind: str = Field(pattern="^(district|urban_district|town|city|area)$")
+    old_province: str
+    aliases: list[str] = []
+
+
+@dataclass(frozen=True)
+class Place:
+    """A district-level unit (before 1/7/2025) or an everyday place name, and its old province."""
+
+    name: str
+    kind: str
+    old_province: str
+
+    @property
+    def urban(self) -> bool:
+        """A "quận": its communes were wards, so a producer there is probably in a phường now."""
+        return self.kind == "urban_district"
 
 
 class ProvinceRecord(BaseModel):
@@ -45,19 +87,29 @@ class Province:
 
 @dataclass(frozen=True)
 class Resolution:
-    """What a typed place name resolved to, and the old name it used if any."""
+    """What a typed place name resolved to: the current province, the old province name used (or the
+    old province of the place, when it was merged), the place itself when a district, town or
+    everyday name was what matched, and the other provinces it could be when the name is shared."""
 
     province: Province
     old_name: str | None = None
+    place: Place | None = None
+    alternatives: tuple[Province, ...] = ()
+
+    @property
+    def ambiguous(self) -> bool:
+        return bool(self.alternatives)
 
 
 @dataclass
 class Provinces:
     units: list[Province]
     _index: dict[str, tuple[Province, str | None]] = field(default_factory=dict)
+    _places: dict[str, list[Place]] = field(default_factory=dict)
+    _by_old: dict[str, Province] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path) -> Provinces:
+    def load(cls, path: Path, places_path: Path | None = None) -> Provinces:
         raw = read_yaml(path)
         records = [ProvinceRecord.model_validate(u) for u in raw["units"]]
         provinces = cls(units=[])
@@ -74,7 +126,29 @@ class Provinces:
                 provinces._add(old, unit, None if fold(old) == fold(rec.name) else old)
             for alias in rec.aliases:
                 provinces._add(alias, unit, None)
+            for old in rec.formed_from:
+                provinces._by_old[old] = unit
+        if places_path is not None and places_path.exists():
+            provinces.add_places(read_yaml(places_path).get("places", []))
         return provinces
+
+    def add_places(self, items: list[dict]) -> list[str]:
+        """Index places from ``places.yaml``; returns problems (an unknown old province...)."""
+        problems = []
+        for i, item in enumerate(items):
+            record = PlaceRecord.model_validate(item)
+            if record.old_province not in self._by_old:
+                problems.append(f"#{i + 1} {record.name}: unknown old_province {record.old_province!r}")
+                continue
+            place = Place(record.name, record.kind, record.old_province)
+            for name in (record.name, *record.aliases):
+                key = fold(name)
+                if key and place not in self._places.setdefault(key, []):
+                    self._places[key].append(place)
+        return problems
+
+    def province_of(self, place: Place) -> Province:
+        return self._by_old[place.old_province]
 
     def _add(self, name: str, unit: Province, old_name: str | None) -> None:
         key = fold(name)
@@ -90,7 +164,8 @@ class Provinces:
         return found.province if found else None
 
     def resolve(self, text: str) -> Resolution | None:
-        """Find the province named in ``text`` (exact name first, then the longest name inside)."""
+        """Find the province named in ``text``: a province name (exact first, then the longest one
+        inside the text), else a place of ``places.yaml`` (see the module's docstring)."""
         key = fold(text)
         for prefix in _PREFIXES:
             if key.startswith(prefix) and key[len(prefix) :] in self._index:
@@ -106,7 +181,46 @@ class Provinces:
                 continue
             if f" {name} " in padded and (best is None or len(name) > best[0]):
                 best = (len(name), value)
-        return Resolution(*best[1]) if best else None
+        place = self._find_place(key)
+        if place is None or (best is not None and best[0] >= len(place[0])):
+            return Resolution(*best[1]) if best else None  # a province's own name comes first
+        return self._place_resolution(place[1])
+
+    def _find_place(self, key: str) -> tuple[str, list[Place]] | None:
+        """The longest place name in ``key`` allowed where it stands (see ``_UNIT_WORDS``)."""
+        if key in self._places:
+            return key, self._places[key]
+        padded = f" {key} "
+        found: tuple[str, list[Place]] | None = None
+        for name, places in self._places.items():
+            if found is not None and len(name) <= len(found[0]):
+                continue
+            at = padded.find(f" {name} ")
+            if at < 0:
+                continue
+            before = padded[:at].split()
+            unit = (
+                " ".join(before[-2:]) if " ".join(before[-2:]) in _UNIT_WORDS else before[-1:] and before[-1]
+            )
+            kinds = _UNIT_WORDS.get(unit) if isinstance(unit, str) else None
+            if kinds is not None:
+                allowed = [p for p in places if p.kind in kinds] or places
+            else:
+                allowed = [p for p in places if p.kind in _BARE_KINDS and " " in name]
+            if allowed:
+                found = (name, allowed)
+        return found
+
+    def _place_resolution(self, places: list[Place]) -> Resolution:
+        provinces: list[Province] = []
+        for place in places:
+            province = self.province_of(place)
+            if province not in provinces:
+                provinces.append(province)
+        place = places[0]
+        province = provinces[0]
+        old = place.old_province if fold(place.old_province) != fold(province.name) else None
+        return Resolution(province, old, place if len(provinces) == 1 else None, tuple(provinces[1:]))
 
 
 # Words that name the kind of commune-level unit (since 7/2025: xã, phường, đặc khu; "thị trấn" was

@@ -9,6 +9,9 @@ How a question is scored:
 3. Each entry is scored with BM25 over folded syllables and syllable pairs, weighting fields (title
    and aliases above keywords above example questions above body text).
 4. The best candidates are re-ranked with rapidfuzz against their titles and example questions.
+5. Out-of-scope topics (``out_of_scope.yaml``: loans, taxes, crops...) are indexed in the same
+   space; when one scores above the best entry, or the entry is not confident and the topic is
+   close enough, the result names it (``out_of_scope``) so the bot can say who really handles it.
 
 ``confident`` is calibrated on ``tests/data/search_dev.tsv`` and ``search_offtopic.tsv``
 (``bench/search_accuracy.py``): an answer is confident when the best entry's raw BM25 score and its
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz, process
 
 from knowledge.loader import KnowledgeBase
-from knowledge.models import Faq, Programme
+from knowledge.models import Faq, OutOfScopeTopic, Programme
 from knowledge.text import decode_typing, fold
 
 # Field weights: how much one occurrence of a term in each field counts.
@@ -60,6 +63,7 @@ class SearchResult:
     query: str
     confident: bool
     matches: tuple[Match, ...]
+    out_of_scope: Match | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -68,12 +72,16 @@ class SearchResult:
             "matches": [
                 {"id": m.id, "category": m.category, "title": m.title, "score": m.score} for m in self.matches
             ],
+            "out_of_scope": self.out_of_scope.id if self.out_of_scope else None,
         }
+
+
+Indexed = Programme | Faq | OutOfScopeTopic
 
 
 @dataclass(frozen=True)
 class _Doc:
-    entry: Programme | Faq
+    entry: Indexed
     terms: dict[str, float]
     length: float
     phrases: tuple[str, ...]
@@ -97,7 +105,7 @@ def _grams(tokens: list[str]) -> list[str]:
     return tokens + [f"{a}_{b}" for a, b in itertools.pairwise(tokens)]
 
 
-def _entry_fields(entry: Programme | Faq) -> dict[str, list[str]]:
+def _entry_fields(entry: Indexed) -> dict[str, list[str]]:
     body: list[str] = []
     if isinstance(entry, Programme):
         body = [entry.summary, *entry.what_is_supported, *entry.conditions]
@@ -105,7 +113,7 @@ def _entry_fields(entry: Programme | Faq) -> dict[str, list[str]]:
         body = [entry.answer]
     return {
         "title": [entry.title],
-        "aliases": list(entry.aliases),
+        "aliases": list(getattr(entry, "aliases", [])),
         "keywords": list(entry.keywords),
         "questions": list(entry.questions),
         "body": body,
@@ -140,7 +148,7 @@ class SearchIndex:
     def _build_docs(self) -> None:
         postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         key_df: Counter[str] = Counter()
-        for i, entry in enumerate(self.kb.entries):
+        for i, entry in enumerate((*self.kb.entries, *self.kb.out_of_scope)):
             terms: Counter[str] = Counter()
             key_terms: set[str] = set()
             for name, texts in _entry_fields(entry).items():
@@ -151,7 +159,7 @@ class SearchIndex:
                         terms[gram] += weight
                     if name in KEY_FIELDS:
                         key_terms.update(grams)
-            phrases = tuple(fold(t) for t in [entry.title, *entry.aliases, *entry.questions])
+            phrases = tuple(fold(t) for t in [entry.title, *getattr(entry, "aliases", []), *entry.questions])
             self.docs.append(_Doc(entry, dict(terms), sum(terms.values()), phrases, frozenset(key_terms)))
             key_df.update(key_terms)
             for term, tf in terms.items():
@@ -256,10 +264,16 @@ class SearchIndex:
         """How much of the question the entry's title, aliases and keywords cover (rarer terms count more)."""
         return sum(self.key_idf[g] for g in set(_grams(list(q.tokens))) if g in doc.key_terms)
 
-    def _scope_factor(self, entry: Programme | Faq, province: str | None) -> float:
-        if entry.scope == "national":
+    def _scope_factor(self, entry: Indexed, province: str | None) -> float:
+        scope = getattr(entry, "scope", "national")
+        if scope == "national":
             return 1.0
-        return 1.15 if province == entry.scope else 0.6
+        return 1.15 if province == scope else 0.6
+
+    def _match(self, i: int, combined: float) -> Match:
+        entry = self.docs[i].entry
+        category = str(getattr(entry, "category", "out_of_scope"))
+        return Match(entry.id, category, entry.title, min(100.0, round(100 * combined, 1)))
 
     def search(self, query: str, limit: int = 5, province: str | None = None) -> SearchResult:
         """Rank entries for ``query``; ``province`` (from the user's profile) favours local entries."""
@@ -283,26 +297,39 @@ class SearchIndex:
             combined *= self._scope_factor(doc.entry, province)
             ranked.append((combined, i, bm25))
         ranked.sort(reverse=True)
-        _, top_i, top_bm25 = ranked[0]
-        key_score = self._key_score(q, self.docs[top_i])
-        confident = (top_bm25 >= MIN_CONFIDENT_BM25 and key_score >= MIN_CONFIDENT_KEY_SCORE) or (
+        entries = [r for r in ranked if not isinstance(self.docs[r[1]].entry, OutOfScopeTopic)]
+        topics = [r for r in ranked if isinstance(self.docs[r[1]].entry, OutOfScopeTopic)]
+        if not entries:
+            outside = None
+            if topics and self._confident(q, topics[0][1], topics[0][2]):
+                outside = self._match(topics[0][1], topics[0][0])
+            return SearchResult(query, False, self._fuzzy_only(q, limit), outside)
+        top_combined, top_i, top_bm25 = entries[0]
+        confident = self._confident(q, top_i, top_bm25)
+        outside = None
+        if topics:
+            # A topic must be a confident match on its own, and beat the best entry (or find none).
+            topic_combined, topic_i, topic_bm25 = topics[0]
+            if self._confident(q, topic_i, topic_bm25) and (topic_combined > top_combined or not confident):
+                outside = self._match(topic_i, topic_combined)
+        matches = tuple(self._match(i, c) for c, i, _ in entries[:limit])
+        return SearchResult(query, confident, matches, outside)
+
+    def _confident(self, q: NormalisedQuery, i: int, bm25: float) -> bool:
+        key_score = self._key_score(q, self.docs[i])
+        return (bm25 >= MIN_CONFIDENT_BM25 and key_score >= MIN_CONFIDENT_KEY_SCORE) or (
             len(q.tokens) <= SHORT_QUESTION_TOKENS and key_score >= MIN_CONFIDENT_KEY_SCORE_SHORT
         )
-        matches = tuple(
-            Match(
-                self.docs[i].entry.id,
-                str(self.docs[i].entry.category),
-                self.docs[i].entry.title,
-                min(100.0, round(100 * c, 1)),
-            )
-            for c, i, _ in ranked[:limit]
-        )
-        return SearchResult(query, confident, matches)
 
     def _fuzzy_only(self, q: NormalisedQuery, limit: int) -> tuple[Match, ...]:
         if not q.text:
             return ()
-        choices = {(i, j): p for i, d in enumerate(self.docs) for j, p in enumerate(d.phrases)}
+        choices = {
+            (i, j): p
+            for i, d in enumerate(self.docs)
+            if not isinstance(d.entry, OutOfScopeTopic)
+            for j, p in enumerate(d.phrases)
+        }
         found = process.extract(
             q.text, choices, scorer=fuzz.token_sort_ratio, limit=limit * 4, score_cutoff=40
         )

@@ -22,7 +22,7 @@ MAIN_MENU = ["mb", "e", "a", "r", "h"]
 
 
 async def exchange(
-    fake: FakeTelegram, chat: int, act: Callable[[], object], settle: float = 0.25
+    fake: FakeTelegram, chat: int, act: Callable[[], object], settle: float = 0.4
 ) -> list[dict]:
     """Do ``act`` (queue an update) and return the bot messages it produced, once they stop coming."""
     before = len(fake.messages(chat))
@@ -77,7 +77,7 @@ async def test_diacritic_free_question(fake_telegram: FakeTelegram, telegram_bot
         CHAT,
         lambda: fake_telegram.send_text(CHAT, "co so lam mien muon mua may say thi duoc ho tro bn"),
     )
-    assert "300 triệu đồng" in texts(replies)
+    assert "300 triệu" in texts(replies)
 
 
 async def test_whole_eligibility_check(fake_telegram: FakeTelegram, telegram_bot) -> None:

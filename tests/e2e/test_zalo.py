@@ -190,7 +190,7 @@ async def test_typing_a_number_picks_the_menu_item(fake_zalo: FakeZalo, zalo_bot
 
 async def test_diacritic_free_question(fake_zalo: FakeZalo, zalo_bot: ZaloBot) -> None:
     replies = await say(fake_zalo, zalo_bot, "mua may say nong san duoc ho tro bao nhieu")
-    assert "300 triệu đồng" in "\n".join(replies)
+    assert "300 triệu" in "\n".join(replies)
     assert_plain(replies)
 
 

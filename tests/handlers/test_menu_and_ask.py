@@ -61,10 +61,20 @@ def test_card_documents_follow_the_legal_form(chat: Chat) -> None:
     assert "đăng ký hộ kinh doanh" not in chat.text
 
 
-def test_diacritic_free_question_gets_the_programme_card(chat: Chat) -> None:
+def test_diacritic_free_question_gets_a_short_answer_with_the_card_one_tap_away(chat: Chat) -> None:
     chat.send("co so lam bun o xa muon mua may thi nha nuoc ho tro bao nhieu")
-    assert "300 triệu đồng" in chat.text
-    assert "e:machinery-national" in chat.buttons
+    assert "300 triệu" in chat.text
+    assert len(chat.text.splitlines()) <= 7  # a phone screen, not the whole card
+    # Chi tiết (the card), Giấy tờ, Kiểm tra điều kiện, Đăng ký, Hỏi cán bộ
+    assert {
+        "p:machinery-national",
+        "pd:machinery-national",
+        "e:machinery-national",
+        "a:machinery-national",
+        "hq",
+    } <= set(chat.buttons)
+    chat.press("p:machinery-national")
+    assert "Ai được hỗ trợ" in chat.text  # the full card
 
 
 def test_unclear_question_offers_topics_and_staff(chat: Chat) -> None:

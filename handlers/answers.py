@@ -1,0 +1,252 @@
+"""The first reply to a free question: it answers what was asked, in a few short lines, for this
+producer, then offers the rest as buttons (Chi tiết, Giấy tờ, Kiểm tra điều kiện, Đăng ký, Hỏi cán
+bộ). The full card stays one tap away.
+
+What the message says (``knowledge.understand``) shapes the answer: the producer's own amount gives
+an estimate with its arithmetic, a place gives the province it belongs to now and its centre, a ward
+of a centrally-run city gives the craft-village rule, "only buying and selling" or a legal form the
+programme excludes gives a plain warning. What was read can be kept in the profile with one tap.
+Out-of-scope topics get their own short answer and who really handles them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers import callbacks as cb
+from handlers.cards import entry_button, short_title
+from handlers.context import Ctx
+from handlers.types import Button, Reply
+from knowledge.eligibility import Profile as EligibilityProfile
+from knowledge.eligibility import applicable_level, max_support
+from knowledge.models import Faq, LegalFormCriterion, OutOfScopeTopic, Programme, SupportLevel
+from knowledge.money import format_vnd
+from knowledge.understand import MessageFacts, read_message
+
+FACTS_KEY = "_read"  # what the last question said, until the producer keeps it or asks again
+
+
+def read(ctx: Ctx, text: str) -> MessageFacts:
+    questions = ctx.texts.questions
+    forms = {str(o["value"]): [o["label"], *o.get("words", [])] for o in questions["legal_form"]["options"]}
+    trading = next(o for o in questions["activity"]["options"] if o["value"] == "trading_only")
+    words = [trading["label"], *trading["words"]]
+    normalised = ctx.catalog.index.normalise(text).text
+    return read_message(text, ctx.catalog.kb.provinces, forms, words, normalised)
+
+
+def answer_entry(ctx: Ctx, entry: Programme | Faq, facts: MessageFacts, compact: bool = False) -> Reply:
+    """The short answer about one entry; ``compact`` (a second question) keeps only the essentials."""
+    notes = place_notes(ctx, facts) + fit_notes(ctx, entry, facts)
+    estimate = None
+    if isinstance(entry, Programme):
+        estimate = _estimate(ctx, entry, facts) or _levels_line(ctx, entry)
+    buttons = [] if compact else _entry_buttons(ctx, entry, facts)
+    return ctx.reply(
+        "quick_answer",
+        buttons,
+        title=short_title(entry.title, 70),
+        short=_short(entry),
+        estimate=estimate,
+        notes=notes[:2],
+        next_step=None if compact else _next_step(ctx, entry),
+    )
+
+
+def answer_out_of_scope(ctx: Ctx, topic: OutOfScopeTopic, facts: MessageFacts) -> Reply:
+    kb = ctx.catalog.kb
+    buttons: list[list[Button]] = [[entry_button(kb.by_id[i])] for i in topic.see_also[:2] if i in kb.by_id]
+    buttons.append([ctx.button("ask_staff", cb.SEND_LAST_QUESTION), ctx.button("main_menu", cb.MAIN_MENU)])
+    return ctx.reply("out_of_scope", buttons, topic=topic, notes=place_notes(ctx, facts)[:1])
+
+
+def remember(ctx: Ctx, facts: MessageFacts) -> None:
+    """Keep what was read for the "Lưu vào hồ sơ" button (only what differs from the profile)."""
+    new = {k: v for k, v in facts.profile_values().items() if getattr(ctx.profile, k) != v}
+    if new.keys() & {"province", "legal_form", "investment_cost_vnd"}:  # worth a button
+        ctx.state.data[FACTS_KEY] = new
+    else:
+        ctx.state.data.pop(FACTS_KEY, None)
+
+
+def save_read_facts(ctx: Ctx) -> list[Reply]:
+    """The "Lưu vào hồ sơ" button: what the last question said goes into the profile."""
+    values = ctx.state.data.pop(FACTS_KEY, None) or {}
+    allowed = {k: v for k, v in values.items() if k in EligibilityProfile.model_fields}
+    if not allowed:
+        return [ctx.main_menu("facts_saved", saved=[])]
+    ctx.update_profile(**allowed)
+    return [ctx.main_menu("facts_saved", saved=_describe(ctx, allowed))]
+
+
+# --- pieces ---
+
+
+def _short(entry: Programme | Faq) -> str:
+    if entry.short_answer:
+        return entry.short_answer
+    text = entry.summary if isinstance(entry, Programme) else entry.answer
+    first = text.strip().split("\n")[0].split(". ")[0].strip()
+    return first if first.endswith((".", "?", "!")) else first + "."
+
+
+def _money(amount: int) -> str:
+    return format_vnd(amount).removesuffix(" đồng")
+
+
+def _levels_for(programme: Programme, facts: MessageFacts) -> tuple[SupportLevel | None, SupportLevel | None]:
+    """The level that applies to what the producer described, and the line level when it differs."""
+    profile = EligibilityProfile(technology_line=bool(facts.technology_line))
+    level = applicable_level(programme, profile)
+    line = applicable_level(programme, EligibilityProfile(technology_line=True))
+    return level, (line if line is not level else None)
+
+
+def _levels_line(ctx: Ctx, programme: Programme) -> str | None:
+    """The confirmed levels in one line, unless the short answer already says them."""
+    if not programme.levels or any(w in (programme.short_answer or "") for w in ("triệu", "tỷ", "%")):
+        return None
+    words = ctx.texts.labels["answers"]
+    parts = []
+    for level in programme.levels:
+        cap = f"{_money(level.cap_vnd)}/{level.per}" if level.cap_vnd else ""
+        if level.percent is not None:
+            share = f"{level.percent:g}".replace(".", ",")
+            parts.append(words["level_percent"].format(label=level.label, percent=share, cap=cap))
+        else:
+            parts.append(words["level_fixed"].format(label=level.label, cap=cap))
+    return "; ".join(parts) + "."
+
+
+def _estimate(ctx: Ctx, programme: Programme, facts: MessageFacts) -> str | None:
+    """ "50% × 200 triệu = 100 triệu đồng, dưới mức tối đa 300 triệu" for the producer's own amount."""
+    if facts.amount_vnd is None:
+        return None
+    if not programme.levels:
+        return ctx.texts.label("answers", "no_level").format(amount=_money(facts.amount_vnd))
+    level, line = _levels_for(programme, facts)
+    if level is None:
+        return None
+    words = ctx.texts.labels["answers"]
+    amount = facts.amount_vnd
+    if level.percent is None:
+        return words["fixed"].format(cap=_money(level.cap_vnd or 0), per=level.per)
+    share = int(amount * level.percent / 100)
+    supported = max_support(level, amount) or share
+    values: dict[str, Any] = {
+        "percent": f"{level.percent:g}".replace(".", ","),
+        "amount": _money(amount),
+        "share": _money(share),
+        "cap": _money(level.cap_vnd) if level.cap_vnd else "",
+        "per": level.per,
+        "result": _money(supported),
+    }
+    key = "over_cap" if level.cap_vnd and share > level.cap_vnd else "under_cap"
+    text = words[key].format(**values)
+    if line is not None and line.cap_vnd and facts.technology_line is None:
+        text += " " + words["line_cap"].format(cap=_money(line.cap_vnd))  # machine or line: not said
+    return text
+
+
+def place_notes(ctx: Ctx, facts: MessageFacts) -> list[str]:
+    """Which province (new name) the place is in now, its centre, and the ward rule of the cities."""
+    place = facts.place
+    if place is None:
+        return []
+    words = ctx.texts.labels["answers"]
+    if place.ambiguous:
+        names = ", ".join(p.name for p in (place.province, *place.alternatives))
+        said = place.place.name if place.place else ""
+        return [words["place_ambiguous"].format(names=names, said=said).replace("  ", " ")]
+    province = place.province
+    unit = "thành phố" if province.is_city else "tỉnh"
+    notes = []
+    where = place.place.name if place.place is not None else place.old_name
+    if where and place.old_name and place.place is not None:
+        notes.append(
+            words["place_moved"].format(place=where, old=place.old_name, unit=unit, province=province.name)
+        )
+    elif where and place.old_name:
+        notes.append(words["province_moved"].format(old=place.old_name, unit=unit, province=province.name))
+    elif where:
+        notes.append(words["place_in"].format(place=where, unit=unit, province=province.name))
+    contact = ctx.catalog.kb.contact_for(province.name)
+    centre = (contact.centre if contact and contact.centre else "") or words["centre"].format(
+        unit=unit, province=province.name
+    )
+    phone = contact.phone if contact and contact.phone else ""
+    notes.append(
+        words["centre_line"].format(centre=centre) + (words["phone"].format(phone=phone) if phone else "")
+    )
+    if province.is_city and facts.place_type == "ward":
+        notes.insert(0, words["city_ward"].format(province=province.name))
+    elif province.is_city and facts.place_type is None:
+        notes.append(words["city_maybe_ward"].format(province=province.name))
+    return notes
+
+
+def fit_notes(ctx: Ctx, entry: Programme | Faq, facts: MessageFacts) -> list[str]:
+    """Plain warnings when what the message says does not fit the programme."""
+    if not isinstance(entry, Programme):
+        return []
+    words = ctx.texts.labels["answers"]
+    notes = []
+    if facts.trading_only:
+        notes.append(words["trading_only"])
+    forms = [c for c in entry.criteria if isinstance(c, LegalFormCriterion)]
+    if facts.legal_form and forms and all(facts.legal_form not in c.allowed for c in forms):
+        key = "unregistered" if facts.legal_form == "unregistered" else "legal_form"
+        notes.append(words[key].format(form=ctx.texts.legal_form_label(facts.legal_form)))
+    return notes
+
+
+def _next_step(ctx: Ctx, entry: Programme | Faq) -> str:
+    words = ctx.texts.labels["answers"]
+    return words["next_programme"] if isinstance(entry, Programme) else words["next_faq"]
+
+
+def _entry_buttons(ctx: Ctx, entry: Programme | Faq, facts: MessageFacts) -> list[list[Button]]:
+    labels = ctx.texts.labels["answers"]["buttons"]
+    rows: list[list[Button]] = []
+    if isinstance(entry, Programme):
+        rows.append(
+            [
+                Button(labels["details"], cb.build(cb.PROGRAMME, entry.id)),
+                Button(labels["documents"], cb.build(cb.PROGRAMME_DOCS, entry.id)),
+            ]
+        )
+        rows.append(
+            [
+                Button(labels["check"], cb.build(cb.CHECK, entry.id)),
+                Button(labels["apply"], cb.build(cb.APPLY, entry.id)),
+            ]
+        )
+    else:
+        rows.append([Button(labels["details"], cb.build(cb.PROGRAMME, entry.id))])
+        related = [ctx.catalog.kb.by_id[r] for r in entry.related if r in ctx.catalog.kb.by_id][:1]
+        rows += [[entry_button(e)] for e in related]
+    saved = _describe(ctx, ctx.state.data.get(FACTS_KEY) or {})
+    last = [ctx.button("ask_staff", cb.SEND_LAST_QUESTION)]
+    if saved:
+        last.append(Button(labels["save"].format(what=", ".join(saved))[:60], cb.SAVE_FACTS))
+    rows.append(last)
+    return rows
+
+
+def _describe(ctx: Ctx, values: dict[str, Any]) -> list[str]:
+    """What will be (or was) kept, in words: "Tuyên Quang", "hộ kinh doanh", "800 triệu"."""
+    words = []
+    for name, value in values.items():
+        if name == "province":
+            words.append(str(value))
+        elif name == "legal_form":
+            words.append(ctx.texts.legal_form_label(str(value)).lower())
+        elif name == "investment_cost_vnd":
+            words.append(_money(int(value)))
+        elif name == "place_type":
+            words.append(ctx.texts.labels["answers"]["place_types"][str(value)])
+        elif name == "activity":
+            words.append(ctx.texts.labels["answers"]["trading_short"])
+        elif name == "technology_line" and value:
+            words.append(ctx.texts.labels["answers"]["line_short"])
+    return words
