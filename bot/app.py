@@ -65,7 +65,9 @@ class Runner:
             self.inbox.channels[self.zalo.name] = self.zalo
             self.transports["zalo"] = ZaloTransport(settings, texts, client=self.zalo.client)
         if console is not None:
-            self.transports["console"] = ConsoleTransport(texts.label("plain_menu_hint"), console)
+            self.transports["console"] = ConsoleTransport(
+                texts.label("plain_menu_hint"), console, texts.label("plain_menu_hint_one")
+            )
         self.outbox = OutboxSender(
             self.services.db,
             self.transports,
@@ -205,8 +207,9 @@ async def run(settings: Settings) -> None:
         elif console:
             log_file = _log_to_file(settings)
             print(runner.services.texts.label("console_intro"), f"(logs: {log_file})", flush=True)
-            hint = runner.services.texts.label("plain_menu_hint")
-            await asyncio.to_thread(chat, runner.services.dialogue, hint)
+            labels = runner.services.texts
+            hint, hint_one = labels.label("plain_menu_hint"), labels.label("plain_menu_hint_one")
+            await asyncio.to_thread(chat, runner.services.dialogue, hint, hint_one=hint_one)
         else:
             print(
                 "No TELEGRAM_BOT_TOKEN or ZALO_BOT_TOKEN: serving the dashboard only. Ctrl+C to stop.",

@@ -94,7 +94,9 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
     services = build_services(load_settings())
     try:
-        chat(services.dialogue, services.texts.label("plain_menu_hint"), chat_id=args.user)
+        texts = services.texts
+        hint, hint_one = texts.label("plain_menu_hint"), texts.label("plain_menu_hint_one")
+        chat(services.dialogue, hint, chat_id=args.user, hint_one=hint_one)
     except KeyboardInterrupt:
         print()
     finally:

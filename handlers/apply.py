@@ -299,7 +299,7 @@ def _ask(ctx: Ctx, field: str, retry: bool = False, rejected: Rejected | None = 
             [Button(labels["consent_yes"], cb.answer(version, "yes"))],
             [Button(labels["consent_no"], cb.answer(version, "no"))],
         ]
-    elif field == "full_name" and ctx.user.display_name.strip() and not retry:
+    elif field == "full_name" and ctx.user.display_name.strip():  # still offered after a refusal
         name = short_title(ctx.user.display_name.strip(), 40)
         rows = [[Button(labels["use_name"].format(name=name), cb.answer(version, "use_name"))]]
     too_many = draft.get("retries", 0) > MAX_RETRIES

@@ -339,12 +339,16 @@ def _results(ctx: Ctx, verdicts: list[Verdict]) -> list[Reply]:
     verdicts = _relevant(ctx, verdicts) if single is None else verdicts
     eligible = [v for v in verdicts if v.status == Status.ELIGIBLE]
     # Programmes with a confirmed amount first (largest ceiling first), then the others by category.
-    with_amount = sorted(
-        (v for v in eligible if v.programme.levels),
-        key=lambda v: -max(lv.cap_vnd or 0 for lv in v.programme.levels),
-    )
+    # One item is paid from one source only: of the national and provincial programmes for the same
+    # kind of item, only the best is listed (amounts never add up).
+    with_amount, overlapping = _best_per_item([v for v in eligible if v.programme.levels])
+    listed = {str(v.programme.category) for v in with_amount}
     other_categories = list(
-        dict.fromkeys(str(v.programme.category) for v in eligible if not v.programme.levels)
+        dict.fromkeys(
+            str(v.programme.category)
+            for v in eligible
+            if not v.programme.levels and str(v.programme.category) not in listed
+        )
     )
     ordered = with_amount + [v for v in eligible if not v.programme.levels]
     buttons = [
@@ -366,12 +370,28 @@ def _results(ctx: Ctx, verdicts: list[Verdict]) -> list[Reply]:
             single=single,
             eligible=eligible,
             with_amount=with_amount,
+            overlapping=overlapping,
             other_categories=other_categories,
             not_eligible=_group(verdicts, Status.NOT_ELIGIBLE),
             unknown=_group(verdicts, Status.UNKNOWN),
             documents=documents,
         )
     ]
+
+
+def _ceiling(verdict: Verdict) -> int:
+    return verdict.max_support_vnd or max(lv.cap_vnd or 0 for lv in verdict.programme.levels)
+
+
+def _best_per_item(verdicts: list[Verdict]) -> tuple[list[Verdict], bool]:
+    """The best programme of each kind of item (category), largest first; True when some were
+    left out because another source pays for the same item."""
+    best: dict[str, Verdict] = {}
+    for verdict in verdicts:
+        item = str(verdict.programme.category)
+        if item not in best or _ceiling(verdict) > _ceiling(best[item]):
+            best[item] = verdict
+    return sorted(best.values(), key=lambda v: -_ceiling(v)), len(best) < len(verdicts)
 
 
 def _documents(ctx: Ctx, programme: Programme) -> list[str]:

@@ -25,13 +25,14 @@ def chat(
     stdout: TextIO = sys.stdout,
     chat_id: str | None = None,
     user_name: str | None = None,
+    hint_one: str | None = None,
 ) -> None:
     """Read lines until end of input; print each reply. Starts with /start."""
     chat_id = chat_id or getpass.getuser()
-    name = user_name or chat_id
+    name = user_name or ""  # the login name is not the producer's name: greet without one
     say: Callable[[str], None] = lambda text: print(text, file=stdout, flush=True)  # noqa: E731
     for reply in dialogue.handle(Incoming.text_message(CHANNEL, chat_id, "/start", name)):
-        say(render(reply, hint) + "\n")
+        say(render(reply, hint, hint_one) + "\n")
     while True:
         stdout.write("> ")
         stdout.flush()
@@ -40,7 +41,7 @@ def chat(
             say("")
             return
         for reply in dialogue.handle(Incoming.text_message(CHANNEL, chat_id, line.rstrip("\n"), name)):
-            say(render(reply, hint) + "\n")
+            say(render(reply, hint, hint_one) + "\n")
 
 
 class ConsoleTransport:
@@ -49,8 +50,9 @@ class ConsoleTransport:
     channel = CHANNEL
     native_buttons = False
 
-    def __init__(self, hint: str, stdout: TextIO = sys.stdout):
+    def __init__(self, hint: str, stdout: TextIO = sys.stdout, hint_one: str | None = None):
         self._hint = hint
+        self._hint_one = hint_one
         self._stdout = stdout
 
     async def start(self) -> None:
@@ -60,5 +62,5 @@ class ConsoleTransport:
         return None
 
     async def deliver(self, chat_id: str, reply: Reply, pace: Pace) -> None:
-        self._stdout.write(f"\n{render(reply, self._hint)}\n\n> ")
+        self._stdout.write(f"\n{render(reply, self._hint, self._hint_one)}\n\n> ")
         self._stdout.flush()

@@ -18,18 +18,20 @@ def html_to_text(text: str) -> str:
     return html.unescape(_TAG.sub("", text))
 
 
-def numbered_menu(reply: Reply, hint: str) -> str:
-    """The reply's buttons as "1. label" lines followed by ``hint`` (e.g. "Gõ số 1-5")."""
+def numbered_menu(reply: Reply, hint: str, hint_one: str | None = None) -> str:
+    """The reply's buttons as "1. label" lines followed by ``hint`` (e.g. "Gõ số từ 1 đến 5"), or
+    ``hint_one`` when there is a single choice (never "từ 1 đến 1")."""
     buttons = reply.flat_buttons
     if not buttons:
         return ""
     lines = [f"{i}. {html_to_text(b.label)}" for i, b in enumerate(buttons, 1)]
-    return "\n".join(lines) + "\n" + hint.format(last=len(buttons))
+    said = hint_one if len(buttons) == 1 and hint_one else hint.format(last=len(buttons))
+    return "\n".join(lines) + "\n" + said
 
 
-def render(reply: Reply, hint: str) -> str:
+def render(reply: Reply, hint: str, hint_one: str | None = None) -> str:
     body = html_to_text(reply.text)
-    menu = numbered_menu(reply, hint)
+    menu = numbered_menu(reply, hint, hint_one)
     return f"{body}\n\n{menu}" if menu else body
 
 

@@ -404,17 +404,17 @@ def _chat_key(update: JSONDict) -> str:
     return chat_id[:64] if isinstance(chat_id, str) and chat_id else "-"
 
 
-def render_parts(reply: Reply, hint: str) -> list[str]:
+def render_parts(reply: Reply, hint: str, hint_one: str | None = None) -> list[str]:
     """The reply as plain-text messages: no HTML, buttons as a numbered list, each ≤ 2000 chars.
 
     A long reply is split at line or sentence ends; the numbered menu is never cut: it ends the
     last message, or comes as a message of its own.
     """
-    text = render(reply, hint).strip()
+    text = render(reply, hint, hint_one).strip()
     if _utf16_length(text) <= MAX_TEXT_LENGTH:
         return [text] if text else []
     parts = fit(html_to_text(reply.text).strip())
-    menu = numbered_menu(reply, hint)
+    menu = numbered_menu(reply, hint, hint_one)
     if not menu:
         return parts
     if parts and _utf16_length(f"{parts[-1]}\n\n{menu}") <= MAX_TEXT_LENGTH:
@@ -451,6 +451,7 @@ class ZaloTransport:
         self._owns_client = client is None
         self.client = client or ZaloClient(token, settings.zalo_api_base_url, transport=transport)
         self._hint = texts.label("plain_menu_hint")
+        self._hint_one = texts.label("plain_menu_hint_one")
 
     async def start(self) -> None:
         return None
@@ -461,7 +462,7 @@ class ZaloTransport:
 
     async def deliver(self, chat_id: str, reply: Reply, pace: Pace) -> None:
         try:
-            for i, part in enumerate(render_parts(reply, self._hint)):
+            for i, part in enumerate(render_parts(reply, self._hint, self._hint_one)):
                 if i:
                     await pace()
                 await self.client.send_message(chat_id, part)

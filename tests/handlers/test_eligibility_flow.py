@@ -189,3 +189,32 @@ def test_restart_check_clears_answers(chat: Chat) -> None:
     chat.press("er")
     assert pending(chat) == "legal_form"
     assert chat.state()[1].legal_form is None
+
+
+def test_amounts_for_the_same_item_do_not_add_up(chat: Chat) -> None:
+    """A Phú Yên (now Đắk Lắk) producer qualifies for national and provincial programmes paying for
+    the same items: each item is listed once, with the best source, and the note says why."""
+    chat.send("/start")
+    user_id = chat.state()[1].user_id
+    with chat.dialogue.db.session() as s:
+        Repos(s).profiles.update(
+            user_id,
+            legal_form="household_business",
+            activity="production",
+            province="Đắk Lắk",
+            place_type="commune",
+            craft_village=False,
+            difficult_area=True,
+            new_to_area=True,
+            technology_line=False,
+            cluster_investor=False,
+            investment_cost_vnd=2_000_000_000,
+        )
+    chat.press("e")
+    assert chat.state()[0].step == "results"
+    results = chat.text.split("Cần Trung tâm")[0]
+    listed = [line for line in results.splitlines() if line.startswith("• ")]
+    assert sum("10 triệu" in line for line in listed) == 1  # the set-up support, once
+    assert sum(line.startswith("• Mô hình trình diễn") for line in listed) == 1  # one, not two sources
+    assert "Mô hình trình diễn;" not in chat.text  # nor again among the "other" groups
+    assert "không cộng dồn" in chat.text
