@@ -20,14 +20,13 @@ PASSWORD = "mat-khau-du-dai-123"
 CHAT = 6161
 
 
-async def one_login(base: str) -> int:
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-        form = (await client.get("/")).text
-        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-        response = await client.post(
-            "/login", data={"username": "canbo", "password": PASSWORD, "csrf_token": token}
-        )
-        return response.status_code
+async def one_login(client: httpx.AsyncClient) -> int:
+    form = (await client.get("/")).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    response = await client.post(
+        "/login", data={"username": "canbo", "password": PASSWORD, "csrf_token": token}
+    )
+    return response.status_code
 
 
 async def test_a_login_flood_does_not_hold_up_replies(
