@@ -21,36 +21,134 @@ from knowledge.eligibility import Profile as EligibilityProfile
 from knowledge.eligibility import applicable_level, max_support
 from knowledge.models import Faq, LegalFormCriterion, OutOfScopeTopic, Programme, SupportLevel
 from knowledge.money import format_vnd
-from knowledge.understand import MessageFacts, read_message
+from knowledge.passages import rank
+from knowledge.text import fold
+from knowledge.understand import MessageFacts, Wording, read_message
 
+# How well a passage must answer the question to be shown (``knowledge.passages``; calibrated with
+# ``bench/answer_quality.py``).
+MIN_DETAIL_SCORE = 6.0
 FACTS_KEY = "_read"  # what the last question said, until the producer keeps it or asks again
 
 
 def read(ctx: Ctx, text: str) -> MessageFacts:
+    """What ``text`` says about the producer (see ``knowledge.understand``)."""
+    normalised = ctx.catalog.index.normalise(text).repaired_text
+    return read_message(text, ctx.catalog.kb.provinces, _wording(ctx), normalised)
+
+
+def _wording(ctx: Ctx) -> Wording:
     questions = ctx.texts.questions
     forms = {str(o["value"]): [o["label"], *o.get("words", [])] for o in questions["legal_form"]["options"]}
     trading = next(o for o in questions["activity"]["options"] if o["value"] == "trading_only")
-    words = [trading["label"], *trading["words"]]
-    normalised = ctx.catalog.index.normalise(text).text
-    return read_message(text, ctx.catalog.kb.provinces, forms, words, normalised)
+    words = ctx.texts.labels["words"]
+    facets = {name: facet["words"] for name, facet in ctx.texts.labels["answers"]["facets"].items()}
+    return Wording(forms, [trading["label"], *trading["words"]], words["machines"], words["lines"], facets)
 
 
-def answer_entry(ctx: Ctx, entry: Programme | Faq, facts: MessageFacts, compact: bool = False) -> Reply:
-    """The short answer about one entry; ``compact`` (a second question) keeps only the essentials."""
+def answer_entry(
+    ctx: Ctx, entry: Programme | Faq, facts: MessageFacts, question: str = "", compact: bool = False
+) -> Reply:
+    """The short answer about one entry: what it is for this producer, then the detail asked about
+    (the documents, where, when, payment, or the passage that answers ``question``); ``compact`` (a
+    second question) keeps only the essentials."""
     notes = place_notes(ctx, facts) + fit_notes(ctx, entry, facts)
     estimate = None
     if isinstance(entry, Programme):
         estimate = _estimate(ctx, entry, facts) or _levels_line(ctx, entry)
+    short = _short(entry)
+    details = details_for(ctx, entry, facts, question, shown=" ".join([short, estimate or "", *notes]))
     buttons = [] if compact else _entry_buttons(ctx, entry, facts)
     return ctx.reply(
         "quick_answer",
         buttons,
         title=short_title(entry.title, 70),
-        short=_short(entry),
+        short=short,
         estimate=estimate,
-        notes=notes[:2],
+        details=details[:2],
+        notes=notes[: max(1, 3 - len(details))],
         next_step=None if compact else _next_step(ctx, entry),
     )
+
+
+def details_for(
+    ctx: Ctx, entry: Programme | Faq, facts: MessageFacts, question: str, shown: str
+) -> list[str]:
+    """The lines that answer what was asked about the entry: one per facet asked (documents, where,
+    when, payment), or else the passage that best answers ``question`` when one clearly does.
+    Nothing already ``shown`` is repeated."""
+    words = ctx.texts.labels["answers"]
+    facets = words["facets"]
+    asked = [name for name in facts.asks if name in facets]
+    asked = [f for f in asked if not any(f in facets[o].get("instead_of", []) for o in asked)]
+    seen = fold(shown)
+    lines = []
+    for name in asked[:2]:
+        text = _facet_text(ctx, entry, facts, facets[name], question, seen)
+        if text and fold(text) not in seen:
+            lines.append(facets[name]["line"].format(text=text))
+            seen += " " + fold(text)
+    if not lines and question:
+        passage = _answering_passage(ctx, entry, question, seen)
+        if passage:
+            lines.append(words["detail"].format(text=passage))
+    return lines
+
+
+def facet_faq(ctx: Ctx, name: str) -> str | None:
+    """The id of the FAQ that answers facet ``name`` in general ("where-to-apply")."""
+    facet = ctx.texts.labels["answers"]["facets"].get(name)
+    return facet.get("faq") if facet else None
+
+
+def _facet_text(
+    ctx: Ctx, entry: Programme | Faq, facts: MessageFacts, facet: dict[str, Any], question: str, seen: str
+) -> str | None:
+    kb = ctx.catalog.kb
+    fallback = kb.by_id.get(facet.get("faq", ""))
+    if fallback is entry:
+        return None  # the entry is that FAQ: its own answer says it
+    kinds = tuple(facet.get("passages", []))
+    if isinstance(entry, Programme) and kinds == ("document",):
+        return _documents_text(ctx, entry, facts, question)
+    if isinstance(entry, Programme) and kinds:
+        if "where" in kinds and "trung tam" in seen:
+            return None  # the producer's own centre is already named
+        ranked = rank(ctx.catalog.index, entry, question, kinds)
+        return ranked[0].passage.text if ranked else None
+    if not isinstance(fallback, Faq):
+        return None
+    text = _short(fallback)
+    # The bullet of that FAQ about this entry ("Mua máy, mô hình trình diễn: ứng 70%...").
+    best = rank(ctx.catalog.index, fallback, f"{question} {entry.title}")
+    if best and best[0].score >= MIN_DETAIL_SCORE and fold(best[0].passage.text) not in fold(text):
+        text = f"{text} {best[0].passage.text}"
+    return text
+
+
+def _documents_text(ctx: Ctx, programme: Programme, facts: MessageFacts, question: str) -> str:
+    """The main documents (those the question names first), for the producer's legal form."""
+    form = facts.legal_form or ctx.profile.legal_form
+    fitting = [d.text for d in programme.documents if not d.only_for or (form and form in d.only_for)]
+    dropped = len(fitting) < len(programme.documents) and not form
+    ranked = rank(ctx.catalog.index, programme, question, ("document",))
+    order = [r.passage.text for r in ranked if r.score > 0 and r.passage.text in fitting]
+    chosen = list(dict.fromkeys([*order, *fitting]))[:3]
+    texts = [t.rstrip(".") for t in chosen]
+    if dropped:
+        texts.append(ctx.texts.label("answers", "registration_doc"))
+    return "; ".join(texts) + "."
+
+
+def _answering_passage(ctx: Ctx, entry: Programme | Faq, question: str, seen: str) -> str | None:
+    """The passage that answers a detail of ``question`` the short answer does not say."""
+    for scored in rank(ctx.catalog.index, entry, question)[:3]:
+        if scored.score < MIN_DETAIL_SCORE:
+            return None
+        text = scored.passage.text
+        if fold(text) not in seen and scored.passage.kind not in ("where", "step"):
+            return text
+    return None
 
 
 def answer_out_of_scope(ctx: Ctx, topic: OutOfScopeTopic, facts: MessageFacts) -> Reply:

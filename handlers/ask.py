@@ -12,7 +12,10 @@ from handlers import callbacks as cb
 from handlers.cards import entry_button
 from handlers.context import Ctx
 from handlers.types import Reply
+from knowledge.models import Faq, Programme
+from knowledge.search import SearchResult
 from knowledge.text import fold_letters
+from knowledge.understand import MessageFacts
 
 MAX_QUERY_CHARS = 500
 MAX_STORED_QUESTION_CHARS = 4000
@@ -55,36 +58,44 @@ def answer(ctx: Ctx, text: str) -> list[Reply]:
     if result.out_of_scope is not None:
         topic = next(t for t in ctx.catalog.kb.out_of_scope if t.id == result.out_of_scope.id)
         return [answers.answer_out_of_scope(ctx, topic, facts)]
-    if not result.confident or not result.matches:
+    best = _entry_said(ctx, result, facts, parts[0])
+    if best is None:
         return [_not_sure(ctx, result.matches, facts, too_long=len(question) > MAX_QUERY_CHARS)]
-    best = _prefer_by_facts(ctx, result.matches, facts, parts[0])
     ctx.note_interest(str(best.category))
-    replies = [answers.answer_entry(ctx, best, facts)]
+    replies = [answers.answer_entry(ctx, best, facts, question[:MAX_QUERY_CHARS])]
     if len(parts) > 1:
         second = index.search(parts[1], province=province)
+        covered = {answers.facet_faq(ctx, name) for name in facts.asks}  # answered in the first reply
         if (
             second.confident
             and second.matches
-            and second.matches[0].id != best.id
+            and second.matches[0].id not in {best.id, *covered}
             and not second.out_of_scope
         ):
             other = ctx.catalog.kb.by_id[second.matches[0].id]
-            brief = answers.answer_entry(ctx, other, answers.read(ctx, parts[1]), compact=True)
+            brief = answers.answer_entry(ctx, other, answers.read(ctx, parts[1]), parts[1], compact=True)
             replies.append(Reply(brief.text, ((entry_button(other),),)))
     return replies
 
 
-def _prefer_by_facts(ctx: Ctx, matches, facts, question: str):  # type: ignore[no-untyped-def]
-    """The best match, unless the message itself says which: buying a machine or a whole line
-    (with its price) is the machinery programme, whatever else the words resemble."""
+def _entry_said(ctx: Ctx, result: SearchResult, facts: MessageFacts, question: str) -> Programme | Faq | None:
+    """The entry to answer with: the confident best match, unless the message itself says which.
+    A machine or a whole line with its price is the machinery programme (of the producer's province
+    when it has its own), whatever else the words resemble and however unsure the search is."""
     kb = ctx.catalog.kb
-    best = kb.by_id[matches[0].id]
     says_model = "mo hinh" in f" {ctx.catalog.index.normalise(question).text} "
     if facts.technology_line is not None and facts.amount_vnd and not says_model:
-        for match in matches[:5]:
+        for match in result.matches[:5]:
             if match.category == "machinery":
                 return kb.by_id[match.id]
-    return best
+        province = facts.province or ctx.profile.province
+        machinery = [e for e in kb.entries if e.category == "machinery" and isinstance(e, Programme)]
+        own = [e for e in machinery if e.scope == province] or [e for e in machinery if e.scope == "national"]
+        if own:
+            return own[0]
+    if result.confident and result.matches:
+        return kb.by_id[result.matches[0].id]
+    return None
 
 
 def _not_sure(ctx: Ctx, matches, facts, too_long: bool) -> Reply:  # type: ignore[no-untyped-def]

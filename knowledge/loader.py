@@ -240,7 +240,7 @@ def _load_places(data_dir: Path, provinces: Provinces, problems: list[Problem]) 
         return
     raw = _read_yaml(path, problems) or {}
     try:
-        for problem in provinces.add_places(raw.get("places", [])):
+        for problem in provinces.add_places(raw.get("places", []), raw.get("not_alone", [])):
             problems.append(Problem("places.yaml", None, "old_province", problem))
     except ValidationError as exc:
         for err in exc.errors():

@@ -4,12 +4,15 @@ Loaded from ``data/provinces.yaml`` (staff-editable) and ``data/places.yaml`` (o
 provincial cities and everyday names, each with the old province it belonged to). ``Provinces.resolve``
 accepts any spelling, with or without diacritics: a current or pre-merger province name, an alias,
 a place ("huyện Gia Lâm", "Hội An", "Sài Gòn"), or a free sentence that contains one ("xa Tan Lap,
-huyen Dan Phuong, Ha Noi"). District and town names count only after their unit word ("huyện",
-"thị xã"...) or when they are the whole answer, so "chợ mới" in a sentence is not a district.
+huyen Dan Phuong, Ha Noi"). A district or town name of two words or more counts anywhere in a
+sentence ("dong van lam ruou ngo") when it names one place only and is not also an everyday phrase
+(``not_alone`` in ``places.yaml``: "văn bản", "là gì", "vẫn làm"...); otherwise it counts only after
+its unit word ("huyện", "thị xã"...) or as the whole answer, so "chợ mới" in a sentence is no place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -107,6 +110,7 @@ class Provinces:
     _index: dict[str, tuple[Province, str | None]] = field(default_factory=dict)
     _places: dict[str, list[Place]] = field(default_factory=dict)
     _by_old: dict[str, Province] = field(default_factory=dict)
+    _not_alone: set[str] = field(default_factory=set)
 
     @classmethod
     def load(cls, path: Path, places_path: Path | None = None) -> Provinces:
@@ -129,11 +133,14 @@ class Provinces:
             for old in rec.formed_from:
                 provinces._by_old[old] = unit
         if places_path is not None and places_path.exists():
-            provinces.add_places(read_yaml(places_path).get("places", []))
+            raw_places = read_yaml(places_path)
+            provinces.add_places(raw_places.get("places", []), raw_places.get("not_alone", []))
         return provinces
 
-    def add_places(self, items: list[dict]) -> list[str]:
-        """Index places from ``places.yaml``; returns problems (an unknown old province...)."""
+    def add_places(self, items: list[dict], not_alone: Sequence[str] = ()) -> list[str]:
+        """Index places from ``places.yaml``; returns problems (an unknown old province...).
+        ``not_alone``: names that are also everyday phrases (they need their unit word)."""
+        self._not_alone.update(fold(name) for name in not_alone)
         problems = []
         for i, item in enumerate(items):
             record = PlaceRecord.model_validate(item)
@@ -205,8 +212,12 @@ class Provinces:
             kinds = _UNIT_WORDS.get(unit) if isinstance(unit, str) else None
             if kinds is not None:
                 allowed = [p for p in places if p.kind in kinds] or places
+            elif " " not in name or name in self._not_alone:
+                allowed = []
+            elif len(places) == 1:
+                allowed = places  # one place only: a district, town or everyday name, said bare
             else:
-                allowed = [p for p in places if p.kind in _BARE_KINDS and " " in name]
+                allowed = [p for p in places if p.kind in _BARE_KINDS]
             if allowed:
                 found = (name, allowed)
         return found

@@ -11,7 +11,7 @@ How a question is scored:
 4. The best candidates are re-ranked with rapidfuzz against their titles and example questions.
 5. Out-of-scope topics (``out_of_scope.yaml``: loans, taxes, crops...) are indexed in the same
    space; when one scores above the best entry, or the entry is not confident and the topic is
-   close enough, the result names it (``out_of_scope``) so the bot can say who really handles it.
+   close enough (or far ahead on BM25), the result names it (``out_of_scope``) so the bot can say who really handles it.
 
 ``confident`` is calibrated on ``tests/data/search_dev.tsv`` and ``search_offtopic.tsv``
 (``bench/search_accuracy.py``): an answer is confident when the best entry's raw BM25 score and its
@@ -48,6 +48,9 @@ MIN_CONFIDENT_BM25 = 20.0
 MIN_CONFIDENT_KEY_SCORE = 8.0
 SHORT_QUESTION_TOKENS = 4
 MIN_CONFIDENT_KEY_SCORE_SHORT = 10.0
+# An out-of-scope topic whose BM25 is this many times the best entry's wins over an unsure entry
+# even when its own key-field score is low ("co cho vay 500tr ko, lai bn": loans, not machinery).
+OUT_OF_SCOPE_LEAD = 1.5
 
 
 @dataclass(frozen=True)
@@ -95,10 +98,15 @@ class NormalisedQuery:
     tokens: tuple[str, ...]
     weighted_terms: dict[str, float]
     province: str | None = None
+    repaired: tuple[str, ...] = ()  # every word, Telex and typos repaired, fillers kept
 
     @property
     def text(self) -> str:
         return " ".join(self.tokens)
+
+    @property
+    def repaired_text(self) -> str:
+        return " ".join(self.repaired or self.tokens)
 
 
 def _grams(tokens: list[str]) -> list[str]:
@@ -247,9 +255,10 @@ class SearchIndex:
                     continue
                 for gram in _grams(list(phrase)):
                     weighted.setdefault(gram, SYNONYM_WEIGHT * (BIGRAM_WEIGHT if "_" in gram else 1.0))
-        resolution = self.kb.provinces.resolve(query) if len(content) > 0 else None
-        province = resolution.province.name if resolution else None
-        return NormalisedQuery(tuple(content), weighted, province)
+        provinces = self.kb.provinces
+        resolution = (provinces.resolve(query) or provinces.resolve(" ".join(tokens))) if content else None
+        province = resolution.province.name if resolution and not resolution.ambiguous else None
+        return NormalisedQuery(tuple(content), weighted, province, tuple(tokens))
 
     # --- scoring ---
 
@@ -301,7 +310,9 @@ class SearchIndex:
         topics = [r for r in ranked if isinstance(self.docs[r[1]].entry, OutOfScopeTopic)]
         if not entries:
             outside = None
-            if topics and self._confident(q, topics[0][1], topics[0][2]):
+            if topics and (
+                self._confident(q, topics[0][1], topics[0][2]) or topics[0][2] >= MIN_CONFIDENT_BM25
+            ):
                 outside = self._match(topics[0][1], topics[0][0])
             return SearchResult(query, False, self._fuzzy_only(q, limit), outside)
         top_combined, top_i, top_bm25 = entries[0]
@@ -310,7 +321,10 @@ class SearchIndex:
         if topics:
             # A topic must be a confident match on its own, and beat the best entry (or find none).
             topic_combined, topic_i, topic_bm25 = topics[0]
-            if self._confident(q, topic_i, topic_bm25) and (topic_combined > top_combined or not confident):
+            clear_lead = topic_bm25 >= max(MIN_CONFIDENT_BM25, OUT_OF_SCOPE_LEAD * top_bm25)
+            if (
+                self._confident(q, topic_i, topic_bm25) and (topic_combined > top_combined or not confident)
+            ) or (clear_lead and not confident):
                 outside = self._match(topic_i, topic_combined)
         matches = tuple(self._match(i, c) for c, i, _ in entries[:limit])
         return SearchResult(query, confident, matches, outside)

@@ -4,8 +4,9 @@ an old district or town, an everyday name), the kind of place (xã, phường, �
 number of trainees. The dialogue uses these to answer for this producer (an estimate with its
 arithmetic, the right centre, the ward rule) and offers to keep them in the profile.
 
-Words come from staff-editable data (the answer options of ``handlers/templates/questions.yaml``);
-this module only finds them, folded, as whole words.
+Words come from staff-editable data (the answer options of ``handlers/templates/questions.yaml``
+and the ``words`` of ``labels.yaml``), gathered in ``Wording``; this module only finds them, folded,
+as whole words.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ _MONEY = re.compile(
     r"|(?:\b\d+(?:[.,]\d+)*\s*(?:ty|ti|trieu|tr|cu|k|nghin|ngan|dong|d|vnd)\b(?:\s*(?:ruoi|\d{1,3}\b))?)"
 )
 _TRAINEES = re.compile(r"\b(\d{1,4})\s*(?:hoc vien|hv|nguoi|lao dong|tho|cong nhan|hoc sinh|chi em)\b")
-_LINE_WORDS = ("day chuyen", "ca day chuyen", "dong bo", "he thong may")
-_MACHINE_WORDS = ("may", "thiet bi", "cai may", "chiec may")
 _MONEY_UNITS = frozenset({"ty", "ti", "trieu", "tr", "cu", "nghin", "ngan", "dong", "k"})
 _GLUED = re.compile(r"^(\d+(?:[.,]\d+)*)([a-z]+)$")
 
@@ -43,6 +42,17 @@ def _fix_units(folded: str) -> str:
 
 
 @dataclass(frozen=True)
+class Wording:
+    """The words that say each fact (folded or not: they are folded here)."""
+
+    legal_forms: dict[str, list[str]]  # legal form value -> words for it
+    trading: list[str]  # "only buying and selling"
+    machines: list[str]  # one machine or piece of equipment ("máy", "lò sấy")
+    lines: list[str]  # a whole production line ("dây chuyền")
+    facets: dict[str, list[str]]  # what is asked about the topic: documents, where, when, payment...
+
+
+@dataclass(frozen=True)
 class MessageFacts:
     """What was read; every part may be missing."""
 
@@ -53,6 +63,7 @@ class MessageFacts:
     amount_vnd: int | None = None
     technology_line: bool | None = None
     trainees: int | None = None
+    asks: tuple[str, ...] = ()  # the facets asked about, in the order of ``Wording.facets``
     said: dict[str, str] = field(default_factory=dict)  # the words that gave each fact
 
     @property
@@ -103,35 +114,30 @@ def find_money(text: str) -> tuple[int, str] | None:
     return None
 
 
-def read_message(
-    text: str,
-    provinces: Provinces,
-    legal_forms: dict[str, list[str]],
-    trading_words: list[str],
-    normalised: str = "",
-) -> MessageFacts:
+def read_message(text: str, provinces: Provinces, wording: Wording, normalised: str = "") -> MessageFacts:
     """Everything ``text`` says about the producer (see the module's docstring). ``normalised`` is
     the text as the search reads it (abbreviations expanded, Telex and typos repaired): words are
-    looked for in both."""
+    looked for in both, a place in it when the text itself names none."""
     folded = f"{fold(text)} | {normalised}" if normalised else fold(text)
     said: dict[str, str] = {}
-    place = provinces.resolve(text)
+    place = provinces.resolve(text) or (provinces.resolve(normalised) if normalised else None)
     place_type = place_type_of(text)
     if place_type is None and place is not None and place.place is not None and place.place.urban:
         place_type = "ward"  # a "quận" of a city: its communes were wards
-    form = _best_option(folded, legal_forms)
+    form = _best_option(folded, wording.legal_forms)
     if form:
         said["legal_form"] = form[1]
-    trading = _best_option(folded, {"trading_only": trading_words}) is not None
+    trading = _best_option(folded, {"trading_only": wording.trading}) is not None
     money = find_money(text)
     if money:
         said["amount"] = money[1]
     line: bool | None = None
-    if any(_whole_word(folded, w) for w in _LINE_WORDS):
+    if _best_option(folded, {"line": wording.lines}):
         line = True
-    elif money and any(_whole_word(folded, w) for w in _MACHINE_WORDS):
-        line = False
+    elif money and _best_option(folded, {"machine": wording.machines}):
+        line = False  # "máy" alone may be sewing (may mặc): only with a price is it a machine
     trainees_match = _TRAINEES.search(folded)
+    asks = tuple(name for name, words in wording.facets.items() if _best_option(folded, {name: words}))
     return MessageFacts(
         place=place,
         place_type=place_type,
@@ -140,5 +146,6 @@ def read_message(
         amount_vnd=money[0] if money else None,
         technology_line=line,
         trainees=int(trainees_match.group(1)) if trainees_match else None,
+        asks=asks,
         said=said,
     )
