@@ -11,6 +11,7 @@ Out-of-scope topics get their own short answer and who really handles them.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from handlers import callbacks as cb
@@ -21,7 +22,7 @@ from knowledge.eligibility import Profile as EligibilityProfile
 from knowledge.eligibility import applicable_level, max_support
 from knowledge.models import Faq, LegalFormCriterion, OutOfScopeTopic, Programme, SupportLevel
 from knowledge.money import format_vnd
-from knowledge.passages import rank
+from knowledge.passages import rank, sentences
 from knowledge.text import fold
 from knowledge.understand import MessageFacts, Wording, read_message
 
@@ -29,6 +30,7 @@ from knowledge.understand import MessageFacts, Wording, read_message
 # ``bench/answer_quality.py``).
 MIN_DETAIL_SCORE = 6.0
 FACTS_KEY = "_read"  # what the last question said, until the producer keeps it or asks again
+_AMOUNT = re.compile(r"\d\s*%|\btriệu\b|\btỷ\b|\bđồng\b", re.IGNORECASE)
 
 
 def read(ctx: Ctx, text: str) -> MessageFacts:
@@ -43,7 +45,14 @@ def _wording(ctx: Ctx) -> Wording:
     trading = next(o for o in questions["activity"]["options"] if o["value"] == "trading_only")
     words = ctx.texts.labels["words"]
     facets = {name: facet["words"] for name, facet in ctx.texts.labels["answers"]["facets"].items()}
-    return Wording(forms, [trading["label"], *trading["words"]], words["machines"], words["lines"], facets)
+    return Wording(
+        forms,
+        [trading["label"], *trading["words"]],
+        words["machines"],
+        words["lines"],
+        facets,
+        words["quantity"],
+    )
 
 
 def answer_entry(
@@ -53,10 +62,11 @@ def answer_entry(
     (the documents, where, when, payment, or the passage that answers ``question``); ``compact`` (a
     second question) keeps only the essentials."""
     notes = place_notes(ctx, facts) + fit_notes(ctx, entry, facts)
-    estimate = None
+    estimate = own = None
     if isinstance(entry, Programme):
-        estimate = _estimate(ctx, entry, facts) or _levels_line(ctx, entry)
-    short = _short(entry)
+        own = _estimate(ctx, entry, facts)
+        estimate = own or _levels_line(ctx, entry)
+    short = _short(entry, without_amounts=own is not None)
     details = details_for(ctx, entry, facts, question, shown=" ".join([short, estimate or "", *notes]))
     buttons = [] if compact else _entry_buttons(ctx, entry, facts)
     return ctx.reply(
@@ -89,7 +99,7 @@ def details_for(
             lines.append(facets[name]["line"].format(text=text))
             seen += " " + fold(text)
     if not lines and question:
-        passage = _answering_passage(ctx, entry, question, seen)
+        passage = _answering_passage(ctx, entry, facts, question, seen)
         if passage:
             lines.append(words["detail"].format(text=passage))
     return lines
@@ -140,9 +150,11 @@ def _documents_text(ctx: Ctx, programme: Programme, facts: MessageFacts, questio
     return "; ".join(texts) + "."
 
 
-def _answering_passage(ctx: Ctx, entry: Programme | Faq, question: str, seen: str) -> str | None:
+def _answering_passage(
+    ctx: Ctx, entry: Programme | Faq, facts: MessageFacts, question: str, seen: str
+) -> str | None:
     """The passage that answers a detail of ``question`` the short answer does not say."""
-    for scored in rank(ctx.catalog.index, entry, question)[:3]:
+    for scored in rank(ctx.catalog.index, entry, question, wants_number=facts.asks_number)[:3]:
         if scored.score < MIN_DETAIL_SCORE:
             return None
         text = scored.passage.text
@@ -180,12 +192,15 @@ def save_read_facts(ctx: Ctx) -> list[Reply]:
 # --- pieces ---
 
 
-def _short(entry: Programme | Faq) -> str:
-    if entry.short_answer:
-        return entry.short_answer
-    text = entry.summary if isinstance(entry, Programme) else entry.answer
-    first = text.strip().split("\n")[0].split(". ")[0].strip()
-    return first if first.endswith((".", "?", "!")) else first + "."
+def _short(entry: Programme | Faq, without_amounts: bool = False) -> str:
+    """The entry's short answer (else its first sentence). ``without_amounts``: the producer's own
+    estimate follows, so the general amounts ("tối đa 300 triệu; dây chuyền 450 triệu") give way."""
+    text = entry.short_answer or (entry.summary if isinstance(entry, Programme) else entry.answer)
+    parts = sentences(text) if entry.short_answer else sentences(text)[:1]
+    if without_amounts:
+        parts = [p for p in parts if not _AMOUNT.search(p)] or parts
+    parts = [p if p.endswith((".", "?", "!", ":")) else p + "." for p in parts]
+    return " ".join(parts)
 
 
 def _money(amount: int) -> str:

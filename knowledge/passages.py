@@ -6,8 +6,9 @@ ngoài"); the passages answer the detail asked about it: "mấy lần một năm
 năm", "máy cũ có được không" finds "máy phải là máy mới", "mấy tấm ảnh" finds "3 ảnh màu".
 
 A passage scores the rarity (idf) of the question's words and word pairs it contains, as the search
-reads them (typos repaired, synonyms added). Words of the entry's own title, aliases and keywords
-count a quarter: they say which entry, not which detail.
+reads them (typos repaired, synonyms added; no pair across a comma or a full stop). Words of the
+entry's own title, aliases and keywords count a quarter: they say which entry, not which detail. A
+question asking "how many, how much, how long" favours passages with a number in them.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from knowledge.search import SearchIndex
 from knowledge.text import fold
 
 TOPIC_WEIGHT = 0.25  # a word of the entry's title, aliases or keywords
-BIGRAM_WEIGHT = 1.5
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZĐÀ-Ỹ0-9“\"(])|\n+|\s*•\s*|;\s+(?=[A-ZĐÀ-Ỹ])")
+NUMBER_BONUS = 1.5  # the factor for a passage with a number, when the question asks for a quantity
+_DIGIT = re.compile(r"\d")
+_CLAUSE_BREAK = re.compile(r"[,.;:!?\n]+")
+_BREAK = re.compile(r"\n+|\s*•\s*|(?<=[.!?;])\s+")
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,20 @@ class ScoredPassage:
 
 
 def sentences(text: str) -> list[str]:
-    """The sentences and bullet items of ``text``, stripped; a lead ending in ":" stays with none."""
-    parts = [p.strip(" -\t") for p in _SENTENCE_END.split(text.strip())]
-    return [p for p in parts if len(p) > 3]
+    """The sentences and bullet items of ``text``, stripped. A sentence ends at ". ", "! ", "? "
+    or "; " before a capital letter, at a line break and at a bullet."""
+    merged: list[str] = []
+    glue = False
+    for part in _BREAK.split(text.strip()):
+        part = part.strip(" -\t")
+        if not part:
+            continue
+        if glue and merged and not (part[0].isupper() or part[0] in "“\"("):
+            merged[-1] += " " + part
+        else:
+            merged.append(part)
+        glue = part[-1] in ".!?;"
+    return [p for p in merged if len(p) > 3]
 
 
 def passages(entry: Programme | Faq) -> list[Passage]:
@@ -70,25 +84,46 @@ def _topic_terms(entry: Programme | Faq | OutOfScopeTopic) -> set[str]:
     return terms
 
 
+def _across_breaks(text: str) -> set[str]:
+    """The word pairs that straddle a comma or a full stop in ``text`` ("miến dong, mua máy")."""
+    clauses = [fold(c).split() for c in _CLAUSE_BREAK.split(text)]
+    clauses = [c for c in clauses if c]
+    return {f"{a[-1]}_{b[0]}" for a, b in itertools.pairwise(clauses)}
+
+
+def _idf(index: SearchIndex, gram: str, default: float) -> float:
+    if gram in index.idf:
+        return index.idf[gram]
+    if "_" in gram:  # a pair the index never saw: as rare as its words together, no more
+        return sum(index.idf.get(w, default) for w in gram.split("_")) / 2
+    return default
+
+
 def rank(
     index: SearchIndex,
     entry: Programme | Faq,
     question: str,
     kinds: tuple[str, ...] = (),
+    wants_number: bool = False,
 ) -> list[ScoredPassage]:
     """The passages of ``entry`` (only of ``kinds`` when given) by how well they answer
     ``question``, best first; ties keep the card's order."""
     query = index.normalise(question)
     topic = _topic_terms(entry)
     default_idf = max(index.idf.values(), default=1.0)
+    broken = _across_breaks(question)
     weights = {
-        gram: weight * index.idf.get(gram, default_idf) * (TOPIC_WEIGHT if gram in topic else 1.0)
+        gram: weight * _idf(index, gram, default_idf) * (TOPIC_WEIGHT if gram in topic else 1.0)
         for gram, weight in query.weighted_terms.items()
+        if gram not in broken
     }
     scored = []
     for passage in passages(entry):
         if kinds and passage.kind not in kinds:
             continue
         grams = _grams(fold(passage.text).split())
-        scored.append(ScoredPassage(passage, sum(w for g, w in weights.items() if g in grams)))
+        score = sum(w for g, w in weights.items() if g in grams)
+        if wants_number and _DIGIT.search(passage.text):
+            score *= NUMBER_BONUS
+        scored.append(ScoredPassage(passage, score))
     return sorted(scored, key=lambda s: -s.score)

@@ -11,7 +11,8 @@ How a question is scored:
 4. The best candidates are re-ranked with rapidfuzz against their titles and example questions.
 5. Out-of-scope topics (``out_of_scope.yaml``: loans, taxes, crops...) are indexed in the same
    space; when one scores above the best entry, or the entry is not confident and the topic is
-   close enough (or far ahead on BM25), the result names it (``out_of_scope``) so the bot can say who really handles it.
+   close enough (or far ahead on BM25), the result names it (``out_of_scope``) so the bot can say
+   who really handles it.
 
 ``confident`` is calibrated on ``tests/data/search_dev.tsv`` and ``search_offtopic.tsv``
 (``bench/search_accuracy.py``): an answer is confident when the best entry's raw BM25 score and its
@@ -51,6 +52,9 @@ MIN_CONFIDENT_KEY_SCORE_SHORT = 10.0
 # An out-of-scope topic whose BM25 is this many times the best entry's wins over an unsure entry
 # even when its own key-field score is low ("co cho vay 500tr ko, lai bn": loans, not machinery).
 OUT_OF_SCOPE_LEAD = 1.5
+
+
+_MONEY_UNITS = (["trieu"], ["ty"], ["nghin"], ["dong"])
 
 
 @dataclass(frozen=True)
@@ -239,8 +243,12 @@ class SearchIndex:
 
     def normalise(self, query: str) -> NormalisedQuery:
         tokens: list[str] = []
+        previous = ""
         for word in fold(query).split():
-            tokens.extend(self._fix_word(word))
+            is_unit = self._abbreviations.get(word) in _MONEY_UNITS
+            # "cu", "tr" are money units only after a number ("200 cu"); "máy cũ" is an old machine.
+            tokens.extend(self._fix_word(word) if not is_unit or previous[-1:].isdigit() else [word])
+            previous = word
         content = self._drop_fillers(tokens) or tokens
         weighted: dict[str, float] = {}
         for gram in _grams(content):

@@ -50,6 +50,7 @@ class Wording:
     machines: list[str]  # one machine or piece of equipment ("máy", "lò sấy")
     lines: list[str]  # a whole production line ("dây chuyền")
     facets: dict[str, list[str]]  # what is asked about the topic: documents, where, when, payment...
+    quantity: list[str]  # "how many, how much, how long"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class MessageFacts:
     technology_line: bool | None = None
     trainees: int | None = None
     asks: tuple[str, ...] = ()  # the facets asked about, in the order of ``Wording.facets``
+    asks_number: bool = False  # "mấy lần", "bao nhiêu", "bao lâu"
     said: dict[str, str] = field(default_factory=dict)  # the words that gave each fact
 
     @property
@@ -147,5 +149,6 @@ def read_message(text: str, provinces: Provinces, wording: Wording, normalised: 
         technology_line=line,
         trainees=int(trainees_match.group(1)) if trainees_match else None,
         asks=asks,
+        asks_number=_best_option(folded, {"quantity": wording.quantity}) is not None,
         said=said,
     )
