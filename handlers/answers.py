@@ -67,7 +67,14 @@ def answer_entry(
         own = _estimate(ctx, entry, facts)
         estimate = own or _levels_line(ctx, entry)
     short = _short(entry, without_amounts=own is not None)
-    details = details_for(ctx, entry, facts, question, shown=" ".join([short, estimate or "", *notes]))
+    details = details_for(
+        ctx,
+        entry,
+        facts,
+        question,
+        shown=" ".join([short, estimate or "", *notes]),
+        centre_named=bool(facts.place),
+    )
     buttons = [] if compact else _entry_buttons(ctx, entry, facts)
     return ctx.reply(
         "quick_answer",
@@ -82,7 +89,12 @@ def answer_entry(
 
 
 def details_for(
-    ctx: Ctx, entry: Programme | Faq, facts: MessageFacts, question: str, shown: str
+    ctx: Ctx,
+    entry: Programme | Faq,
+    facts: MessageFacts,
+    question: str,
+    shown: str,
+    centre_named: bool = False,
 ) -> list[str]:
     """The lines that answer what was asked about the entry: one per facet asked (documents, where,
     when, payment), or else the passage that best answers ``question`` when one clearly does.
@@ -94,7 +106,9 @@ def details_for(
     seen = fold(shown)
     lines = []
     for name in asked[:2]:
-        text = _facet_text(ctx, entry, facts, facets[name], question, seen)
+        if name == "where" and centre_named:
+            continue  # the place notes name the producer's own centre
+        text = _facet_text(ctx, entry, facts, facets[name], question)
         if text and fold(text) not in seen:
             lines.append(facets[name]["line"].format(text=text))
             seen += " " + fold(text)
@@ -105,6 +119,17 @@ def details_for(
     return lines
 
 
+def fact_faq(ctx: Ctx, facts: MessageFacts) -> Faq | None:
+    """The FAQ about what the producer says of themselves ("chỉ buôn bán", "chưa đăng ký", a legal
+    form), from ``answers.fact_faqs`` in ``labels.yaml``; None when the message says none of it."""
+    rules = ctx.texts.labels["answers"]["fact_faqs"]
+    key = "trading_only" if facts.trading_only else facts.legal_form
+    if key is None:
+        return None
+    entry = ctx.catalog.kb.by_id.get(rules.get(key) or rules["legal_form"])
+    return entry if isinstance(entry, Faq) else None
+
+
 def facet_faq(ctx: Ctx, name: str) -> str | None:
     """The id of the FAQ that answers facet ``name`` in general ("where-to-apply")."""
     facet = ctx.texts.labels["answers"]["facets"].get(name)
@@ -112,7 +137,7 @@ def facet_faq(ctx: Ctx, name: str) -> str | None:
 
 
 def _facet_text(
-    ctx: Ctx, entry: Programme | Faq, facts: MessageFacts, facet: dict[str, Any], question: str, seen: str
+    ctx: Ctx, entry: Programme | Faq, facts: MessageFacts, facet: dict[str, Any], question: str
 ) -> str | None:
     kb = ctx.catalog.kb
     fallback = kb.by_id.get(facet.get("faq", ""))
@@ -122,13 +147,11 @@ def _facet_text(
     if isinstance(entry, Programme) and kinds == ("document",):
         return _documents_text(ctx, entry, facts, question)
     if isinstance(entry, Programme) and kinds:
-        if "where" in kinds and "trung tam" in seen:
-            return None  # the producer's own centre is already named
         ranked = rank(ctx.catalog.index, entry, question, kinds)
         return ranked[0].passage.text if ranked else None
     if not isinstance(fallback, Faq):
         return None
-    text = _short(fallback)
+    text = _without_politeness(_short(fallback))
     # The bullet of that FAQ about this entry ("Mua máy, mô hình trình diễn: ứng 70%...").
     best = rank(ctx.catalog.index, fallback, f"{question} {entry.title}")
     if best and best[0].score >= MIN_DETAIL_SCORE and fold(best[0].passage.text) not in fold(text):
@@ -137,17 +160,33 @@ def _facet_text(
 
 
 def _documents_text(ctx: Ctx, programme: Programme, facts: MessageFacts, question: str) -> str:
-    """The main documents (those the question names first), for the producer's legal form."""
+    """The main documents for the producer's legal form (one line for the registration papers when
+    the form is not known), in the card's order, the ones the question names first and in full."""
     form = facts.legal_form or ctx.profile.legal_form
-    fitting = [d.text for d in programme.documents if not d.only_for or (form and form in d.only_for)]
-    dropped = len(fitting) < len(programme.documents) and not form
+    items: list[str] = []
+    for document in programme.documents:
+        if not document.only_for or (form and form in document.only_for):
+            items.append(document.text)
+        elif not form and ctx.texts.label("answers", "registration_doc") not in items:
+            items.append(ctx.texts.label("answers", "registration_doc"))
     ranked = rank(ctx.catalog.index, programme, question, ("document",))
-    order = [r.passage.text for r in ranked if r.score > 0 and r.passage.text in fitting]
-    chosen = list(dict.fromkeys([*order, *fitting]))[:3]
-    texts = [t.rstrip(".") for t in chosen]
-    if dropped:
-        texts.append(ctx.texts.label("answers", "registration_doc"))
-    return "; ".join(texts) + "."
+    named = [r.passage.text for r in ranked if r.score >= MIN_DETAIL_SCORE and r.passage.text in items]
+    chosen = [*named[:2], *(_brief(i) for i in items if i not in named)][:3]
+    return "; ".join(t.rstrip(".") for t in chosen) + "."
+
+
+def _without_politeness(text: str) -> str:
+    """ "Dạ, hồ sơ thường gồm..." inside another answer reads "Hồ sơ thường gồm..."."""
+    for lead in ("Dạ, ", "Dạ "):
+        if text.startswith(lead):
+            rest = text[len(lead) :]
+            return rest[:1].upper() + rest[1:]
+    return text
+
+
+def _brief(text: str) -> str:
+    """An item without its explanations: up to the first parenthesis or semicolon."""
+    return re.split(r"\s*[(;]", text, maxsplit=1)[0].strip()
 
 
 def _answering_passage(
@@ -163,11 +202,16 @@ def _answering_passage(
     return None
 
 
-def answer_out_of_scope(ctx: Ctx, topic: OutOfScopeTopic, facts: MessageFacts) -> Reply:
+def answer_out_of_scope(
+    ctx: Ctx, topic: OutOfScopeTopic, facts: MessageFacts, compact: bool = False
+) -> Reply:
+    """Khuyến công does not cover this, what the producer can do, and who handles it."""
+    if compact:
+        return ctx.reply("out_of_scope", [], topic=topic, notes=[], compact=True)
     kb = ctx.catalog.kb
     buttons: list[list[Button]] = [[entry_button(kb.by_id[i])] for i in topic.see_also[:2] if i in kb.by_id]
     buttons.append([ctx.button("ask_staff", cb.SEND_LAST_QUESTION), ctx.button("main_menu", cb.MAIN_MENU)])
-    return ctx.reply("out_of_scope", buttons, topic=topic, notes=place_notes(ctx, facts)[:1])
+    return ctx.reply("out_of_scope", buttons, topic=topic, notes=place_notes(ctx, facts)[:1], compact=False)
 
 
 def remember(ctx: Ctx, facts: MessageFacts) -> None:
@@ -273,19 +317,21 @@ def place_notes(ctx: Ctx, facts: MessageFacts) -> list[str]:
         return [words["place_ambiguous"].format(names=names, said=said).replace("  ", " ")]
     province = place.province
     unit = "thành phố" if province.is_city else "tỉnh"
+    name = province.name.removeprefix("TP ")  # "thành phố Hồ Chí Minh", not "thành phố TP Hồ Chí Minh"
     notes = []
     where = place.place.name if place.place is not None else place.old_name
-    if where and place.old_name and place.place is not None:
-        notes.append(
-            words["place_moved"].format(place=where, old=place.old_name, unit=unit, province=province.name)
-        )
+    if place.place is not None and place.place.special_zone:
+        old = place.old_name or province.name
+        notes.append(words["special_zone"].format(place=where, old=old, unit=unit, province=name))
+    elif where and place.old_name and place.place is not None:
+        notes.append(words["place_moved"].format(place=where, old=place.old_name, unit=unit, province=name))
     elif where and place.old_name:
-        notes.append(words["province_moved"].format(old=place.old_name, unit=unit, province=province.name))
+        notes.append(words["province_moved"].format(old=place.old_name, unit=unit, province=name))
     elif where:
-        notes.append(words["place_in"].format(place=where, unit=unit, province=province.name))
+        notes.append(words["place_in"].format(place=where, unit=unit, province=name))
     contact = ctx.catalog.kb.contact_for(province.name)
     centre = (contact.centre if contact and contact.centre else "") or words["centre"].format(
-        unit=unit, province=province.name
+        unit=unit, province=name
     )
     phone = contact.phone if contact and contact.phone else ""
     notes.append(

@@ -12,12 +12,22 @@ from handlers import callbacks as cb
 from handlers.cards import entry_button
 from handlers.context import Ctx
 from handlers.types import Reply
-from knowledge.models import Faq, Programme
+from knowledge.models import Faq, OutOfScopeTopic, Programme
 from knowledge.search import SearchResult
-from knowledge.text import fold_letters
+from knowledge.text import fold, fold_letters
 from knowledge.understand import MessageFacts
 
 MAX_QUERY_CHARS = 500
+# A message buying machinery keeps the machinery programme over an out-of-scope topic that scores
+# less than this much more ("dây chuyền 2 tỷ làm giấy vệ sinh"), but not over a clear one ("máy cày").
+MACHINERY_OVER_TOPIC = 0.9
+# A programme named in a question about a facet ("quyết toán máy móc cần giấy tờ gì") is answered
+# instead of the facet's general FAQ when it scores at least this share of that FAQ's score.
+PROGRAMME_OVER_FACET = 0.8
+# Words that lead a place name and go with it: "ở huyện Gia Lâm", "tỉnh Thái Bình".
+_PLACE_LEAD = frozenset(
+    {"o", "tai", "tinh", "thanh", "pho", "tp", "huyen", "quan", "thi", "xa", "tx", "dac", "khu"}
+)
 MAX_STORED_QUESTION_CHARS = 4000
 _HARD_BREAK = re.compile(r"[?\n;]+")
 
@@ -49,42 +59,102 @@ def answer(ctx: Ctx, text: str) -> list[Reply]:
     topics and the handoff to staff."""
     question = text.strip()
     ctx.state.data["_last_question"] = question[:MAX_STORED_QUESTION_CHARS]
-    parts = split_questions(question[:MAX_QUERY_CHARS], ctx.texts.labels["words"]["question_joiners"])
-    facts = answers.read(ctx, question[:MAX_QUERY_CHARS])
+    asked = question[:MAX_QUERY_CHARS]
+    parts = split_questions(asked, ctx.texts.labels["words"]["question_joiners"])
+    facts = answers.read(ctx, asked)
     answers.remember(ctx, facts)
     province = facts.province or ctx.profile.province
-    index = ctx.catalog.index
-    result = index.search(parts[0], province=province)
-    if result.out_of_scope is not None:
-        topic = next(t for t in ctx.catalog.kb.out_of_scope if t.id == result.out_of_scope.id)
-        return [answers.answer_out_of_scope(ctx, topic, facts)]
-    best = _entry_said(ctx, result, facts, parts[0])
-    if best is None:
-        return [_not_sure(ctx, result.matches, facts, too_long=len(question) > MAX_QUERY_CHARS)]
-    ctx.note_interest(str(best.category))
-    replies = [answers.answer_entry(ctx, best, facts, question[:MAX_QUERY_CHARS])]
+    result = ctx.catalog.index.search(_without_place(parts[0], facts), province=province)
+    topic = _out_of_scope(ctx, result, facts)
+    if topic is not None:
+        replies = [answers.answer_out_of_scope(ctx, topic, facts)]
+        best = None
+    else:
+        best = _entry_said(ctx, result, facts)
+        if best is None:
+            return [_not_sure(ctx, result.matches, facts, too_long=len(question) > MAX_QUERY_CHARS)]
+        ctx.note_interest(str(best.category))
+        replies = [answers.answer_entry(ctx, best, facts, asked)]
     if len(parts) > 1:
-        second = index.search(parts[1], province=province)
-        covered = {answers.facet_faq(ctx, name) for name in facts.asks}  # answered in the first reply
-        if (
-            second.confident
-            and second.matches
-            and second.matches[0].id not in {best.id, *covered}
-            and not second.out_of_scope
-        ):
-            other = ctx.catalog.kb.by_id[second.matches[0].id]
-            brief = answers.answer_entry(ctx, other, answers.read(ctx, parts[1]), parts[1], compact=True)
-            replies.append(Reply(brief.text, ((entry_button(other),),)))
+        replies += _second_answer(ctx, parts[1], facts, best, topic, province)
     return replies
 
 
-def _entry_said(ctx: Ctx, result: SearchResult, facts: MessageFacts, question: str) -> Programme | Faq | None:
-    """The entry to answer with: the confident best match, unless the message itself says which.
-    A machine or a whole line with its price is the machinery programme (of the producer's province
-    when it has its own), whatever else the words resemble and however unsure the search is."""
-    kb = ctx.catalog.kb
+def _second_answer(
+    ctx: Ctx,
+    part: str,
+    facts: MessageFacts,
+    first: Programme | Faq | None,
+    first_topic: OutOfScopeTopic | None,
+    province: str | None,
+) -> list[Reply]:
+    """A brief answer to the second question of the message, unless the first reply covered it."""
+    second = ctx.catalog.index.search(_without_place(part, facts), province=province)
+    topic = _out_of_scope(ctx, second, facts)
+    if topic is not None:
+        if first_topic is not None and topic.id == first_topic.id:
+            return []
+        brief = answers.answer_out_of_scope(ctx, topic, answers.read(ctx, part), compact=True)
+        return [Reply(brief.text)]
+    covered = {answers.facet_faq(ctx, name) for name in facts.asks}  # answered in the first reply
+    if not second.confident or not second.matches:
+        return []
+    other = ctx.catalog.kb.by_id[second.matches[0].id]
+    if first is not None and other.id in {first.id, *covered}:
+        return []
+    brief = answers.answer_entry(ctx, other, answers.read(ctx, part), part, compact=True)
+    return [Reply(brief.text, ((entry_button(other),),))]
+
+
+def _without_place(question: str, facts: MessageFacts) -> str:
+    """The question without the place it names ("thai binh cu", "huyen Gia Lam"): the place was read
+    already, and its words only dilute the search for the topic."""
+    said = facts.place.said if facts.place is not None else ""
+    folded = f" {fold(question)} "
+    if not said or f" {said} " not in folded:
+        return question
+    before, after = folded.split(f" {said} ", 1)
+    words = before.split()
+    while words and words[-1] in _PLACE_LEAD:
+        words.pop()
+    rest = after.split()
+    if rest[:1] == ["cu"]:
+        rest = rest[1:]  # "Thái Bình cũ"
+    remaining = " ".join([*words, *rest])
+    return remaining if len(remaining.split()) >= 2 else question
+
+
+def _machinery_intent(ctx: Ctx, facts: MessageFacts, question: str) -> bool:
+    """A machine or a whole line with its price, and not a demonstration model."""
     says_model = "mo hinh" in f" {ctx.catalog.index.normalise(question).text} "
-    if facts.technology_line is not None and facts.amount_vnd and not says_model:
+    return facts.technology_line is not None and bool(facts.amount_vnd) and not says_model
+
+
+def _out_of_scope(ctx: Ctx, result: SearchResult, facts: MessageFacts) -> OutOfScopeTopic | None:
+    """The out-of-scope topic the search found, unless the message buys machinery and the machinery
+    programme matches about as well ("dây chuyền 2 tỷ làm giấy vệ sinh" is not food safety)."""
+    if result.out_of_scope is None:
+        return None
+    if _machinery_intent(ctx, facts, result.query):
+        machinery = next((m for m in result.matches if m.category == "machinery"), None)
+        if machinery is not None and machinery.score >= MACHINERY_OVER_TOPIC * result.out_of_scope.score:
+            return None
+    return next(t for t in ctx.catalog.kb.out_of_scope if t.id == result.out_of_scope.id)
+
+
+def _entry_said(ctx: Ctx, result: SearchResult, facts: MessageFacts) -> Programme | Faq | None:
+    """The entry to answer with: the confident best match, unless the message itself says which.
+
+    - A machine or a whole line with its price is the machinery programme (of the producer's
+      province when it has its own), however unsure the search is.
+    - What the producer says about themselves ("chỉ buôn bán", "chưa đăng ký", "công ty lớn", "HTX
+      có được không") is answered by the FAQ about it (``answers.fact_faqs``) when the search is
+      unsure, or when it found a programme that this fact rules out.
+    - A general FAQ about one facet ("hồ sơ cần gì") gives way to the programme the question also
+      names ("quyết toán máy móc cần giấy tờ gì": the machinery programme and its documents).
+    """
+    kb = ctx.catalog.kb
+    if _machinery_intent(ctx, facts, result.query):
         for match in result.matches[:5]:
             if match.category == "machinery":
                 return kb.by_id[match.id]
@@ -93,9 +163,16 @@ def _entry_said(ctx: Ctx, result: SearchResult, facts: MessageFacts, question: s
         own = [e for e in machinery if e.scope == province] or [e for e in machinery if e.scope == "national"]
         if own:
             return own[0]
-    if result.confident and result.matches:
-        return kb.by_id[result.matches[0].id]
-    return None
+    best = kb.by_id[result.matches[0].id] if result.confident and result.matches else None
+    about_producer = answers.fact_faq(ctx, facts)
+    if about_producer is not None and (best is None or answers.fit_notes(ctx, best, facts)):
+        return about_producer
+    if best is not None and best.id in {answers.facet_faq(ctx, name) for name in facts.asks}:
+        for match in result.matches[1:3]:
+            entry = kb.by_id[match.id]
+            if isinstance(entry, Programme) and match.score >= PROGRAMME_OVER_FACET * result.matches[0].score:
+                return entry
+    return best
 
 
 def _not_sure(ctx: Ctx, matches, facts, too_long: bool) -> Reply:  # type: ignore[no-untyped-def]

@@ -100,3 +100,58 @@ def format_vnd(amount: int) -> str:
         return f"{amount:,}".replace(",", ".") + " đồng"
     text = f"{value:.3f}".rstrip("0").rstrip(".").replace(".", ",")
     return f"{text} {unit} đồng"
+
+
+_DIGIT_WORDS = {
+    "mot": 1, "hai": 2, "ba": 3, "bon": 4, "tu": 4, "nam": 5,
+    "sau": 6, "bay": 7, "tam": 8, "chin": 9,
+}  # fmt: skip
+_NUMBER_WORDS = re.compile(
+    r"\b((?:(?:mot|hai|ba|bon|tu|nam|sau|bay|tam|chin|muoi|tram|linh|le|lam|nham|mot)\s+)+)"
+    r"(?=(?:ty|ti|trieu|tr|cu|nghin|ngan)\b)"
+)
+
+
+def _words_value(words: list[str]) -> int | None:
+    """The value of a number said in words below 1000 ("hai tram", "nam muoi", "muoi lam"), or None."""
+    value, i = 0, 0
+    if len(words) >= 2 and words[0] in _DIGIT_WORDS and words[1] == "tram":
+        value, i = 100 * _DIGIT_WORDS[words[0]], 2
+        if words[i : i + 1] and words[i] in {"linh", "le"}:
+            i += 1
+            if words[i : i + 1] and words[i] in _DIGIT_WORDS and i == len(words) - 1:
+                return value + _DIGIT_WORDS[words[i]]
+            return None
+    rest = words[i:]
+    if not rest:
+        return value or None
+    if rest[0] == "muoi":  # mười: 10 to 19
+        tens, rest = 10, rest[1:]
+    elif len(rest) >= 2 and rest[0] in _DIGIT_WORDS and rest[1] == "muoi":
+        tens, rest = 10 * _DIGIT_WORDS[rest[0]], rest[2:]
+    else:
+        tens = 0
+    if len(rest) > 1:
+        return None
+    if rest:
+        unit = {"lam": 5, "nham": 5, "mot": 1}.get(rest[0]) if tens else None
+        unit = unit if unit is not None else _DIGIT_WORDS.get(rest[0])
+        if unit is None:
+            return None
+        return value + tens + unit
+    return (value + tens) or None
+
+
+def spell_numbers(folded: str) -> str:
+    """Numbers said in words before a money unit, in digits: "hai tram trieu" -> "200 trieu".
+    Words before the number that are not part of it ("lam hai tram trieu") are left alone."""
+
+    def replace(match: re.Match[str]) -> str:
+        words = match.group(1).split()
+        for start in range(len(words)):
+            value = _words_value(words[start:])
+            if value is not None:
+                return " ".join([*words[:start], str(value)]) + " "
+        return match.group(0)
+
+    return _NUMBER_WORDS.sub(replace, folded)

@@ -49,7 +49,7 @@ def sentences(text: str) -> list[str]:
         part = part.strip(" -\t")
         if not part:
             continue
-        if glue and merged and not (part[0].isupper() or part[0] in "“\"("):
+        if glue and merged and not (part[0].isupper() or part[0] in '“"('):
             merged[-1] += " " + part
         else:
             merged.append(part)

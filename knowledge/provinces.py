@@ -48,6 +48,7 @@ class PlaceRecord(BaseModel):
     kind: str = Field(pattern="^(district|urban_district|town|city|area)$")
     old_province: str
     aliases: list[str] = []
+    special_zone: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Place:
     name: str
     kind: str
     old_province: str
+    special_zone: bool = False  # an island unit that became a special zone (đặc khu) on 1/7/2025
 
     @property
     def urban(self) -> bool:
@@ -98,6 +100,7 @@ class Resolution:
     old_name: str | None = None
     place: Place | None = None
     alternatives: tuple[Province, ...] = ()
+    said: str = ""  # the words that named it, folded ("thai binh", "gia lam")
 
     @property
     def ambiguous(self) -> bool:
@@ -147,7 +150,7 @@ class Provinces:
             if record.old_province not in self._by_old:
                 problems.append(f"#{i + 1} {record.name}: unknown old_province {record.old_province!r}")
                 continue
-            place = Place(record.name, record.kind, record.old_province)
+            place = Place(record.name, record.kind, record.old_province, record.special_zone)
             for name in (record.name, *record.aliases):
                 key = fold(name)
                 if key and place not in self._places.setdefault(key, []):
@@ -180,18 +183,18 @@ class Provinces:
                 break
         hit = self._index.get(key) or self._index.get(key.replace(" ", ""))
         if hit:
-            return Resolution(*hit)
+            return Resolution(*hit, said=key)
         padded = f" {key} "
-        best: tuple[int, tuple[Province, str | None]] | None = None
+        best: tuple[str, tuple[Province, str | None]] | None = None
         for name, value in self._index.items():
             if " " not in name and len(name) < 4:
                 continue
-            if f" {name} " in padded and (best is None or len(name) > best[0]):
-                best = (len(name), value)
+            if f" {name} " in padded and (best is None or len(name) > len(best[0])):
+                best = (name, value)
         place = self._find_place(key)
-        if place is None or (best is not None and best[0] >= len(place[0])):
-            return Resolution(*best[1]) if best else None  # a province's own name comes first
-        return self._place_resolution(place[1])
+        if place is None or (best is not None and len(best[0]) >= len(place[0])):
+            return Resolution(*best[1], said=best[0]) if best else None  # a province's own name first
+        return self._place_resolution(place[1], place[0])
 
     def _find_place(self, key: str) -> tuple[str, list[Place]] | None:
         """The longest place name in ``key`` allowed where it stands (see ``_UNIT_WORDS``)."""
@@ -214,15 +217,15 @@ class Provinces:
                 allowed = [p for p in places if p.kind in kinds] or places
             elif " " not in name or name in self._not_alone:
                 allowed = []
-            elif len(places) == 1:
-                allowed = places  # one place only: a district, town or everyday name, said bare
+            elif len({p.old_province for p in places}) == 1:
+                allowed = places  # one province only: a district, town or everyday name, said bare
             else:
                 allowed = [p for p in places if p.kind in _BARE_KINDS]
             if allowed:
                 found = (name, allowed)
         return found
 
-    def _place_resolution(self, places: list[Place]) -> Resolution:
+    def _place_resolution(self, places: list[Place], said: str) -> Resolution:
         provinces: list[Province] = []
         for place in places:
             province = self.province_of(place)
@@ -231,7 +234,7 @@ class Provinces:
         place = places[0]
         province = provinces[0]
         old = place.old_province if fold(place.old_province) != fold(province.name) else None
-        return Resolution(province, old, place if len(provinces) == 1 else None, tuple(provinces[1:]))
+        return Resolution(province, old, place if len(provinces) == 1 else None, tuple(provinces[1:]), said)
 
 
 # Words that name the kind of commune-level unit (since 7/2025: xã, phường, đặc khu; "thị trấn" was

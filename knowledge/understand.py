@@ -11,10 +11,11 @@ as whole words.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
-from knowledge.money import parse_money
+from knowledge.money import parse_money, spell_numbers
 from knowledge.provinces import Provinces, Resolution, place_type_of
 from knowledge.text import decode_typing, fold
 
@@ -23,6 +24,8 @@ _MONEY = re.compile(
     r"|(?:\b\d+(?:[.,]\d+)*\s*(?:ty|ti|trieu|tr|cu|k|nghin|ngan|dong|d|vnd)\b(?:\s*(?:ruoi|\d{1,3}\b))?)"
 )
 _TRAINEES = re.compile(r"\b(\d{1,4})\s*(?:hoc vien|hv|nguoi|lao dong|tho|cong nhan|hoc sinh|chi em)\b")
+# What may stand between two amounts that add up: "và", "+", a comma, "với", and the next item's name.
+_LISTED = re.compile(r"(?:\s*(?:,|\+|va|voi|them|cong)\s*)(?:\s*[a-z0-9]+){0,5}\s*")
 _MONEY_UNITS = frozenset({"ty", "ti", "trieu", "tr", "cu", "nghin", "ngan", "dong", "k"})
 _GLUED = re.compile(r"^(\d+(?:[.,]\d+)*)([a-z]+)$")
 
@@ -106,14 +109,24 @@ def _best_option(folded: str, options: dict[str, list[str]]) -> tuple[str, str] 
 
 
 def find_money(text: str) -> tuple[int, str] | None:
-    """The first amount of money written with its unit ("200 triệu", "800tr", "1,2 tỷ", "1 tỷ 2")."""
+    """The amount of money written with its unit ("200 triệu", "800tr", "1,2 tỷ", "1 tỷ 2", "hai trăm
+    triệu"); amounts listed together ("máy cắt 300tr và máy mài 200tr") are added up."""
     folded = fold(text.replace(",", "COMMA").replace(".", "DOT"))
-    folded = _fix_units(folded.replace("comma", ",").replace("dot", "."))
+    folded = spell_numbers(_fix_units(folded.replace("comma", ",").replace("dot", ".")))
+    found: list[tuple[int, str, int, int]] = []
     for match in _MONEY.finditer(folded):
         amount = parse_money(match.group(0))
         if amount and amount >= 1_000_000:
-            return amount, match.group(0)
-    return None
+            found.append((amount, match.group(0), match.start(), match.end()))
+    if not found:
+        return None
+    total, said = found[0][0], [found[0][1]]
+    for (_, _, _, end), (amount, words, start, _) in itertools.pairwise(found):
+        if not _LISTED.fullmatch(folded[end:start].replace(",", " , ")):
+            break
+        total += amount
+        said.append(words)
+    return total, " + ".join(said)
 
 
 def read_message(text: str, provinces: Provinces, wording: Wording, normalised: str = "") -> MessageFacts:
@@ -124,7 +137,9 @@ def read_message(text: str, provinces: Provinces, wording: Wording, normalised: 
     said: dict[str, str] = {}
     place = provinces.resolve(text) or (provinces.resolve(normalised) if normalised else None)
     place_type = place_type_of(text)
-    if place_type is None and place is not None and place.place is not None and place.place.urban:
+    if place is not None and place.place is not None and place.place.special_zone:
+        place_type = "special_zone"
+    elif place_type is None and place is not None and place.place is not None and place.place.urban:
         place_type = "ward"  # a "quận" of a city: its communes were wards
     form = _best_option(folded, wording.legal_forms)
     if form:

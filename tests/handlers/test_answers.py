@@ -68,9 +68,20 @@ def test_what_was_read_can_be_kept_in_the_profile(chat: Chat) -> None:
 
 
 def test_a_second_question_is_answered_briefly_too(chat: Chat) -> None:
-    chat.send("mua may say 300 trieu dc bn, nop ho so o dau")
+    chat.send("mua may say 300 trieu dc bn, con vay ngan hang thi hoi o dau")
     assert len(chat.last) == 2
-    assert "Trung tâm" in chat.last[1].text
+    assert "150 triệu" in chat.last[0].text
+    assert "không thuộc khuyến công" in chat.last[1].text and "Ngân hàng" in chat.last[1].text
+
+
+def test_what_is_asked_about_the_programme_is_answered_in_the_reply(chat: Chat) -> None:
+    chat.send("mua may say 300 trieu dc bn, nop ho so o dau")
+    assert len(chat.last) == 1
+    assert "150 triệu" in chat.text and "Trung tâm Khuyến công" in chat.text
+    chat.send("mo hinh trinh dien 3 ty thi dc bao nhieu, co ung truoc ko")
+    assert "900 triệu" in chat.text and "70%" in chat.text  # the advance, from the payment FAQ
+    chat.send("ho tro di hoi cho o nuoc ngoai may lan 1 nam")
+    assert "2 lần" in chat.text  # the passage that answers "how many times"
 
 
 def test_not_sure_without_topics_has_no_orphan_line(chat: Chat) -> None:

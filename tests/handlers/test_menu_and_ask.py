@@ -84,9 +84,16 @@ def test_unclear_question_offers_topics_and_staff(chat: Chat) -> None:
 
 
 def test_two_questions_in_one_message(chat: Chat) -> None:
-    chat.send("lò sấy có được hỗ trợ mua không, nộp hồ sơ ở đâu")
+    chat.send("lò sấy có được hỗ trợ mua không, còn đi hội chợ có được hỗ trợ không")
     assert len(chat.last) == 2
+    assert "hội chợ" in chat.last[1].text
     assert chat.last[1].flat_buttons
+
+
+def test_where_to_apply_is_answered_inside_the_first_reply(chat: Chat) -> None:
+    chat.send("lò sấy có được hỗ trợ mua không, nộp hồ sơ ở đâu")
+    assert len(chat.last) == 1
+    assert "Trung tâm Khuyến công" in chat.text
 
 
 def test_ask_staff_stores_the_question(chat: Chat) -> None:
