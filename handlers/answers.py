@@ -42,17 +42,9 @@ def read(ctx: Ctx, text: str) -> MessageFacts:
 def _wording(ctx: Ctx) -> Wording:
     questions = ctx.texts.questions
     forms = {str(o["value"]): [o["label"], *o.get("words", [])] for o in questions["legal_form"]["options"]}
-    trading = next(o for o in questions["activity"]["options"] if o["value"] == "trading_only")
     words = ctx.texts.labels["words"]
     facets = {name: facet["words"] for name, facet in ctx.texts.labels["answers"]["facets"].items()}
-    return Wording(
-        forms,
-        [trading["label"], *trading["words"]],
-        words["machines"],
-        words["lines"],
-        facets,
-        words["quantity"],
-    )
+    return Wording(forms, words["trading_only"], words["machines"], words["lines"], facets, words["quantity"])
 
 
 def answer_entry(
