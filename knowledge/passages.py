@@ -30,7 +30,7 @@ _BREAK = re.compile(r"\n+|\s*•\s*|(?<=[.!?;])\s+")
 
 @dataclass(frozen=True)
 class Passage:
-    kind: str  # summary, supported, condition, level, document, step, where, timing, answer
+    kind: str  # summary, supported, condition, level, history, document, step, where, timing, answer
     text: str
 
 
@@ -66,6 +66,10 @@ def passages(entry: Programme | Faq) -> list[Passage]:
     found += [Passage("condition", item) for item in entry.conditions]
     if entry.level_note:
         found += [Passage("level", s) for s in sentences(entry.level_note)]
+    found += [
+        Passage("history", f"Trước đây (giai đoạn {h.years}): {h.text}; nay không còn áp dụng.")
+        for h in entry.historical_levels
+    ]
     found += [Passage("document", d.text) for d in entry.documents]
     found += [Passage("step", step) for step in entry.how_to_apply]
     found.append(Passage("where", entry.where_to_apply))
