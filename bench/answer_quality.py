@@ -89,8 +89,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show-failures", action="store_true")
     parser.add_argument("--tag", help="only the cases with this tag")
+    parser.add_argument(
+        "--set", default=EVAL.name, help="a file of tests/data/ (answer_holdout.tsv: the held-out set)"
+    )
     args = parser.parse_args()
-    cases = [c for c in read_cases() if not args.tag or args.tag in c.tags]
+    path = EVAL.parent / args.set
+    cases = [c for c in read_cases(path) if not args.tag or args.tag in c.tags]
     replies = answer_all(cases)
     right: Counter[str] = Counter()
     total: Counter[str] = Counter()
@@ -103,7 +107,8 @@ def main() -> int:
         if problems:
             failures.append((case, problems))
     print(
-        f"answer quality: {right['all']}/{total['all']} right = {right['all'] / total['all']:.3f} (target 0.90)"
+        f"answer quality ({path.name}): {right['all']}/{total['all']} right"
+        f" = {right['all'] / total['all']:.3f} (target 0.90)"
     )
     for tag in sorted(t for t in total if t != "all"):
         print(f"  {tag:20} {right[tag]:3}/{total[tag]:<3} = {right[tag] / total[tag]:.2f}")

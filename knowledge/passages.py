@@ -22,6 +22,7 @@ from knowledge.search import SearchIndex
 from knowledge.text import fold
 
 TOPIC_WEIGHT = 0.25  # a word of the entry's title, aliases or keywords
+BIGRAM_WEIGHT = 1.5  # as in the search
 NUMBER_BONUS = 1.5  # the factor for a passage with a number, when the question asks for a quantity
 _DIGIT = re.compile(r"\d")
 _CLAUSE_BREAK = re.compile(r"[,.;:!?\n]+")
@@ -77,14 +78,14 @@ def passages(entry: Programme | Faq) -> list[Passage]:
     return found
 
 
-def _grams(words: list[str]) -> set[str]:
-    return set(words) | {f"{a}_{b}" for a, b in itertools.pairwise(words)}
+def _grams(words: list[str]) -> list[str]:
+    return [*words, *(f"{a}_{b}" for a, b in itertools.pairwise(words))]
 
 
 def _topic_terms(entry: Programme | Faq | OutOfScopeTopic) -> set[str]:
     terms: set[str] = set()
     for text in [entry.title, *getattr(entry, "aliases", []), *entry.keywords]:
-        terms |= _grams(fold(text).split())
+        terms.update(_grams(fold(text).split()))
     return terms
 
 
@@ -116,16 +117,21 @@ def rank(
     topic = _topic_terms(entry)
     default_idf = max(index.idf.values(), default=1.0)
     broken = _across_breaks(question)
+    # Every word counts, filler too ("mấy tấm ảnh": "ảnh" folds like the filler "anh"); the rarity
+    # of a word, not a filler list, keeps "anh/chị" from mattering.
+    terms = dict(query.weighted_terms)
+    for gram in _grams(list(query.repaired)):
+        terms.setdefault(gram, BIGRAM_WEIGHT if "_" in gram else 1.0)
     weights = {
         gram: weight * _idf(index, gram, default_idf) * (TOPIC_WEIGHT if gram in topic else 1.0)
-        for gram, weight in query.weighted_terms.items()
+        for gram, weight in terms.items()
         if gram not in broken
     }
     scored = []
     for passage in passages(entry):
         if kinds and passage.kind not in kinds:
             continue
-        grams = _grams(fold(passage.text).split())
+        grams = set(_grams(fold(passage.text).split()))
         score = sum(w for g, w in weights.items() if g in grams)
         if wants_number and _DIGIT.search(passage.text):
             score *= NUMBER_BONUS
