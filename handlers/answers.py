@@ -44,7 +44,15 @@ def _wording(ctx: Ctx) -> Wording:
     forms = {str(o["value"]): [o["label"], *o.get("words", [])] for o in questions["legal_form"]["options"]}
     words = ctx.texts.labels["words"]
     facets = {name: facet["words"] for name, facet in ctx.texts.labels["answers"]["facets"].items()}
-    return Wording(forms, words["trading_only"], words["machines"], words["lines"], facets, words["quantity"])
+    return Wording(
+        forms,
+        words["trading_only"],
+        words["machines"],
+        words["lines"],
+        facets,
+        words["quantity"],
+        words["eligible"],
+    )
 
 
 def answer_entry(
@@ -113,9 +121,12 @@ def details_for(
 
 def fact_faq(ctx: Ctx, facts: MessageFacts) -> Faq | None:
     """The FAQ about what the producer says of themselves ("chỉ buôn bán", "chưa đăng ký", a legal
-    form), from ``answers.fact_faqs`` in ``labels.yaml``; None when the message says none of it."""
+    form, or only a place and "có được hỗ trợ không"), from ``answers.fact_faqs`` in ``labels.yaml``;
+    None when the message says none of it."""
     rules = ctx.texts.labels["answers"]["fact_faqs"]
     key = "trading_only" if facts.trading_only else facts.legal_form
+    if key is None and facts.asks_eligible and facts.place is not None and not facts.place.ambiguous:
+        key = "eligible_in_city" if facts.place.province.is_city else "eligible"
     if key is None:
         return None
     entry = ctx.catalog.kb.by_id.get(rules.get(key) or rules["legal_form"])

@@ -54,6 +54,7 @@ class Wording:
     lines: list[str]  # a whole production line ("dây chuyền")
     facets: dict[str, list[str]]  # what is asked about the topic: documents, where, when, payment...
     quantity: list[str]  # "how many, how much, how long"
+    eligible: list[str]  # "can I get support": whether the producer qualifies at all
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class MessageFacts:
     trainees: int | None = None
     asks: tuple[str, ...] = ()  # the facets asked about, in the order of ``Wording.facets``
     asks_number: bool = False  # "mấy lần", "bao nhiêu", "bao lâu"
+    asks_eligible: bool = False  # "có được hỗ trợ không"
     said: dict[str, str] = field(default_factory=dict)  # the words that gave each fact
 
     @property
@@ -165,5 +167,6 @@ def read_message(text: str, provinces: Provinces, wording: Wording, normalised: 
         trainees=int(trainees_match.group(1)) if trainees_match else None,
         asks=asks,
         asks_number=_best_option(folded, {"quantity": wording.quantity}) is not None,
+        asks_eligible=_best_option(folded, {"eligible": wording.eligible}) is not None,
         said=said,
     )
