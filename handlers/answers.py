@@ -126,7 +126,8 @@ def fact_faq(ctx: Ctx, facts: MessageFacts) -> Faq | None:
     rules = ctx.texts.labels["answers"]["fact_faqs"]
     key = "trading_only" if facts.trading_only else facts.legal_form
     if key is None and facts.asks_eligible and facts.place is not None and not facts.place.ambiguous:
-        key = "eligible_in_city" if facts.place.province.is_city else "eligible"
+        maybe_ward = facts.place.province.is_city and facts.place_type in (None, "ward")
+        key = "eligible_in_city" if maybe_ward else "eligible"
     if key is None:
         return None
     entry = ctx.catalog.kb.by_id.get(rules.get(key) or rules["legal_form"])

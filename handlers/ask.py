@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import replace
 
 from handlers import answers
 from handlers import callbacks as cb
@@ -18,9 +19,6 @@ from knowledge.text import fold, fold_letters
 from knowledge.understand import MessageFacts
 
 MAX_QUERY_CHARS = 500
-# A message buying machinery keeps the machinery programme over an out-of-scope topic that scores
-# less than this much more ("dây chuyền 2 tỷ làm giấy vệ sinh"), but not over a clear one ("máy cày").
-MACHINERY_OVER_TOPIC = 0.9
 # A programme named in a question about a facet ("quyết toán máy móc cần giấy tờ gì") is answered
 # instead of the facet's general FAQ when it scores at least this share of that FAQ's score.
 PROGRAMME_OVER_FACET = 0.8
@@ -64,46 +62,43 @@ def answer(ctx: Ctx, text: str) -> list[Reply]:
     facts = answers.read(ctx, asked)
     answers.remember(ctx, facts)
     province = facts.province or ctx.profile.province
+    second = _second_topic(ctx, parts[1], province) if len(parts) > 1 else None
+    if second is not None:  # the second question is its own: what it asks is not about the first
+        facts = replace(facts, asks=answers.read(ctx, parts[0]).asks)
     result = ctx.catalog.index.search(_without_place(parts[0], facts), province=province)
-    topic = _out_of_scope(ctx, result, facts)
-    if topic is not None:
-        replies = [answers.answer_out_of_scope(ctx, topic, facts)]
-        best = None
+    first: Programme | Faq | OutOfScopeTopic | None = _out_of_scope(ctx, result, facts)
+    if isinstance(first, OutOfScopeTopic):
+        replies = [answers.answer_out_of_scope(ctx, first, facts)]
     else:
-        best = _entry_said(ctx, result, facts)
-        if best is None:
+        first = _entry_said(ctx, result, facts)
+        if first is None:
             return [_not_sure(ctx, result.matches, facts, too_long=len(question) > MAX_QUERY_CHARS)]
-        ctx.note_interest(str(best.category))
-        replies = [answers.answer_entry(ctx, best, facts, asked)]
-    if len(parts) > 1:
-        replies += _second_answer(ctx, parts[1], facts, best, topic, province)
+        ctx.note_interest(str(first.category))
+        replies = [answers.answer_entry(ctx, first, facts, asked)]
+    if second is not None and second.id != first.id:
+        part_facts = answers.read(ctx, parts[1])
+        if isinstance(second, OutOfScopeTopic):
+            replies.append(answers.answer_out_of_scope(ctx, second, part_facts, compact=True))
+        else:
+            brief = answers.answer_entry(ctx, second, part_facts, parts[1], compact=True)
+            replies.append(Reply(brief.text, ((entry_button(second),),)))
     return replies
 
 
-def _second_answer(
-    ctx: Ctx,
-    part: str,
-    facts: MessageFacts,
-    first: Programme | Faq | None,
-    first_topic: OutOfScopeTopic | None,
-    province: str | None,
-) -> list[Reply]:
-    """A brief answer to the second question of the message, unless the first reply covered it."""
-    second = ctx.catalog.index.search(_without_place(part, facts), province=province)
-    topic = _out_of_scope(ctx, second, facts)
+def _second_topic(ctx: Ctx, part: str, province: str | None) -> Programme | Faq | OutOfScopeTopic | None:
+    """What the second question of a message is about, when it is a question of its own; None when
+    it only asks a facet of the first ("nộp hồ sơ ở đâu": where to apply for that programme)."""
+    facts = answers.read(ctx, part)
+    result = ctx.catalog.index.search(_without_place(part, facts), province=province)
+    topic = _out_of_scope(ctx, result, facts)
     if topic is not None:
-        if first_topic is not None and topic.id == first_topic.id:
-            return []
-        brief = answers.answer_out_of_scope(ctx, topic, answers.read(ctx, part), compact=True)
-        return [Reply(brief.text)]
-    covered = {answers.facet_faq(ctx, name) for name in facts.asks}  # answered in the first reply
-    if not second.confident or not second.matches:
-        return []
-    other = ctx.catalog.kb.by_id[second.matches[0].id]
-    if first is not None and other.id in {first.id, *covered}:
-        return []
-    brief = answers.answer_entry(ctx, other, answers.read(ctx, part), part, compact=True)
-    return [Reply(brief.text, ((entry_button(other),),))]
+        return topic
+    if not result.confident or not result.matches:
+        return None
+    entry = ctx.catalog.kb.by_id[result.matches[0].id]
+    if entry.id in {answers.facet_faq(ctx, name) for name in facts.asks}:
+        return None
+    return entry
 
 
 def _without_place(question: str, facts: MessageFacts) -> str:
@@ -131,15 +126,26 @@ def _machinery_intent(ctx: Ctx, facts: MessageFacts, question: str) -> bool:
 
 
 def _out_of_scope(ctx: Ctx, result: SearchResult, facts: MessageFacts) -> OutOfScopeTopic | None:
-    """The out-of-scope topic the search found, unless the message buys machinery and the machinery
-    programme matches about as well ("dây chuyền 2 tỷ làm giấy vệ sinh" is not food safety)."""
+    """The out-of-scope topic the search found. A message buying a machine or a line with its price
+    keeps the machinery programme unless the topic is about that very machine: "máy cày 300tr" is
+    farm machinery, "dây chuyền 2 tỷ làm giấy vệ sinh" is not food safety."""
     if result.out_of_scope is None:
         return None
-    if _machinery_intent(ctx, facts, result.query):
-        machinery = next((m for m in result.matches if m.category == "machinery"), None)
-        if machinery is not None and machinery.score >= MACHINERY_OVER_TOPIC * result.out_of_scope.score:
-            return None
-    return next(t for t in ctx.catalog.kb.out_of_scope if t.id == result.out_of_scope.id)
+    topic = next(t for t in ctx.catalog.kb.out_of_scope if t.id == result.out_of_scope.id)
+    if _machinery_intent(ctx, facts, result.query) and not _names_its_machine(ctx, topic, result.query):
+        return None
+    return topic
+
+
+def _names_its_machine(ctx: Ctx, topic: OutOfScopeTopic, question: str) -> bool:
+    """Whether the question names a machine the topic is about (a keyword like "máy cày")."""
+    words = ctx.texts.labels["words"]
+    starts = tuple(f"{fold(w)} " for w in [*words["machines"], *words["lines"]])
+    said = f" {ctx.catalog.index.normalise(question).repaired_text} "
+    return any(
+        phrase.startswith(starts) and f" {phrase} " in said
+        for phrase in (fold(k) for k in [topic.title, *topic.keywords])
+    )
 
 
 def _entry_said(ctx: Ctx, result: SearchResult, facts: MessageFacts) -> Programme | Faq | None:

@@ -109,3 +109,61 @@ def test_use_name_stays_offered_after_a_refused_name(chat: Chat) -> None:
     chat.send("12345")  # refused: no letters
     assert "no_letters" not in chat.text and "chữ" in chat.text  # says why
     assert any(b.endswith(":use_name") for b in chat.buttons)
+
+
+def test_a_district_named_bare_in_a_sentence_is_understood(chat: Chat) -> None:
+    chat.send("dong van lam ruou ngo, xin ho tro khuyen cong")
+    assert "Tuyên Quang" in chat.text and "Hà Giang" in chat.text
+
+
+def test_everyday_phrases_are_not_taken_for_places(chat: Chat) -> None:
+    chat.send("khuyen cong la gi, can cu van ban phap ly nao")  # "là gì" = La Gi, "văn bản" = Văn Bàn
+    assert "📍" not in chat.text
+    chat.send("may cu da qua su dung co duoc ho tro khong")  # "cũ đã" = Cự Đà
+    assert "📍" not in chat.text
+    assert "máy mới" in chat.text  # the passage that answers it
+
+
+def test_a_special_zone_is_named_as_one(chat: Chat) -> None:
+    chat.send("lam nuoc mam o Con Dao co thuoc doi tuong khong")
+    assert "nay là đặc khu thuộc thành phố Hồ Chí Minh" in chat.text  # not "thành phố TP Hồ Chí Minh"
+    assert "Ai được hưởng" in chat.text  # a special zone qualifies: no ward rule
+
+
+def test_amounts_in_words_and_listed_together(chat: Chat) -> None:
+    chat.send("may xat gao hai tram trieu duoc ho tro nhieu khong")
+    assert "100 triệu" in chat.text and "450 triệu" not in chat.text  # one machine, its own estimate
+    chat.send("mua 1 may cat 300tr va 1 may mai 200tr thi ho tro bn")
+    assert "= 250 triệu" in chat.text
+
+
+def test_a_machine_with_its_price_is_machinery_even_when_the_words_resemble_another_topic(
+    chat: Chat,
+) -> None:
+    chat.send("day chuyen 2 ty lam giay ve sinh")  # "giấy", "vệ sinh": food-safety certificates
+    assert "450 triệu" in chat.text and "không thuộc" not in chat.text
+    chat.send("mua may cay lua 300tr co dc ho tro ko")  # farm machinery is not khuyến công
+    assert "không thuộc chương trình khuyến công" in chat.text
+
+
+def test_what_the_producer_says_of_themselves_is_answered_first(chat: Chat) -> None:
+    chat.send("mo quan cafe muon mua may pha co dc khuyen cong ho tro ko")
+    assert "trực tiếp sản xuất" in chat.text and "300 triệu" not in chat.text
+    chat.send("HTX co dc ho tro khong, ho so gom nhung gi")
+    assert "hợp tác xã" in chat.text and "Giấy tờ" in chat.text
+    chat.send("gom o Hoi An co dc ho tro ko")  # a ward of Đà Nẵng now, maybe
+    assert "làng nghề" in chat.text
+
+
+def test_documents_asked_about_a_programme_come_from_that_programme(chat: Chat) -> None:
+    chat.send("quyet toan ho tro may moc can giay to gi")
+    assert "Hỗ trợ mua máy móc" in chat.text
+    assert "biên bản nghiệm thu" in chat.text  # the settlement papers, named first
+    chat.send("san pham tieu bieu can bao nhieu diem, ho so gom nhung gi")
+    assert "70 điểm" in chat.text and "Phiếu đăng ký tham gia bình chọn" in chat.text
+
+
+def test_a_second_question_answered_inside_the_first_reply_is_not_repeated(chat: Chat) -> None:
+    chat.send("mua may ep dau 400tr dc ho tro bn, bao lau thi nhan tien")
+    assert len(chat.last) == 1
+    assert "200 triệu" in chat.text and "nghiệm thu" in chat.text

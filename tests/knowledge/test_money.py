@@ -54,3 +54,13 @@ def test_unclear_amounts_are_none(typed: str) -> None:
 )
 def test_format_vnd(amount: int, said: str) -> None:
     assert format_vnd(amount) == said
+
+
+def test_numbers_said_in_words_before_a_unit() -> None:
+    from knowledge.money import spell_numbers
+
+    assert spell_numbers("may xat gao hai tram trieu") == "may xat gao 200 trieu"
+    assert spell_numbers("mot tram hai muoi lam trieu") == "125 trieu"
+    assert spell_numbers("ba tram linh nam trieu") == "305 trieu"
+    assert spell_numbers("lam hai tram trieu") == "lam 200 trieu"  # "làm" is no number
+    assert spell_numbers("nam nay lam gom") == "nam nay lam gom"  # no unit: left alone
