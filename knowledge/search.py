@@ -73,13 +73,13 @@ class SearchResult:
     out_of_scope: Match | None = None
 
     def to_dict(self) -> dict:
+        """The design's ``ask --json`` shape (exactly these keys)."""
         return {
             "query": self.query,
             "confident": self.confident,
             "matches": [
                 {"id": m.id, "category": m.category, "title": m.title, "score": m.score} for m in self.matches
             ],
-            "out_of_scope": self.out_of_scope.id if self.out_of_scope else None,
         }
 
 
