@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import statistics
 import sys
 import tempfile
 from collections import Counter
@@ -80,7 +81,7 @@ def answer_all(cases: list[Case]) -> dict[str, str]:
             out = dialogue.handle(
                 Incoming.text_message("telegram", str(10_000 + i), case.message, "Người hỏi")
             )
-            replies[case.id] = "\n".join(html_to_text(r.text) for r in out)
+            replies[case.id] = "\n\u2063".join(html_to_text(r.text) for r in out)  # U+2063 between replies
         db.dispose()
     return replies
 
@@ -112,6 +113,13 @@ def main() -> int:
     )
     for tag in sorted(t for t in total if t != "all"):
         print(f"  {tag:20} {right[tag]:3}/{total[tag]:<3} = {right[tag] / total[tag]:.2f}")
+    firsts = [replies[c.id].split("\n\u2063")[0] for c in cases]
+    chars = sorted(len(t) for t in firsts)
+    lines = sorted(len(t.splitlines()) for t in firsts)
+    print(
+        f"first reply: median {statistics.median(lines):g} lines, {statistics.median(chars):g} characters;"
+        f" 90th percentile {lines[int(0.9 * len(lines))]} lines, {chars[int(0.9 * len(chars))]} characters"
+    )
     topic = accuracy(load_catalog().index, read_set("search_eval.tsv"), show_misses=False)
     print(f"topic accuracy (search_eval.tsv, top-1): {topic['top1']:.3f} (keep at or above 0.95)")
     if args.show_failures:

@@ -156,10 +156,10 @@ def _facet_text(
     if not isinstance(fallback, Faq):
         return None
     text = _without_politeness(_short(fallback))
-    # The bullet of that FAQ about this entry ("Mua máy, mô hình trình diễn: ứng 70%...").
-    best = rank(ctx.catalog.index, fallback, f"{question} {entry.title}")
+    # The bulleted case of that FAQ about this entry ("Mua máy, mô hình trình diễn: ứng 70%...").
+    best = rank(ctx.catalog.index, fallback, f"{question} {entry.title}", ("item",))
     if best and best[0].score >= MIN_DETAIL_SCORE and fold(best[0].passage.text) not in fold(text):
-        text = f"{text} {best[0].passage.text}"
+        text = f"{sentences(text)[0]} {best[0].passage.text}"  # the general rule, then this case
     return text
 
 

@@ -72,7 +72,7 @@ class Ctx:
     # --- replies ---
 
     def reply(self, template: str, buttons: list[list[Button]] | None = None, **values: Any) -> Reply:
-        text = self.texts.render(template, user=self.user, profile=self.profile, **values)
+        text = self.texts.explain(self.texts.render(template, user=self.user, profile=self.profile, **values))
         return Reply(text=text, buttons=tuple(tuple(row) for row in (buttons or [])))
 
     def button(self, label_key: str, data: str) -> Button:

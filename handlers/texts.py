@@ -70,6 +70,15 @@ class Texts:
         text = self.env.get_template(f"{template}.j2").render(labels=self.labels, **context)
         return _BLANK_LINES.sub("\n\n", text).strip()
 
+    def explain(self, text: str) -> str:
+        """Each term of the glossary (``labels.yaml``: "nghiệm thu", "đề án"...) explained in brackets
+        where it first appears in ``text``, unless a bracket already follows it."""
+        for term, meaning in self.labels.get("glossary", {}).items():
+            pattern = re.compile(rf"(?<!\w)({re.escape(term)})(?!\w)(?!\s*\()", re.IGNORECASE)
+            if not re.search(rf"(?<!\w){re.escape(term)}(?!\w)\s*\(", text, re.IGNORECASE):
+                text = pattern.sub(lambda m, said=meaning: f"{m.group(1)} ({said})", text, count=1)
+        return text
+
     def label(self, *path: str) -> str:
         node: Any = self.labels
         for key in path:

@@ -31,7 +31,7 @@ _BREAK = re.compile(r"\n+|\s*•\s*|(?<=[.!?;])\s+")
 
 @dataclass(frozen=True)
 class Passage:
-    kind: str  # summary, supported, condition, level, history, document, step, where, timing, answer
+    kind: str  # summary, supported, condition, level, history, document, step, where, timing; answer, item
     text: str
 
 
@@ -60,8 +60,12 @@ def sentences(text: str) -> list[str]:
 
 def passages(entry: Programme | Faq) -> list[Passage]:
     """Every passage of ``entry``, in the order the card shows them."""
-    if isinstance(entry, Faq):
-        return [Passage("answer", s) for s in sentences(entry.answer)]
+    if isinstance(entry, Faq):  # a bulleted line of an answer is one case ("Mua máy: ứng 70%...")
+        found = []
+        for line in entry.answer.splitlines():
+            bullet = line.strip().startswith(("•", "- "))
+            found += [Passage("item" if bullet else "answer", s) for s in sentences(line)]
+        return found
     found = [Passage("summary", s) for s in sentences(entry.summary)]
     found += [Passage("supported", item) for item in entry.what_is_supported]
     found += [Passage("condition", item) for item in entry.conditions]

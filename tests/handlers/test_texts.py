@@ -34,3 +34,11 @@ def test_word_lists_are_all_text() -> None:
         assert all(isinstance(w, str) and w for w in words), name
     for name, words in TEXTS.questions["yesno_words"].items():
         assert all(isinstance(w, str) and w for w in words), name
+
+
+def test_jargon_is_explained_where_it_first_appears() -> None:
+    text = TEXTS.explain("Máy mua sau khi đề án được duyệt; nghiệm thu xong, rồi lại nghiệm thu lần hai.")
+    assert "đề án (kế hoạch hỗ trợ cho cơ sở) được duyệt" in text
+    assert text.count("(kiểm tra kết quả)") == 1  # once per message
+    already = TEXTS.explain("Sau nghiệm thu (kiểm tra kết quả) thì nhận tiền.")
+    assert already.count("(") == 1  # an explanation already there is not doubled
