@@ -163,6 +163,7 @@ def _check_entries(
                     f"entry expired on {entry.valid_to.isoformat()}; update it or remove the file",
                 )
             )
+        problems.extend(_legal_basis_problems(entry, rel))
     for entry in entries:
         for other in entry.related:
             if other not in seen:
@@ -175,6 +176,32 @@ def _check_entries(
             problems.append(
                 Problem("(knowledge base)", None, "category", f"no entry in category '{category}'")
             )
+
+
+# The kinds of legal document a "Căn cứ" line may cite; a news report or a centre's guide is a
+# source (``source``, ``note``), not a legal basis.
+LEGAL_DOCUMENT_KINDS = (
+    "Luật", "Nghị quyết", "Nghị định", "Quyết định", "Thông tư liên tịch", "Thông tư", "Chỉ thị", "Công văn",
+)  # fmt: skip
+
+
+def _legal_basis_problems(entry: Programme | Faq, rel: str) -> list[Problem]:
+    """Each legal document cited once, and only legal documents."""
+    problems = []
+    seen: set[str] = set()
+    for i, basis in enumerate(entry.legal_basis):
+        where = f"legal_basis[{i}].document"
+        name = basis.document.split(" (")[0].strip()
+        if name in seen:
+            problems.append(Problem(rel, entry.id, where, f"'{name}' is cited twice: one item per document"))
+        seen.add(name)
+        if not basis.document.startswith(LEGAL_DOCUMENT_KINDS):
+            problems.append(
+                Problem(
+                    rel, entry.id, where, "not a legal document (news and guides go in 'source' or 'note')"
+                )
+            )
+    return problems
 
 
 def _load_contacts(

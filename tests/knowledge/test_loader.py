@@ -109,3 +109,13 @@ def test_broken_yaml_is_named(data_dir: Path) -> None:
     (data_dir / "faq" / "broken.yaml").write_text("id: [unclosed\n", encoding="utf-8")
     problems = _problems(data_dir)
     assert any("broken.yaml" in p and "YAML" in p for p in problems), problems
+
+
+def test_a_legal_document_cited_twice_or_a_news_report_as_legal_basis_is_named(data_dir: Path) -> None:
+    path = data_dir / "programmes" / "machinery-national.yaml"
+    basis = yaml.safe_load(path.read_text(encoding="utf-8"))["legal_basis"]
+    news = {"document": "Báo Công Thương: tỉnh hỗ trợ máy móc", "source": "https://example.vn/tin"}
+    _edit(path, legal_basis=[*basis, basis[0], news])
+    problems = _problems(data_dir)
+    assert any("cited twice" in p and "machinery-national" in p for p in problems), problems
+    assert any("not a legal document" in p for p in problems), problems
