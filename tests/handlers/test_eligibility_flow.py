@@ -218,3 +218,16 @@ def test_amounts_for_the_same_item_do_not_add_up(chat: Chat) -> None:
     assert sum(line.startswith("• Mô hình trình diễn") for line in listed) == 1  # one, not two sources
     assert "Mô hình trình diễn;" not in chat.text  # nor again among the "other" groups
     assert "không cộng dồn" in chat.text
+
+
+def test_not_sure_typed_to_a_yes_no_question_is_unknown_not_no(chat: Chat) -> None:
+    chat.press("e:enterprise-setup")
+    for answer in ("household_business", "production"):
+        chat.answer(answer)
+    chat.send("Sơn La")
+    while pending(chat) not in ("difficult_area", None):
+        chat.answer("yes" if pending(chat) != "place_type" else "commune")
+    assert pending(chat) == "difficult_area"
+    chat.send("ko chac")  # "ko" alone is no; "ko chắc" is "I am not sure"
+    assert chat.state()[1].difficult_area is None
+    assert pending(chat) != "difficult_area"
