@@ -55,8 +55,14 @@ async def test_staff_messages_reach_the_console(database_url: str) -> None:
         await wait_for_text(terminal, "Tuần sau cán bộ gọi lại")
         await wait_for_text(terminal, "Hội chợ OCOP tháng 10")
         await wait_for_text(terminal, services.texts.labels["lead_status"]["contacted"])
-        with services.db.session() as s:
-            to_console = s.exec(select(OutboxMessage.status).where(OutboxMessage.channel == "console")).all()
-        assert set(to_console) == {"sent"}
+        for _ in range(100):  # the text is written before the row is marked sent
+            with services.db.session() as s:
+                statuses = s.exec(
+                    select(OutboxMessage.status).where(OutboxMessage.channel == "console")
+                ).all()
+            if set(statuses) == {"sent"}:
+                break
+            await asyncio.sleep(0.05)
+        assert set(statuses) == {"sent"}
     finally:
         await runner.stop()
