@@ -19,6 +19,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from storage.repositories import Repos
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -110,6 +112,12 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def unit(self) -> Iterator[Repos]:
+        """One unit of work: every repository over one transaction (committed on success)."""
+        with self.session() as session:
+            yield Repos(session)
 
     def flush_deleted(self) -> None:
         """Make deletions final on disk: SQLite's write-ahead log still holds the old pages until a

@@ -17,10 +17,12 @@ from sqlalchemy import Float, and_, bindparam, case, delete, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, SQLModel, col, select
 
 from storage.models import (
+    Broadcast,
     ChatPacing,
     Conversation,
     Deadline,
@@ -31,10 +33,12 @@ from storage.models import (
     MessageLog,
     OutboxMessage,
     Profile,
+    Reminder,
     SendBudget,
     StaffAccount,
     StaffQuestion,
     StaffSession,
+    Subscription,
     User,
     utcnow,
 )
@@ -234,6 +238,34 @@ class LeadRepo:
         self.session.add(LeadEvent(lead_id=lead.id, actor="producer", to_status=lead.status))
         return lead
 
+    def newest_with_status(self, statuses: tuple[str, ...], limit: int) -> list[Lead]:
+        stmt = select(Lead).where(col(Lead.status).in_(statuses)).order_by(col(Lead.id).desc()).limit(limit)
+        return list(self.session.exec(stmt).all())
+
+    def add_once(self, lead: Lead, year: int) -> tuple[Lead, bool]:
+        """Insert a lead unless one with its submission key exists (another process may have taken
+        the same submission a moment ago); returns the lead and whether it is new."""
+        try:
+            with self.session.begin_nested():
+                self.add(lead, year)
+        except IntegrityError:
+            existing = self.by_submission_key(lead.submission_key or "")
+            if existing is None:
+                raise
+            return existing, False
+        return lead, True
+
+    def save(self, lead: Lead, event: LeadEvent | None = None) -> None:
+        self.session.add(lead)
+        if event is not None:
+            self.session.add(event)
+        self.session.flush()
+
+    def add_event(self, event: LeadEvent) -> LeadEvent:
+        self.session.add(event)
+        self.session.flush()
+        return event
+
     def events(self, lead_id: int) -> list[LeadEvent]:
         stmt = select(LeadEvent).where(LeadEvent.lead_id == lead_id).order_by(col(LeadEvent.id))
         return list(self.session.exec(stmt).all())
@@ -243,11 +275,29 @@ class LeadRepo:
 class DeadlineRepo:
     session: Session
 
-    def upcoming(self, today: date, province: str | None = None) -> list[Deadline]:
+    def get(self, deadline_id: int) -> Deadline | None:
+        return self.session.get(Deadline, deadline_id)
+
+    def active_from(self, today: date) -> list[Deadline]:
+        """Active deadlines on or after ``today``, soonest first."""
         stmt = select(Deadline).where(Deadline.is_active, Deadline.due_on >= today)
-        if province is not None:
-            stmt = stmt.where((Deadline.province == province) | (col(Deadline.province).is_(None)))
         return list(self.session.exec(stmt.order_by(col(Deadline.due_on))).all())
+
+    def listed_from(self, since: date) -> list[Deadline]:
+        """Every deadline (withdrawn ones too) on or after ``since``, for the staff's list."""
+        stmt = select(Deadline).where(Deadline.due_on >= since).order_by(col(Deadline.due_on))
+        return list(self.session.exec(stmt).all())
+
+    def add(self, deadline: Deadline) -> Deadline:
+        self.session.add(deadline)
+        self.session.flush()
+        return deadline
+
+    def withdraw(self, deadline: Deadline, by: str, now: datetime) -> None:
+        deadline.is_active = False
+        deadline.withdrawn_by = by[:128]
+        deadline.withdrawn_at = now
+        self.session.add(deadline)
 
     def upsert_by_key(self, key: str, **fields: Any) -> Deadline:
         deadline = self.session.exec(select(Deadline).where(Deadline.source_key == key)).first()
@@ -278,9 +328,18 @@ class StaffQuestionRepo:
         stmt = select(StaffQuestion).where(StaffQuestion.status == "open").order_by(col(StaffQuestion.id))
         return list(self.session.exec(stmt).all())
 
-    def for_user(self, user_id: int) -> list[StaffQuestion]:
-        stmt = select(StaffQuestion).where(StaffQuestion.user_id == user_id).order_by(col(StaffQuestion.id))
+    def recently_answered(self, limit: int) -> list[StaffQuestion]:
+        stmt = (
+            select(StaffQuestion)
+            .where(StaffQuestion.status == "answered")
+            .order_by(col(StaffQuestion.answered_at).desc())
+            .limit(limit)
+        )
         return list(self.session.exec(stmt).all())
+
+    def save(self, question: StaffQuestion) -> None:
+        self.session.add(question)
+        self.session.flush()
 
 
 @dataclass
@@ -777,6 +836,13 @@ class StaffRepo:
     def get(self, account_id: int) -> StaffAccount | None:
         return self.session.get(StaffAccount, account_id)
 
+    def linked_telegram_ids(self) -> set[str]:
+        """Telegram ids that active dashboard accounts linked."""
+        stmt = select(StaffAccount.telegram_id).where(
+            col(StaffAccount.is_active), col(StaffAccount.telegram_id).is_not(None)
+        )
+        return {str(i) for i in self.session.exec(stmt).all()}
+
     def upsert(self, username: str, password_hash: str, telegram_id: int | None) -> tuple[StaffAccount, bool]:
         """Create the account or update its password (and Telegram id); True when created. A new
         password ends every open session of the account."""
@@ -853,6 +919,149 @@ class LoginFailureRepo:
         self.session.exec(delete(LoginFailure).where(col(LoginFailure.failed_at) < before))  # type: ignore[call-overload]
 
 
+@dataclass
+class SubscriptionRepo:
+    session: Session
+
+    def active(self, user_id: int) -> list[Subscription]:
+        stmt = select(Subscription).where(Subscription.user_id == user_id, col(Subscription.is_active))
+        return list(self.session.exec(stmt.order_by(col(Subscription.id))).all())
+
+    def has_active(self, user_id: int) -> bool:
+        stmt = select(Subscription.id).where(Subscription.user_id == user_id, col(Subscription.is_active))
+        return self.session.exec(stmt).first() is not None
+
+    def active_by_user(self) -> dict[int, list[Subscription]]:
+        by_user: dict[int, list[Subscription]] = {}
+        for sub in self.session.exec(select(Subscription).where(col(Subscription.is_active))).all():
+            by_user.setdefault(sub.user_id, []).append(sub)
+        return by_user
+
+    def subscribers(
+        self, user_id: int | None = None, channels: tuple[str, ...] | None = None
+    ) -> list[tuple[Subscription, User, Profile | None]]:
+        """Active subscriptions of chat users not blocked (one user, or on ``channels``), with the
+        user and profile."""
+        stmt = (
+            select(Subscription, User, Profile)
+            .join(User, col(User.id) == Subscription.user_id)
+            .join(Profile, col(Profile.user_id) == Subscription.user_id, isouter=True)
+            .where(col(Subscription.is_active), col(User.is_blocked).is_(False))
+        )
+        if user_id is not None:
+            stmt = stmt.where(Subscription.user_id == user_id)
+        if channels is not None:
+            stmt = stmt.where(col(User.channel).in_(channels))
+        return [(sub, user, profile) for sub, user, profile in self.session.exec(stmt).all()]
+
+    def add(self, subscription: Subscription) -> Subscription:
+        self.session.add(subscription)
+        self.session.flush()
+        return subscription
+
+    def end(self, subscription: Subscription, now: datetime) -> None:
+        subscription.is_active = False
+        subscription.cancelled_at = now
+        self.session.add(subscription)
+
+    def end_all(self, user_id: int, now: datetime) -> None:
+        self.session.exec(  # type: ignore[call-overload]
+            update(Subscription)
+            .where(col(Subscription.user_id) == user_id, col(Subscription.is_active))
+            .values(is_active=False, cancelled_at=now)
+        )
+
+
+@dataclass
+class ReminderRepo:
+    session: Session
+
+    def planned(self, deadline_ids: list[int]) -> set[tuple[int, int, int]]:
+        """(user, deadline, offset) of every reminder already planned for these deadlines."""
+        stmt = select(Reminder.user_id, Reminder.deadline_id, Reminder.offset_days).where(
+            col(Reminder.deadline_id).in_(deadline_ids)
+        )
+        return {(u, d, o) for u, d, o in self.session.exec(stmt).all()}
+
+    def add(self, user_id: int, deadline_id: int, offset_days: int, due_at: datetime) -> None:
+        self.session.add(
+            Reminder(user_id=user_id, deadline_id=deadline_id, offset_days=offset_days, due_at=due_at)
+        )
+
+    def due(self, now: datetime) -> list[Reminder]:
+        """Pending reminders due by ``now``: per (user, deadline) the most recent offset first."""
+        stmt = (
+            select(Reminder)
+            .where(Reminder.status == "pending", Reminder.due_at <= now)
+            .order_by(col(Reminder.user_id), col(Reminder.deadline_id), col(Reminder.offset_days))
+        )
+        return list(self.session.exec(stmt).all())
+
+    def claim(self, reminder_id: int, status: str, now: datetime) -> bool:
+        """Move a pending reminder to ``status``; False when another process took it first."""
+        result = self.session.exec(  # type: ignore[call-overload]
+            update(Reminder)
+            .where(col(Reminder.id) == reminder_id, col(Reminder.status) == "pending")
+            .values(status=status, processed_at=now)
+        )
+        return (result.rowcount or 0) == 1
+
+    def skip_pending(self, user_id: int, now: datetime) -> None:
+        self.session.exec(  # type: ignore[call-overload]
+            update(Reminder)
+            .where(col(Reminder.user_id) == user_id, col(Reminder.status) == "pending")
+            .values(status="skipped", processed_at=now)
+        )
+
+
+@dataclass
+class BroadcastRepo:
+    session: Session
+
+    def get(self, broadcast_id: int) -> Broadcast | None:
+        return self.session.get(Broadcast, broadcast_id)
+
+    def newest(self, limit: int) -> list[Broadcast]:
+        return list(
+            self.session.exec(select(Broadcast).order_by(col(Broadcast.id).desc()).limit(limit)).all()
+        )
+
+    def sending(self) -> list[Broadcast]:
+        return list(self.session.exec(select(Broadcast).where(Broadcast.status == "sending")).all())
+
+    def add(self, broadcast: Broadcast) -> Broadcast:
+        self.session.add(broadcast)
+        self.session.flush()
+        return broadcast
+
+    def save(self, broadcast: Broadcast) -> None:
+        self.session.add(broadcast)
+
+    def take_draft(self, broadcast: Broadcast, now: datetime) -> bool:
+        """Draft -> sending with a conditional update: only one confirmation ever wins."""
+        taken = self.session.exec(  # type: ignore[call-overload]
+            update(Broadcast)
+            .where(col(Broadcast.id) == broadcast.id, col(Broadcast.status) == "draft")
+            .values(status="sending", confirmed_at=now)
+        )
+        self.session.refresh(broadcast)
+        return (taken.rowcount or 0) == 1
+
+    def audience(self, channels: tuple[str, ...]) -> list[tuple[User, Profile | None]]:
+        """Chat users on ``channels`` not blocked, with their profiles, in id order."""
+        stmt = (
+            select(User, Profile)
+            .join(Profile, col(Profile.user_id) == User.id, isouter=True)
+            .where(col(User.is_blocked).is_(False), col(User.channel).in_(channels))
+            .order_by(col(User.id))
+        )
+        return [(user, profile) for user, profile in self.session.exec(stmt).all()]
+
+    def queue(self, rows: list[OutboxMessage]) -> None:
+        self.session.add_all(rows)
+        self.session.flush()
+
+
 class Repos:
     """Every repository over one session (one unit of work)."""
 
@@ -872,3 +1081,6 @@ class Repos:
         self.personal_data = PersonalDataRepo(session)
         self.budget = SendBudgetRepo(session)
         self.pacing = ChatPacingRepo(session)
+        self.subscriptions = SubscriptionRepo(session)
+        self.reminders = ReminderRepo(session)
+        self.broadcasts = BroadcastRepo(session)
