@@ -21,8 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from handlers import broadcasts
 from knowledge.catalog import load_catalog
+from services.broadcasts import Audience, BroadcastService
+from services.staff_directory import StaffDirectory
 from storage.db import Database
 from storage.repositories import Repos
 from tests.fakes.telegram import FakeTelegram
@@ -39,10 +40,11 @@ QUESTIONS = ("/start", "co ho tro mua may say khong", "hoi cho trien lam", "/men
 def queue_broadcast(db: Database) -> None:
     with db.session() as s:
         repos = Repos(s)
-        draft = broadcasts.create(
-            repos, f"{NEEDLE} tháng 9: đăng ký gian hàng trước 15/8.", broadcasts.Audience(), [], "bench"
+        service = BroadcastService(StaffDirectory())
+        draft = service.create(
+            repos, f"{NEEDLE} tháng 9: đăng ký gian hàng trước 15/8.", Audience(), [], "bench"
         )
-        broadcasts.confirm(repos, load_catalog().kb, draft, set())
+        service.confirm(repos, load_catalog().kb, draft)
 
 
 async def live_traffic(fake: FakeTelegram, per_sec: float, stop: asyncio.Event) -> list[tuple[int, float]]:

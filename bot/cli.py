@@ -7,12 +7,16 @@ import contextlib
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from knowledge.catalog import load_catalog
 from knowledge.eligibility import Profile
 from knowledge.loader import KnowledgeError, load_knowledge
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 
 def _cmd_kb_validate(args: argparse.Namespace) -> int:
@@ -128,7 +132,7 @@ def _cmd_staff_add(args: argparse.Namespace) -> int:
     from bot.settings import load_settings
     from storage.db import Database
     from storage.passwords import MIN_LENGTH, hash_password
-    from storage.repositories import Repos, normalise_username
+    from storage.repositories import normalise_username
 
     username = normalise_username(args.username)
     if not re.fullmatch(r"[a-z0-9_.@-]{3,64}", username):
@@ -144,15 +148,15 @@ def _cmd_staff_add(args: argparse.Namespace) -> int:
     db = Database(load_settings().database_url)
     db.migrate()
     try:
-        with db.session() as s:
-            account, created = Repos(s).staff.upsert(username, hash_password(password), args.telegram_id)
+        with db.unit() as repos:
+            account, created = repos.staff.upsert(username, hash_password(password), args.telegram_id)
     finally:
         db.dispose()
     print(f"{'created' if created else 'updated'} staff account {account.username}")
     return 0
 
 
-def _open_services():  # type: ignore[no-untyped-def]
+def _open_services() -> Services:
     from bot.services import build_services
     from bot.settings import load_settings
 
@@ -177,8 +181,7 @@ def _check_category(category: str | None) -> None:
 
 
 def _cmd_broadcast(args: argparse.Namespace) -> int:
-    from handlers import broadcasts, notify
-    from storage.repositories import Repos
+    from services.broadcasts import Audience, TemplateProblem
 
     services = _open_services()
     try:
@@ -189,25 +192,19 @@ def _cmd_broadcast(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(exc, file=sys.stderr)
             return 2
-        audience = broadcasts.Audience(
-            province=province, category=args.category, subscribers_only=args.subscribers_only
-        )
-        with services.db.session() as s:
-            repos = Repos(s)
-            staff_ids = notify.staff_telegram_ids(repos, services.dialogue.staff_ids)
-            channels = services.dialogue.channels
-            counts = broadcasts.count_by_channel(
-                broadcasts.recipients(repos, kb, audience, staff_ids, channels), channels
-            )
+        audience = Audience(province=province, category=args.category, subscribers_only=args.subscribers_only)
+        broadcasts = services.core.broadcasts
+        with services.db.unit() as repos:
+            counts = broadcasts.counts(broadcasts.recipients(repos, kb, audience))
             if not args.yes:
                 print(f"would reach {sum(counts.values())} recipient(s): {counts}; add --yes to queue it")
                 return 1
             try:
                 broadcast = broadcasts.create(repos, args.text, audience, [], "cli")
-            except broadcasts.TemplateProblem as exc:
+            except TemplateProblem as exc:
                 print(f"the message template cannot be used: {exc}", file=sys.stderr)
                 return 2
-            queued = broadcasts.confirm(repos, kb, broadcast, staff_ids, channels)
+            queued = broadcasts.confirm(repos, kb, broadcast)
         print(broadcast.id)
         print(f"queued for {queued} recipient(s): {counts}", file=sys.stderr)
     finally:
@@ -215,11 +212,19 @@ def _cmd_broadcast(args: argparse.Namespace) -> int:
     return 0
 
 
+DEADLINE_PROBLEMS = {
+    "past": "--date is in the past: a deadline must be today or later",
+    "action": "--action: say what must be done (at least 10 characters)",
+    "province": "unknown province",
+    "category": "unknown category",
+    "programme": "unknown programme",
+}
+
+
 def _cmd_deadline_add(args: argparse.Namespace) -> int:
     from datetime import date, datetime
 
-    from storage.models import Deadline
-    from storage.repositories import Repos
+    from services import deadlines
 
     try:
         due_on = date.fromisoformat(args.date)
@@ -235,28 +240,23 @@ def _cmd_deadline_add(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(exc, file=sys.stderr)
             return 2
-        if due_on < datetime.now(services.settings.tz).date():
-            print("--date is in the past: a deadline must be today or later", file=sys.stderr)
+        new = deadlines.NewDeadline(
+            due_on=due_on,
+            action=args.action,
+            place=args.place or "",
+            note=args.note or "",
+            province=province,
+            category=args.category,
+            programme_id=args.programme,
+        )
+        today = datetime.now(services.settings.tz).date()
+        try:
+            with services.db.unit() as repos:
+                deadline = deadlines.add(repos, kb, new, today, "cli")
+        except deadlines.DeadlineProblem as exc:
+            detail = f": {args.programme}" if exc.code == "programme" else ""
+            print(DEADLINE_PROBLEMS[exc.code] + detail, file=sys.stderr)
             return 2
-        if args.programme and args.programme not in kb.by_id:
-            print(f"unknown programme: {args.programme}", file=sys.stderr)
-            return 2
-        if len(args.action.strip()) < 10:
-            print("--action: say what must be done (at least 10 characters)", file=sys.stderr)
-            return 2
-        with services.db.session() as s:
-            deadline = Deadline(
-                due_on=due_on,
-                action=args.action.strip(),
-                place=args.place or "",
-                note=args.note or "",
-                province=province,
-                category=args.category,
-                programme_id=args.programme,
-                created_by="cli",
-            )
-            Repos(s).session.add(deadline)
-            s.flush()
         print(deadline.id)
     finally:
         services.close()

@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from handlers.notify import PROACTIVE_FROM, as_reply
+from handlers.notify import as_reply
 from handlers.types import Reply
+from services.notifications import PROACTIVE_FROM
 from storage.db import Database
 from storage.models import OutboxMessage, utcnow
 from storage.repositories import Repos

@@ -1,5 +1,6 @@
-"""The reminder sweep on a timer (APScheduler): sync the deadline calendar, plan reminders for
-subscribers, and queue the due ones in the outbox. The sweep holds no state of its own: every
+"""The periodic sweep on a timer (APScheduler): sync the deadline calendar, plan reminders for
+subscribers, queue the due ones in the outbox, mark delivered broadcasts done, and purge what is past
+its keeping time. The sweep holds no state of its own: every
 reminder is a database row, so a restart, or a second process, neither loses nor repeats one."""
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.services import Services
-from handlers.reminders_sweep import plan_reminders, queue_due_reminders, sync_deadlines
+from services.reminders import sync_deadlines
 from storage.models import utcnow
-from storage.repositories import Repos
 
 log = logging.getLogger(__name__)
 # Handled updates are kept this long, so a platform's late redelivery is still recognised.
@@ -41,21 +41,21 @@ class ReminderScheduler:
         self.on_queued = on_queued
         self.interval_seconds = interval_seconds
         self.clock = clock
-        self.retention_months = services.settings.data_retention_months
         self.scheduler: AsyncIOScheduler | None = None
         self._sweeping = asyncio.Lock()
 
     def sweep_once(self) -> SweepResult:
         now = self.clock()
-        settings = self.services.dialogue.reminder_settings
-        with self.services.db.session() as s:
-            repos = Repos(s)
+        core = self.services.core
+        reminders = core.reminders
+        with self.services.db.unit() as repos:
             kb = self.services.catalog.kb
-            deadlines = sync_deadlines(repos, kb.deadlines, now.astimezone(settings.tz).date())
-            planned = plan_reminders(repos, kb, settings, now, channels=self.services.dialogue.channels)
-            queued = queue_due_reminders(repos, self.services.texts, settings, now)
+            deadlines = sync_deadlines(repos, kb.deadlines, now.astimezone(reminders.settings.tz).date())
+            planned = reminders.plan(repos, kb, now)
+            queued = reminders.queue_due(repos, now)
+            core.broadcasts.finish_delivered(repos, now)
             repos.inbox.purge_handled(now - INBOX_KEPT)
-            repos.personal_data.purge_older_than(now - timedelta(days=30 * self.retention_months))
+            core.personal_data.purge_expired(repos, now)
             repos.login_failures.purge(now - timedelta(days=1))
             repos.staff.purge_expired_sessions(now)
         return SweepResult(deadlines, planned, queued)

@@ -1,5 +1,6 @@
-"""Building the long-lived parts from settings: database (migrated), knowledge catalog, texts and
-the dialogue. Nothing is built at import time."""
+"""Building the long-lived parts from settings: database (migrated), knowledge catalog, texts, the
+application services (staff directory, reminder settings, delivery channels, retention) and the
+dialogue over them. Nothing is built at import time."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from dataclasses import dataclass
 
 from bot.settings import Settings
 from handlers.dialogue import Dialogue
-from handlers.reminders_sweep import ReminderSettings
+from handlers.notify import ChatMessages
 from handlers.texts import Texts
 from knowledge.catalog import Catalog, load_catalog
+from services.bundle import ServiceSet, build_service_set
+from services.reminders import ReminderSettings
 from storage.db import Database
 
 
@@ -20,6 +23,11 @@ class Services:
     catalog: Catalog
     texts: Texts
     dialogue: Dialogue
+
+    @property
+    def core(self) -> ServiceSet:
+        """The application services (the dialogue works over the same ones)."""
+        return self.dialogue.services
 
     def commands(self) -> dict[str, str]:
         """Bot commands the dialogue understands, with their Vietnamese descriptions."""
@@ -44,19 +52,21 @@ def delivery_channels(settings: Settings) -> tuple[str, ...]:
     return tuple(name for name, on in enabled if on) or ("console",)
 
 
+def core_services(settings: Settings, texts: Texts) -> ServiceSet:
+    return build_service_set(
+        ChatMessages(texts),
+        settings.staff_telegram_ids,
+        reminder_settings(settings),
+        delivery_channels(settings),
+        settings.data_retention_months,
+    )
+
+
 def build_services(settings: Settings) -> Services:
     db = Database(settings.database_url)
     db.migrate()
     catalog = load_catalog()
     texts = Texts()
-    dialogue = Dialogue(
-        db,
-        catalog,
-        texts,
-        timezone=settings.timezone,
-        staff_telegram_ids={str(i) for i in settings.staff_telegram_ids},
-        reminder_settings=reminder_settings(settings),
-        channels=delivery_channels(settings),
-        retention_months=settings.data_retention_months,
-    )
+    core = core_services(settings, texts)
+    dialogue = Dialogue(db, catalog, texts, timezone=settings.timezone, services=core)
     return Services(settings, db, catalog, texts, dialogue)

@@ -13,10 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from handlers import callbacks as cb
-from handlers import notify
 from handlers.cards import documents_for, short_title
 from handlers.context import Ctx
 from handlers.types import Button, Reply
@@ -442,18 +439,11 @@ def _create_lead(ctx: Ctx, draft: dict[str, Any]) -> Lead:
         },
         consent_at=ctx.now,
     )
-    try:
-        with ctx.repos.session.begin_nested():
-            ctx.repos.leads.add(lead, year=ctx.today.year)
-    except IntegrityError:
-        # Another process took the same submission a moment ago: answer with that lead.
-        existing = ctx.repos.leads.by_submission_key(lead.submission_key)
-        if existing is None:
-            raise
-        return existing
-    notify.new_lead_to_staff(ctx.repos, ctx.texts, lead, programme, ctx.staff_ids)
-    ctx.note_interest(str(programme.category))
-    return lead
+    # Another process may have taken the same submission a moment ago: then that lead is the answer.
+    stored, new = ctx.services.leads.submit(ctx.repos, lead, programme, ctx.today.year)
+    if new:
+        ctx.note_interest(str(programme.category))
+    return stored
 
 
 def _applicant_profile(ctx: Ctx, values: dict[str, Any]) -> EligibilityProfile:

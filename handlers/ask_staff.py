@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from handlers import notify
 from handlers.ask import MAX_STORED_QUESTION_CHARS
 from handlers.context import Ctx
 from handlers.types import Reply
@@ -30,9 +29,8 @@ def on_text(ctx: Ctx, text: str) -> list[Reply]:
 
 def _store(ctx: Ctx, text: str) -> list[Reply]:
     # The province goes with the question as it is now: a later move does not rewrite the past.
-    question = ctx.repos.staff_questions.add(
-        ctx.user.id, text.strip()[:MAX_STORED_QUESTION_CHARS], ctx.profile.province
+    question = ctx.services.questions.ask(
+        ctx.repos, ctx.user, text.strip()[:MAX_STORED_QUESTION_CHARS], ctx.profile.province
     )
-    notify.question_to_staff(ctx.repos, ctx.texts, question, ctx.user, question.province, ctx.staff_ids)
     ctx.state.reset()
     return [ctx.main_menu("ask_staff_done", question=question)]

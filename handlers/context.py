@@ -8,11 +8,11 @@ from datetime import date, datetime
 from typing import Any
 
 from handlers import callbacks as cb
-from handlers.reminders_sweep import ReminderSettings
 from handlers.texts import Texts
 from handlers.types import Button, Reply
 from knowledge.catalog import Catalog
 from knowledge.eligibility import Profile as EligibilityProfile
+from services.bundle import ServiceSet
 from storage.models import Profile, User
 from storage.repositories import Repos
 
@@ -62,10 +62,7 @@ class Ctx:
     texts: Texts
     now: datetime
     today: date
-    staff_ids: frozenset[str] = frozenset()
-    reminder_settings: ReminderSettings = field(default_factory=ReminderSettings)
-    channels: tuple[str, ...] = ("telegram", "zalo")
-    retention_months: int = 24
+    services: ServiceSet
     # Set by the privacy flow: the dialogue deletes everything about this producer after the step.
     erase_requested: bool = False
 

@@ -17,7 +17,6 @@ from handlers import (
     apply,
     ask,
     ask_staff,
-    broadcasts,
     browse,
     eligibility,
     menu,
@@ -28,11 +27,13 @@ from handlers import (
 )
 from handlers import callbacks as cb
 from handlers.context import Ctx, State
-from handlers.reminders_sweep import ReminderSettings
 from handlers.texts import Texts
 from handlers.types import Incoming, Kind, LeaseLost, Receipt, Reply
 from knowledge.catalog import Catalog
 from knowledge.text import fold
+from services.broadcasts import CHANNELS
+from services.bundle import ServiceSet, build_service_set
+from services.reminders import ReminderSettings
 from storage.db import Database
 from storage.models import Conversation, utcnow
 from storage.repositories import Repos
@@ -52,18 +53,22 @@ class Dialogue:
         clock: Callable[[], datetime] = utcnow,
         staff_telegram_ids: frozenset[str] | set[str] = frozenset(),
         reminder_settings: ReminderSettings | None = None,
-        channels: tuple[str, ...] = broadcasts.CHANNELS,
+        channels: tuple[str, ...] = CHANNELS,
         retention_months: int = 24,
+        services: ServiceSet | None = None,
     ):
         self.db = db
         self.catalog = catalog
         self.texts = texts or Texts()
         self.tz = ZoneInfo(timezone)
         self.clock = clock
-        self.staff_ids = frozenset(str(i) for i in staff_telegram_ids)
-        self.reminder_settings = reminder_settings or ReminderSettings(timezone=timezone)
-        self.channels = channels
-        self.retention_months = retention_months
+        self.services = services or build_service_set(
+            notify.ChatMessages(self.texts),
+            staff_telegram_ids,
+            reminder_settings or ReminderSettings(timezone=timezone),
+            channels,
+            retention_months,
+        )
         # Called after each committed update (the outbox uses it to look for new messages at once).
         self.after_commit: Callable[[], None] | None = None
         words = self.texts.labels["words"]
@@ -118,10 +123,7 @@ class Dialogue:
                 self.texts,
                 now,
                 now.astimezone(self.tz).date(),
-                self.staff_ids,
-                self.reminder_settings,
-                self.channels,
-                self.retention_months,
+                self.services,
             )
             repos.messages.add(
                 user.id, incoming.channel, "in", _describe(incoming, state), str(incoming.kind)
@@ -148,7 +150,7 @@ class Dialogue:
         """The producer asked to have their data deleted: gone from every table, this exchange
         included; the last answer is queued once and forgotten once delivered."""
         chat = (ctx.user.channel, ctx.user.external_id)
-        repos.personal_data.erase(ctx.user.id, ctx.now)
+        ctx.services.personal_data.erase(repos, ctx.user.id, ctx.now)
         if receipt is not None:
             for reply in replies:
                 repos.outbox.add_ephemeral(ctx.user, chat[1], reply.text, receipt.inbox_id)

@@ -1,6 +1,9 @@
-"""Messages to other chats: new leads and questions to staff, status changes and answers to
-producers. Each is an outbox row written in the same transaction as the change it announces, so a
-crash can neither lose it nor send it twice; the outbox sender delivers it (``bot/outbox.py``).
+"""What the bot says outside a conversation, and how replies and buttons are stored in the outbox.
+
+``ChatMessages`` words the messages the services send on their own (new leads and questions to
+staff, status changes, answers and reminders to producers) from the staff-editable texts; the
+services decide who gets them and queue them in the same transaction as the change they announce.
+``queue_replies`` stores the dialogue's answers to one update as outbox rows.
 """
 
 from __future__ import annotations
@@ -8,23 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlmodel import select
-
 from handlers import callbacks as cb
 from handlers.texts import Texts
 from handlers.types import Button, Reply
 from knowledge.models import Programme
-from storage.models import Lead, LeadEvent, StaffAccount, StaffQuestion, User
+from services.messages import Message
+from services.notifications import PRIORITY_REPLY
+from storage.models import Deadline, Lead, LeadEvent, StaffQuestion, User
 from storage.repositories import Repos
 
-# Lower goes first. Below PROACTIVE_FROM: answers to what the producer just did (sent at once, several
-# in a row); from it on: messages the producer did not ask for (one per second per chat at most).
-PRIORITY_REPLY = -10
-PROACTIVE_FROM = 0
-PRIORITY_NOTIFY = 0
-PRIORITY_REMINDER = 10
-PRIORITY_BROADCAST = 20
-STAFF_CHANNEL = "telegram"
 # Status buttons under a new lead in the staff chat.
 QUICK_STATUSES = ("contacted", "eligible", "not_eligible")
 
@@ -59,22 +54,6 @@ def queue_replies(repos: Repos, user: User, replies: list[Reply], inbox_id: int,
         )
 
 
-def staff_telegram_ids(repos: Repos, configured: Iterable[int | str]) -> set[str]:
-    """Telegram ids of staff: STAFF_TELEGRAM_IDS plus active dashboard accounts that linked one."""
-    ids = {str(i) for i in configured}
-    accounts = repos.session.exec(
-        select(StaffAccount.telegram_id).where(StaffAccount.is_active, StaffAccount.telegram_id.is_not(None))  # type: ignore[union-attr]
-    ).all()
-    ids.update(str(i) for i in accounts)
-    return ids
-
-
-def _staff_users(repos: Repos, configured: Iterable[int | str]) -> list[User]:
-    return [
-        repos.users.get_or_create(STAFF_CHANNEL, i) for i in sorted(staff_telegram_ids(repos, configured))
-    ]
-
-
 def lead_staff_buttons(texts: Texts, lead: Lead) -> list[list[Button]]:
     names = texts.labels["lead_status"]
     quick = [
@@ -85,56 +64,49 @@ def lead_staff_buttons(texts: Texts, lead: Lead) -> list[list[Button]]:
     return [quick, [Button(texts.label("staff", "lead_detail"), cb.build(cb.LEAD_DETAIL, str(lead.id)))]]
 
 
-def new_lead_to_staff(
-    repos: Repos, texts: Texts, lead: Lead, programme: Programme | None, staff_ids: Iterable[int | str]
-) -> None:
-    text = texts.render(
-        "staff_new_lead", lead=lead, programme=programme, statuses=texts.labels["lead_status"]
-    )
-    buttons = buttons_to_rows(lead_staff_buttons(texts, lead))
-    for user in _staff_users(repos, staff_ids):
-        repos.outbox.add("lead_new", lead.id, user, text, buttons, PRIORITY_NOTIFY)
+class ChatMessages:
+    """The ``services.messages.Messages`` port, worded from the texts."""
 
+    def __init__(self, texts: Texts):
+        self.texts = texts
 
-def lead_status_to_producer(repos: Repos, texts: Texts, lead: Lead, event: LeadEvent) -> None:
-    producer = repos.users.get(lead.user_id)
-    if producer is None:
-        return
-    text = texts.render("lead_status_changed", lead=lead, event=event, statuses=texts.labels["lead_status"])
-    buttons = buttons_to_rows([[Button(texts.label("apply", "my_applications"), cb.MY_APPLICATIONS)]])
-    repos.outbox.add("lead_status", event.id, producer, text, buttons, PRIORITY_NOTIFY)
+    def new_lead(self, lead: Lead, programme: Programme | None) -> Message:
+        texts = self.texts
+        text = texts.render(
+            "staff_new_lead", lead=lead, programme=programme, statuses=texts.labels["lead_status"]
+        )
+        return Message(text, buttons_to_rows(lead_staff_buttons(texts, lead)))
 
+    def lead_status(self, lead: Lead, event: LeadEvent) -> Message:
+        texts = self.texts
+        text = texts.render(
+            "lead_status_changed", lead=lead, event=event, statuses=texts.labels["lead_status"]
+        )
+        buttons = [[Button(texts.label("apply", "my_applications"), cb.MY_APPLICATIONS)]]
+        return Message(text, buttons_to_rows(buttons))
 
-def question_to_staff(
-    repos: Repos,
-    texts: Texts,
-    question: StaffQuestion,
-    asker: User,
-    province: str | None,
-    staff_ids: Iterable[int | str],
-) -> None:
-    text = texts.render("staff_new_question", question=question, asker=asker, province=province)
-    buttons = buttons_to_rows(
-        [[Button(texts.label("staff", "answer"), cb.build(cb.ANSWER_QUESTION, str(question.id)))]]
-    )
-    for user in _staff_users(repos, staff_ids):
-        repos.outbox.add("question_new", question.id, user, text, buttons, PRIORITY_NOTIFY)
+    def new_question(self, question: StaffQuestion, asker: User, province: str | None) -> Message:
+        texts = self.texts
+        text = texts.render("staff_new_question", question=question, asker=asker, province=province)
+        buttons = [[Button(texts.label("staff", "answer"), cb.build(cb.ANSWER_QUESTION, str(question.id)))]]
+        return Message(text, buttons_to_rows(buttons))
 
-
-def answer_to_producer(repos: Repos, texts: Texts, question: StaffQuestion) -> None:
-    producer = repos.users.get(question.user_id)
-    if producer is None:
-        return
-    text = texts.render("question_answered", question=question)
-    buttons = buttons_to_rows(
-        [
+    def question_answer(self, question: StaffQuestion) -> Message:
+        texts = self.texts
+        buttons = [
             [
                 Button(texts.label("buttons", "ask_staff"), cb.ASK_STAFF),
                 Button(texts.label("buttons", "main_menu"), cb.MAIN_MENU),
             ]
         ]
-    )
-    # Every answer is its own message: a second answer to the same question is delivered too.
-    repos.outbox.add(
-        "question_answer", question.id, producer, text, buttons, PRIORITY_NOTIFY, dedupe_key=None
-    )
+        return Message(texts.render("question_answered", question=question), buttons_to_rows(buttons))
+
+    def reminder(self, deadline: Deadline, days_left: int) -> Message:
+        texts = self.texts
+        buttons = [
+            [Button(texts.label("menu", "apply"), cb.APPLY)],
+            [Button(texts.label("reminders", "stop"), cb.REMINDERS_OFF)],
+        ]
+        return Message(
+            texts.render("reminder", deadline=deadline, days_left=days_left), buttons_to_rows(buttons)
+        )

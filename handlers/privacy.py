@@ -37,7 +37,7 @@ SHOWN_FIELDS = (
 def show(ctx: Ctx) -> list[Reply]:
     """/dulieu: everything stored about this producer."""
     ctx.state.reset()
-    summary = ctx.repos.personal_data.summary(ctx.user.id)
+    summary = ctx.services.personal_data.summary(ctx.repos, ctx.user.id)
     labels = ctx.texts.labels["privacy"]
     buttons = [[Button(labels["erase"], cb.ERASE)]]
     if any(lead.full_name != ANONYMISED_NAME for lead in summary.leads):
@@ -56,7 +56,7 @@ def show(ctx: Ctx) -> list[Reply]:
             subscribed=summary.subscribed,
             questions=summary.questions,
             messages=summary.messages,
-            retention_months=ctx.retention_months,
+            retention_months=ctx.services.personal_data.retention_months,
         )
     ]
 
@@ -66,7 +66,7 @@ def ask_erase(ctx: Ctx) -> list[Reply]:
     ctx.state.go(FLOW, CONFIRM_ERASE)
     version = ctx.new_menu_version()
     labels = ctx.texts.labels["privacy"]
-    leads = ctx.repos.personal_data.summary(ctx.user.id).leads
+    leads = ctx.services.personal_data.summary(ctx.repos, ctx.user.id).leads
     buttons = [
         [Button(labels["erase_confirm"], cb.answer(version, "erase"))],
         [Button(labels["keep"], cb.CANCEL)],
@@ -80,7 +80,7 @@ def ask_withdraw(ctx: Ctx) -> list[Reply]:
     labels = ctx.texts.labels["privacy"]
     leads = [
         lead
-        for lead in ctx.repos.personal_data.summary(ctx.user.id).leads
+        for lead in ctx.services.personal_data.summary(ctx.repos, ctx.user.id).leads
         if lead.full_name != ANONYMISED_NAME
     ]
     buttons = [
@@ -93,11 +93,11 @@ def ask_withdraw(ctx: Ctx) -> list[Reply]:
 def on_choice(ctx: Ctx, value: str) -> list[Reply] | None:
     step = ctx.state.step
     if step == CONFIRM_ERASE and value == "erase":
-        kept = ctx.repos.personal_data.summary(ctx.user.id).leads
+        kept = ctx.services.personal_data.summary(ctx.repos, ctx.user.id).leads
         ctx.erase_requested = True  # the dialogue deletes everything once this step is done
         return [Reply(ctx.texts.render("privacy_erased", kept=len(kept)))]
     if step == CONFIRM_WITHDRAW and value == "withdraw":
-        count = ctx.repos.personal_data.withdraw_consent(ctx.user.id, ctx.now)
+        count = ctx.services.personal_data.withdraw_consent(ctx.repos, ctx.user.id, ctx.now)
         ctx.state.reset()
         ctx.state.data.pop("_draft", None)
         ctx.profile = ctx.repos.profiles.get_or_create(ctx.user.id)

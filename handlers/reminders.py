@@ -3,23 +3,18 @@ programme), see what is coming, change their categories, and stop with one tap (
 
 from __future__ import annotations
 
-from sqlalchemy import update
-from sqlmodel import col, select
-
 from handlers import callbacks as cb
 from handlers.context import Ctx
-from handlers.reminders_sweep import plan_reminders, upcoming_for
 from handlers.types import Button, Reply
 from knowledge.models import Category, Programme
-from storage.models import Reminder, Subscription, utcnow
+from storage.models import Subscription
 
 FLOW = "reminders"
 SHOWN_DEADLINES = 5
 
 
 def _active(ctx: Ctx) -> list[Subscription]:
-    stmt = select(Subscription).where(Subscription.user_id == ctx.user.id, Subscription.is_active)
-    return list(ctx.repos.session.exec(stmt).all())
+    return ctx.services.reminders.active(ctx.repos, ctx.user.id)
 
 
 def show(ctx: Ctx) -> list[Reply]:
@@ -82,18 +77,7 @@ def change(ctx: Ctx) -> list[Reply]:
 
 def stop(ctx: Ctx) -> list[Reply]:
     """One tap stops every reminder: subscriptions end and pending reminders are cancelled."""
-    now = utcnow()
-    had = bool(_active(ctx))
-    ctx.repos.session.exec(  # type: ignore[call-overload]
-        update(Subscription)
-        .where(col(Subscription.user_id) == ctx.user.id, col(Subscription.is_active))
-        .values(is_active=False, cancelled_at=now)
-    )
-    ctx.repos.session.exec(  # type: ignore[call-overload]
-        update(Reminder)
-        .where(col(Reminder.user_id) == ctx.user.id, col(Reminder.status) == "pending")
-        .values(status="skipped", processed_at=now)
-    )
+    had = ctx.services.reminders.stop(ctx.repos, ctx.user.id, ctx.now)
     if ctx.state.flow == FLOW:
         ctx.state.reset()
     return [ctx.main_menu("reminders_off", had=had)]
@@ -118,33 +102,22 @@ def _categories(ctx: Ctx) -> Reply:
 
 
 def _subscribe(ctx: Ctx, categories: list[str], programme_id: str | None) -> list[Reply]:
-    if programme_id is None:
-        # One "all that concern me" subscription at a time: a new choice replaces the old one.
-        for old in _active(ctx):
-            if not old.programme_id:
-                old.is_active = False
-                old.cancelled_at = ctx.now
-                ctx.repos.session.add(old)
-    elif any(s.programme_id == programme_id for s in _active(ctx)):
-        ctx.state.reset()
-        return [_status(ctx, _active(ctx), just_subscribed=True)]
-    subscription = Subscription(
-        user_id=ctx.user.id, programme_id=programme_id, categories=categories, province=ctx.profile.province
+    added = ctx.services.reminders.subscribe(
+        ctx.repos, ctx.catalog.kb, ctx.user.id, ctx.profile.province, categories, programme_id, ctx.now
     )
-    ctx.repos.session.add(subscription)
-    interests = set(ctx.profile.interests or [])
-    interests.update(categories)
-    if programme_id:
-        interests.add(str(ctx.catalog.kb.by_id[programme_id].category))
-    ctx.update_profile(interests=sorted(interests))
-    ctx.repos.session.flush()
-    plan_reminders(ctx.repos, ctx.catalog.kb, ctx.reminder_settings, ctx.now, user_id=ctx.user.id)
+    if added is not None:
+        interests = set(ctx.profile.interests or [])
+        interests.update(categories)
+        if programme_id:
+            interests.add(str(ctx.catalog.kb.by_id[programme_id].category))
+        ctx.update_profile(interests=sorted(interests))
     ctx.state.reset()
     return [_status(ctx, _active(ctx), just_subscribed=True)]
 
 
 def _status(ctx: Ctx, subscriptions: list[Subscription], just_subscribed: bool) -> Reply:
-    upcoming = upcoming_for(ctx.repos, ctx.catalog.kb, ctx.user.id, ctx.profile.province, ctx.today)
+    reminders = ctx.services.reminders
+    upcoming = reminders.upcoming_for(ctx.repos, ctx.catalog.kb, ctx.user.id, ctx.profile.province, ctx.today)
     names = ctx.texts.labels["categories"]
     scopes = []
     for sub in subscriptions:
@@ -166,8 +139,8 @@ def _status(ctx: Ctx, subscriptions: list[Subscription], just_subscribed: bool) 
         buttons,
         scopes=scopes,
         upcoming=upcoming[:SHOWN_DEADLINES],
-        offsets=ctx.reminder_settings.offsets_days,
-        hour=ctx.reminder_settings.hour,
+        offsets=reminders.settings.offsets_days,
+        hour=reminders.settings.hour,
         just_subscribed=just_subscribed,
         province=ctx.profile.province,
         today=ctx.today,

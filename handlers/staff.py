@@ -3,83 +3,25 @@ a question from "Hỏi cán bộ" is answered by tapping "Trả lời" and typin
 
 Only staff (``STAFF_TELEGRAM_IDS`` or a dashboard account linked to a Telegram id) may use these;
 anyone else pressing such a button gets the stale-menu answer. The lead workflow itself
-(``change_status``) is shared with the web dashboard.
+(``services.leads``) is shared with the web dashboard.
 """
 
 from __future__ import annotations
 
-from sqlmodel import col, select
-
-from handlers import broadcasts, notify
 from handlers import callbacks as cb
 from handlers.context import Ctx
-from handlers.texts import Texts
+from handlers.notify import lead_staff_buttons
 from handlers.types import Reply
-from storage.models import Broadcast, Lead, LeadEvent, StaffQuestion, utcnow
-from storage.repositories import Repos
+from services.broadcasts import Audience, TemplateProblem, render
+from services.leads import TRANSITIONS, TransitionError
+from storage.models import Lead
 
 FLOW = "staff_answer"
-OPEN_STATUSES = ("new", "contacted", "eligible", "planned")
-# Which status may follow which (mới → đã liên hệ → đủ / không đủ điều kiện → kế hoạch → duyệt / từ chối).
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "new": ("contacted", "eligible", "not_eligible"),
-    "contacted": ("eligible", "not_eligible"),
-    "eligible": ("planned", "not_eligible"),
-    "not_eligible": ("contacted", "eligible"),
-    "planned": ("approved", "rejected"),
-    "approved": (),
-    "rejected": ("planned",),
-}
 MAX_LISTED = 20
 
 
-class TransitionError(ValueError):
-    """The lead cannot move to that status from where it is."""
-
-
-def change_status(
-    repos: Repos, texts: Texts, lead: Lead, to_status: str, actor: str, note: str | None = None
-) -> LeadEvent:
-    """Move a lead along the workflow, record who did it, and tell the producer."""
-    if to_status not in TRANSITIONS.get(lead.status, ()):
-        raise TransitionError(f"{lead.status} -> {to_status}")
-    event = LeadEvent(
-        lead_id=lead.id,
-        actor=actor[:128],
-        from_status=lead.status,
-        to_status=to_status,
-        note=(note or "").strip()[:2000] or None,
-    )
-    lead.status = to_status
-    lead.updated_at = utcnow()
-    repos.session.add(lead)
-    repos.session.add(event)
-    repos.session.flush()
-    notify.lead_status_to_producer(repos, texts, lead, event)
-    return event
-
-
-def add_note(repos: Repos, lead: Lead, actor: str, note: str) -> LeadEvent:
-    event = LeadEvent(lead_id=lead.id, actor=actor[:128], note=note.strip()[:2000])
-    repos.session.add(event)
-    repos.session.flush()
-    return event
-
-
-def answer_question(repos: Repos, texts: Texts, question: StaffQuestion, answer: str, actor: str) -> None:
-    question.answer = answer.strip()[:4000]
-    question.answered_by = actor[:128]
-    question.answered_at = utcnow()
-    question.status = "answered"
-    repos.session.add(question)
-    repos.session.flush()
-    notify.answer_to_producer(repos, texts, question)
-
-
 def is_staff(ctx: Ctx) -> bool:
-    return ctx.user.channel == notify.STAFF_CHANNEL and ctx.user.external_id in notify.staff_telegram_ids(
-        ctx.repos, ctx.staff_ids
-    )
+    return ctx.services.staff.is_staff(ctx.repos, ctx.user)
 
 
 def _actor(ctx: Ctx) -> str:
@@ -89,13 +31,7 @@ def _actor(ctx: Ctx) -> str:
 def list_leads(ctx: Ctx) -> list[Reply] | None:
     if not is_staff(ctx):
         return None
-    stmt = (
-        select(Lead)
-        .where(col(Lead.status).in_(OPEN_STATUSES))
-        .order_by(col(Lead.id).desc())
-        .limit(MAX_LISTED)
-    )
-    leads = list(ctx.repos.session.exec(stmt).all())
+    leads = ctx.services.leads.open_leads(ctx.repos, MAX_LISTED)
     buttons = [
         [ctx.button_raw(f"{lead.ref_code} · {lead.full_name}"[:60], cb.build(cb.LEAD_DETAIL, str(lead.id)))]
         for lead in leads[:10]
@@ -108,7 +44,7 @@ def lead_detail(ctx: Ctx, arg: str | None) -> list[Reply] | None:
     if lead is None:
         return None
     programme = ctx.catalog.kb.by_id.get(lead.programme_id or "")
-    buttons = notify.lead_staff_buttons(ctx.texts, lead)[:1]
+    buttons = lead_staff_buttons(ctx.texts, lead)[:1]
     return [
         ctx.reply(
             "staff_lead_detail",
@@ -126,7 +62,7 @@ def set_status(ctx: Ctx, arg: str | None) -> list[Reply] | None:
     if lead is None or status not in TRANSITIONS:
         return None
     try:
-        change_status(ctx.repos, ctx.texts, lead, status, _actor(ctx))
+        ctx.services.leads.change_status(ctx.repos, lead, status, _actor(ctx))
     except TransitionError:
         return [
             ctx.reply(
@@ -136,7 +72,7 @@ def set_status(ctx: Ctx, arg: str | None) -> list[Reply] | None:
     return [
         ctx.reply(
             "staff_status_changed",
-            notify.lead_staff_buttons(ctx.texts, lead)[:1],
+            lead_staff_buttons(ctx.texts, lead)[:1],
             lead=lead,
             statuses=ctx.texts.labels["lead_status"],
         )
@@ -158,8 +94,7 @@ def on_answer_text(ctx: Ctx, text: str) -> list[Reply]:
     ctx.state.reset()
     if question is None or not is_staff(ctx):
         return [ctx.main_menu()]
-    already = question.status == "answered"
-    answer_question(ctx.repos, ctx.texts, question, text, _actor(ctx))
+    already = ctx.services.questions.answer(ctx.repos, question, text, _actor(ctx))
     return [ctx.reply("staff_answer_sent", question=question, already=already)]
 
 
@@ -170,16 +105,13 @@ def broadcast_command(ctx: Ctx) -> list[Reply] | None:
     text = ctx.state.data.pop("_command_text", "")
     if not text.strip():
         return [ctx.reply("staff_broadcast_usage")]
+    service = ctx.services.broadcasts
     try:
-        draft = broadcasts.create(ctx.repos, text, broadcasts.Audience(), [], _actor(ctx))
-    except broadcasts.TemplateProblem as exc:
+        draft = service.create(ctx.repos, text, Audience(), [], _actor(ctx))
+    except TemplateProblem as exc:
         return [ctx.reply("staff_broadcast_usage", problem=str(exc))]
-    staff_ids = notify.staff_telegram_ids(ctx.repos, ctx.staff_ids)
-    counts = broadcasts.count_by_channel(
-        broadcasts.recipients(ctx.repos, ctx.catalog.kb, broadcasts.Audience(), staff_ids, ctx.channels),
-        ctx.channels,
-    )
-    sample = broadcasts.render(text, ctx.user, ctx.profile)
+    counts = service.counts(service.recipients(ctx.repos, ctx.catalog.kb, Audience()))
+    sample = render(text, ctx.user, ctx.profile)
     labels = ctx.texts.labels["staff"]
     buttons = [
         [
@@ -197,15 +129,14 @@ def broadcast_decision(ctx: Ctx, arg: str | None) -> list[Reply] | None:
     broadcast_id, _, decision = (arg or "").partition(":")
     if not is_staff(ctx) or not broadcast_id.isdigit() or decision not in ("ok", "no"):
         return None
-    draft = ctx.repos.session.get(Broadcast, int(broadcast_id))
+    draft = ctx.repos.broadcasts.get(int(broadcast_id))
     if draft is None:
         return None
+    service = ctx.services.broadcasts
     if decision == "no":
-        broadcasts.cancel(ctx.repos, draft)
+        service.cancel(ctx.repos, draft)
         return [ctx.reply("staff_broadcast_done", cancelled=True, broadcast=draft, queued=0)]
-    queued = broadcasts.confirm(
-        ctx.repos, ctx.catalog.kb, draft, notify.staff_telegram_ids(ctx.repos, ctx.staff_ids), ctx.channels
-    )
+    queued = service.confirm(ctx.repos, ctx.catalog.kb, draft)
     return [ctx.reply("staff_broadcast_done", cancelled=False, broadcast=draft, queued=queued)]
 
 

@@ -836,6 +836,10 @@ class StaffRepo:
     def get(self, account_id: int) -> StaffAccount | None:
         return self.session.get(StaffAccount, account_id)
 
+    def touch_login(self, account: StaffAccount, now: datetime) -> None:
+        account.last_login_at = now
+        self.session.add(account)
+
     def linked_telegram_ids(self) -> set[str]:
         """Telegram ids that active dashboard accounts linked."""
         stmt = select(StaffAccount.telegram_id).where(

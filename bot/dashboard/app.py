@@ -14,8 +14,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from bot.dashboard import auth, leads, outreach, questions
-from bot.dashboard.pages import error_page
+from bot.dashboard import auth, broadcasts, deadlines, leads, questions
+from bot.dashboard.pages import FormRefused, LoginNeeded, error_page, page, to_login
 from bot.dashboard.security import SESSION_LIFETIME, LoginLimiter, SecurityHeaders, parse_networks
 from bot.settings import Settings
 
@@ -37,8 +37,10 @@ def create_dashboard(app: FastAPI, settings: Settings, session_key: str) -> None
     app.state.login_limiter = LoginLimiter()
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for group in (auth, leads, questions, outreach):
+    for group in (auth, leads, questions, deadlines, broadcasts):
         app.include_router(group.router)
+    app.add_exception_handler(LoginNeeded, _login_needed)
+    app.add_exception_handler(FormRefused, _form_refused)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _bad_request)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _server_error)
@@ -46,6 +48,14 @@ def create_dashboard(app: FastAPI, settings: Settings, session_key: str) -> None
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith(("/webhook/", "/healthz"))
+
+
+async def _login_needed(request: Request, exc: Exception) -> Response:
+    return to_login()
+
+
+async def _form_refused(request: Request, exc: FormRefused) -> Response:
+    return page(request, "forbidden.html", exc.staff, status_code=403)
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:

@@ -17,7 +17,6 @@ from bot.dashboard.pages import page, services, to_login
 from bot.dashboard.security import client_address, csrf_ok, log_in, log_out, login_keys
 from storage.models import utcnow
 from storage.passwords import check_password
-from storage.repositories import Repos
 
 router = APIRouter()
 MAX_FIELD = 200  # longer usernames or passwords are not ours: refused before any hashing
@@ -46,23 +45,21 @@ def login(
     token_ok = csrf_ok(request, csrf_token_field) if request.session.get("csrf") else True
     if not (token_ok and _same_origin(request)):
         return page(request, "login.html", None, status_code=403, error="csrf")
-    with running.db.session() as s:
-        wait = limiter.retry_after(Repos(s), keys)
+    with running.db.unit() as repos:
+        wait = limiter.retry_after(repos, keys)
     if wait:
         return page(request, "login.html", None, status_code=429, error="rate", wait_minutes=-(-wait // 60))
-    with running.db.session() as s:
-        account = Repos(s).staff.by_username(username[:MAX_FIELD])
+    with running.db.unit() as repos:
+        account = repos.staff.by_username(username[:MAX_FIELD])
         stored = account.password_hash if account is not None and account.is_active else None
     # Hashing (tens of ms, one at a time) happens with no database connection held: a flood of logins
     # must not take the connections the bots need.
     valid = check_password(password[:MAX_FIELD], stored) and account is not None
-    with running.db.session() as s:
-        repos = Repos(s)
+    with running.db.unit() as repos:
         if not valid or account is None:
             limiter.failed(repos, keys)
             return page(request, "login.html", None, status_code=401, error="invalid", username=username[:64])
-        account.last_login_at = utcnow()
-        s.add(account)
+        repos.staff.touch_login(account, utcnow())
         limiter.succeeded(repos, keys)
         log_in(request, repos, account)
     return RedirectResponse("/", status_code=303)
@@ -71,6 +68,6 @@ def login(
 @router.post("/logout")
 def logout(request: Request, csrf_token_field: str = Form("", alias="csrf_token")) -> Response:
     if csrf_ok(request, csrf_token_field):
-        with services(request).db.session() as s:
-            log_out(request, Repos(s))
+        with services(request).db.unit() as repos:
+            log_out(request, repos)
     return to_login()

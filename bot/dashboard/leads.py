@@ -14,20 +14,34 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from sqlmodel import col, select
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from bot.dashboard import export
-from bot.dashboard.pages import MAX_ID, form_text, guard, labels, page, services, to_login, tz, wake_outbox
+from bot.dashboard.pages import (
+    MAX_ID,
+    Staff,
+    StaffForm,
+    UnitOfWork,
+    actor,
+    form_text,
+    labels,
+    not_found,
+    page,
+    redirect,
+    services,
+    tz,
+    wake_outbox,
+)
 from bot.dashboard.security import current_staff
-from handlers import staff as workflow
+from services.leads import TransitionError, next_statuses
 from storage.db import Database
-from storage.models import Lead, MessageLog, utcnow
+from storage.models import Lead, utcnow
 from storage.repositories import LeadQuery, Repos
 
 router = APIRouter()
 PAGE_SIZE = 50
 LeadId = Path(ge=1, le=MAX_ID)
+HISTORY_SHOWN = 200
 
 
 @dataclass(frozen=True)
@@ -77,126 +91,93 @@ def filtered_leads(repos: Repos, f: LeadFilter, tz: ZoneInfo, limit: int | None 
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> Response:
-    with services(request).db.session() as s:
-        repos = Repos(s)
-        staff = current_staff(request, repos)
-        if staff is None:
-            return page(request, "login.html", None)
-        f = LeadFilter.from_request(request)
-        page_text = request.query_params.get("page", "1")
-        number = int(page_text) if page_text.isdigit() and 0 < int(page_text) < MAX_ID else 1
-        query = lead_query(f, tz(request))
-        total = repos.leads.count(query)
-        shown = repos.leads.search(query, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-        open_questions = len(repos.staff_questions.open_questions())
-        return page(
-            request,
-            "leads.html",
-            staff,
-            leads=shown,
-            total=total,
-            page=number,
-            pages=max(1, -(-total // PAGE_SIZE)),
-            f=f,
-            open_questions=open_questions,
-        )
+def home(request: Request, repos: UnitOfWork) -> Response:
+    staff = current_staff(request, repos)
+    if staff is None:
+        return page(request, "login.html", None)
+    f = LeadFilter.from_request(request)
+    page_text = request.query_params.get("page", "1")
+    number = int(page_text) if page_text.isdigit() and 0 < int(page_text) < MAX_ID else 1
+    query = lead_query(f, tz(request))
+    total = repos.leads.count(query)
+    shown = repos.leads.search(query, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    return page(
+        request,
+        "leads.html",
+        staff,
+        leads=shown,
+        total=total,
+        page=number,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        f=f,
+        open_questions=len(repos.staff_questions.open_questions()),
+    )
 
 
 # --- leads ---
 
 
 @router.get("/leads/{lead_id}", response_class=HTMLResponse)
-def lead_page(request: Request, lead_id: int = LeadId) -> Response:
-    running = services(request)
-    with running.db.session() as s:
-        repos = Repos(s)
-        staff = guard(request, repos)
-        if isinstance(staff, Response):
-            return staff
-        lead = repos.leads.get(lead_id)
-        if lead is None:
-            return page(request, "not_found.html", staff, status_code=404)
-        history = list(
-            s.exec(
-                select(MessageLog)
-                .where(MessageLog.user_id == lead.user_id)
-                .order_by(col(MessageLog.id).desc())
-                .limit(200)
-            ).all()
-        )[::-1]
-        return page(
-            request,
-            "lead.html",
-            staff,
-            lead=lead,
-            events=repos.leads.events(lead.id),
-            history=history,
-            programme=running.catalog.kb.by_id.get(lead.programme_id or ""),
-            next_statuses=workflow.TRANSITIONS.get(lead.status, ()),
-            producer=repos.users.get(lead.user_id),
-            message=request.query_params.get("msg", ""),
-        )
+def lead_page(request: Request, repos: UnitOfWork, staff: Staff, lead_id: int = LeadId) -> Response:
+    lead = repos.leads.get(lead_id)
+    if lead is None:
+        return not_found(request, staff)
+    return page(
+        request,
+        "lead.html",
+        staff,
+        lead=lead,
+        events=repos.leads.events(lead_id),
+        history=repos.messages.history(lead.user_id, HISTORY_SHOWN),
+        programme=services(request).catalog.kb.by_id.get(lead.programme_id or ""),
+        next_statuses=next_statuses(lead.status),
+        producer=repos.users.get(lead.user_id),
+        message=request.query_params.get("msg", ""),
+    )
 
 
 @router.post("/leads/{lead_id}/status")
 def lead_status(
     request: Request,
+    repos: UnitOfWork,
+    staff: StaffForm,
     lead_id: int = LeadId,
     to_status: str = Form(""),
     note: str = Form(""),
-    csrf_token_field: str = Form("", alias="csrf_token"),
 ) -> Response:
-    running = services(request)
-    with running.db.session() as s:
-        repos = Repos(s)
-        staff = guard(request, repos, csrf_token_field)
-        if isinstance(staff, Response):
-            return staff
-        lead = repos.leads.get(lead_id)
-        if lead is None:
-            return page(request, "not_found.html", staff, status_code=404)
-        try:
-            workflow.change_status(
-                repos, running.texts, lead, to_status, f"dashboard:{staff.username}", form_text(note, 2000)
-            )
-            msg = "status"
-        except workflow.TransitionError:
-            msg = "refused"
+    lead = repos.leads.get(lead_id)
+    if lead is None:
+        return not_found(request, staff)
+    try:
+        workflow = services(request).core.leads
+        workflow.change_status(repos, lead, to_status, actor(staff), form_text(note, 2000))
+        msg = "status"
+    except TransitionError:
+        msg = "refused"
     wake_outbox(request)
-    return RedirectResponse(f"/leads/{lead_id}?msg={msg}", status_code=303)
+    return redirect(f"/leads/{lead_id}?msg={msg}")
 
 
 @router.post("/leads/{lead_id}/note")
 def lead_note(
-    request: Request,
-    lead_id: int = LeadId,
-    note: str = Form(""),
-    csrf_token_field: str = Form("", alias="csrf_token"),
+    request: Request, repos: UnitOfWork, staff: StaffForm, lead_id: int = LeadId, note: str = Form("")
 ) -> Response:
-    with services(request).db.session() as s:
-        repos = Repos(s)
-        staff = guard(request, repos, csrf_token_field)
-        if isinstance(staff, Response):
-            return staff
-        lead = repos.leads.get(lead_id)
-        if lead is None:
-            return page(request, "not_found.html", staff, status_code=404)
-        if text := form_text(note, 2000):
-            workflow.add_note(repos, lead, f"dashboard:{staff.username}", text)
-    return RedirectResponse(f"/leads/{lead_id}?msg=note", status_code=303)
+    lead = repos.leads.get(lead_id)
+    if lead is None:
+        return not_found(request, staff)
+    if text := form_text(note, 2000):
+        services(request).core.leads.add_note(repos, lead, actor(staff), text)
+    return redirect(f"/leads/{lead_id}?msg=note")
 
 
 @router.get("/export.{fmt}")
-def export_leads(request: Request, fmt: str) -> Response:
-    """The filtered list, all of it, streamed: CSV row by row, XLSX through a temporary file."""
+def export_leads(request: Request, fmt: str, staff: Staff) -> Response:
+    """The filtered list, all of it, streamed: CSV row by row, XLSX through a temporary file (each
+    in its own database session, held for the whole file)."""
     if fmt not in ("csv", "xlsx"):
         raise HTTPException(status_code=404)
     running = services(request)
     zone = tz(request)
-    with running.db.session() as s:
-        if current_staff(request, Repos(s)) is None:
-            return to_login()
     f = LeadFilter.from_request(request)
     query = lead_query(f, zone)
     now = utcnow().astimezone(zone)
@@ -208,8 +189,8 @@ def export_leads(request: Request, fmt: str) -> Response:
             _csv_stream(running.db, query, cols), media_type="text/csv; charset=utf-8", headers=headers
         )
     words = export.layout()
-    with running.db.session() as s:
-        count = Repos(s).leads.count(query)
+    with running.db.unit() as repos:
+        count = repos.leads.count(query)
     subtitle = words["subtitle"].format(
         time=f"{now:%H:%M %d/%m/%Y}", filters=f.describe(words["all_leads"]), count=count
     )
@@ -223,16 +204,16 @@ def export_leads(request: Request, fmt: str) -> Response:
 
 def _csv_stream(db: Database, query: LeadQuery, cols: list[export.Column]) -> Iterator[bytes]:
     """Runs in Starlette's thread pool (a plain iterator), one database session for the whole file."""
-    with db.session() as s:
-        yield from export.csv_chunks(Repos(s).leads.stream(query), cols)
+    with db.unit() as repos:
+        yield from export.csv_chunks(repos.leads.stream(query), cols)
 
 
 def _xlsx_file(
     db: Database, query: LeadQuery, cols: list[export.Column], title: str, subtitle: str, now: datetime
 ) -> BinaryIO:
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 (closed by _file_chunks)
-    with db.session() as s:
-        export.write_xlsx(Repos(s).leads.stream(query), cols, title, subtitle, now, spool)
+    with db.unit() as repos:
+        export.write_xlsx(repos.leads.stream(query), cols, title, subtitle, now, spool)
     spool.seek(0)
     return spool
 

@@ -1,5 +1,8 @@
-"""What every dashboard page shares: the templates, rendering a page with its common context, the
-login and CSRF guard, the services of the running process, and waking the outbox after a change.
+"""What every dashboard page shares: the templates, rendering a page with its common context, and
+the FastAPI dependencies every route takes: the running process's services, one unit of work per
+request (committed before the response is sent), the logged-in staff member, and the CSRF check of a
+form. A route that needs a login or a valid form simply asks for ``Staff`` or ``StaffForm``; without
+one the visitor gets the login page (``LoginNeeded``) or a 403 page (``FormRefused``).
 
 Routes are plain ``def`` functions: FastAPI runs them in its thread pool, so password hashing,
 database work and exports never hold up the event loop that serves the bots.
@@ -7,20 +10,25 @@ database work and exports never hold up the event loop that serves the bots.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from bot.channels.plaintext import html_to_text
 from bot.dashboard.security import csrf_ok, csrf_token, current_staff
 from handlers.types import clean_text
+from knowledge.models import Category
 from knowledge.money import format_vnd
 from storage.models import StaffAccount
 from storage.repositories import Repos
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters["vnd"] = lambda v: format_vnd(int(v)) if v else ""
@@ -28,8 +36,54 @@ TEMPLATES.env.filters["plain"] = html_to_text
 MAX_ID = 2**31 - 1  # ids in URLs beyond this are "not found", never a database error
 
 
-def services(request: Request):  # type: ignore[no-untyped-def]
-    return request.app.state.services
+class LoginNeeded(Exception):
+    """Nobody is logged in: the visitor is sent to the login page."""
+
+
+class FormRefused(Exception):
+    """A form came without this session's CSRF token."""
+
+    def __init__(self, staff: StaffAccount):
+        super().__init__("csrf")
+        self.staff = staff
+
+
+def services(request: Request) -> Services:
+    running: Services = request.app.state.services
+    return running
+
+
+def unit_of_work(request: Request) -> Iterator[Repos]:
+    with services(request).db.unit() as repos:
+        yield repos
+    if getattr(request.state, "wake_outbox", False):
+        outbox = getattr(request.app.state, "outbox", None)
+        if outbox is not None:
+            outbox.wake()
+
+
+def logged_in(request: Request, repos: UnitOfWork) -> StaffAccount:
+    staff = current_staff(request, repos)
+    if staff is None:
+        raise LoginNeeded
+    return staff
+
+
+def checked_form(
+    request: Request,
+    staff: Annotated[StaffAccount, Depends(logged_in)],
+    csrf_token: Annotated[str, Form()] = "",
+) -> StaffAccount:
+    if not csrf_ok(request, csrf_token):
+        raise FormRefused(staff)
+    return staff
+
+
+# The unit of work ends with the route function (scope "function"): it is committed before the
+# redirect that follows a form reaches the browser, so the next page shows the change.
+UnitOfWork = Annotated[Repos, Depends(unit_of_work, scope="function")]
+Staff = Annotated[StaffAccount, Depends(logged_in)]
+StaffForm = Annotated[StaffAccount, Depends(checked_form)]
 
 
 def tz(request: Request) -> ZoneInfo:
@@ -48,7 +102,15 @@ def labels(request: Request) -> dict[str, Any]:
     }
 
 
-def page(request: Request, template: str, staff: StaffAccount | None, status_code: int = 200, **context: Any):
+def categories(request: Request) -> dict[str, str]:
+    """The categories staff may target, with their Vietnamese names."""
+    names = services(request).texts.labels["categories"]
+    return {str(c): names[str(c)] for c in Category if c != Category.GENERAL}
+
+
+def page(
+    request: Request, template: str, staff: StaffAccount | None, status_code: int = 200, **context: Any
+) -> Response:
     return TEMPLATES.TemplateResponse(
         request,
         template,
@@ -71,27 +133,29 @@ def error_page(request: Request, status_code: int) -> Response:
     )
 
 
+def not_found(request: Request, staff: StaffAccount) -> Response:
+    return page(request, "not_found.html", staff, status_code=404)
+
+
 def to_login() -> RedirectResponse:
     return RedirectResponse("/", status_code=303)
 
 
-def guard(request: Request, repos: Repos, csrf: str | None = None) -> StaffAccount | Response:
-    """The logged-in staff account, or the response to give instead: the login page when nobody is
-    logged in, 403 when a form came without this session's CSRF token."""
-    staff = current_staff(request, repos)
-    if staff is None:
-        return to_login()
-    if csrf is not None and not csrf_ok(request, csrf):
-        return page(request, "forbidden.html", staff, status_code=403)
-    return staff
+def redirect(url: str) -> RedirectResponse:
+    """After a form: see the result with a GET."""
+    return RedirectResponse(url, status_code=303)
 
 
 def wake_outbox(request: Request) -> None:
-    outbox = getattr(request.app.state, "outbox", None)
-    if outbox is not None:
-        outbox.wake()
+    """This request queued messages: have the outbox look for them once they are committed."""
+    request.state.wake_outbox = True
 
 
 def form_text(value: str, limit: int) -> str:
     """Text typed by staff, as stored: without control characters, trimmed, at most ``limit``."""
     return clean_text(value).strip()[:limit]
+
+
+def actor(staff: StaffAccount) -> str:
+    """How a staff member's actions are recorded."""
+    return f"dashboard:{staff.username}"

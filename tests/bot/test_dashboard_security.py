@@ -28,8 +28,9 @@ from bot.secrets import session_key
 from bot.services import Services, build_services
 from bot.settings import SettingsError, load_settings
 from bot.web import create_web_app
-from handlers import broadcasts
 from handlers.types import Incoming
+from services.broadcasts import Audience, BroadcastService
+from services.staff_directory import StaffDirectory
 from storage.db import Database
 from storage.models import Lead, MessageLog, OutboxMessage, User
 from storage.passwords import hash_password
@@ -215,7 +216,7 @@ def test_a_repeated_confirmation_is_harmless(database: Database, catalog) -> Non
         repos = Repos(s)
         for i in range(20):
             repos.users.get_or_create("telegram", str(900 + i), f"Hộ {i}")
-        draft = broadcasts.create(repos, "Thông báo", broadcasts.Audience(), [], "test")
+        draft = BroadcastService(StaffDirectory()).create(repos, "Thông báo", Audience(), [], "test")
         draft_id = draft.id
     results, errors = [], []
 
@@ -223,8 +224,8 @@ def test_a_repeated_confirmation_is_harmless(database: Database, catalog) -> Non
         try:
             with database.session() as s:
                 repos = Repos(s)
-                item = s.get(broadcasts.Broadcast, draft_id)
-                results.append(broadcasts.confirm(repos, catalog.kb, item, set()))
+                item = Repos(s).broadcasts.get(draft_id)
+                results.append(BroadcastService(StaffDirectory()).confirm(repos, catalog.kb, item))
         except Exception as exc:  # pragma: no cover - the failure being tested for
             errors.append(exc)
 

@@ -15,9 +15,9 @@ from sqlmodel import select
 from bot.channels.telegram import TelegramTransport
 from bot.outbox import OutboxSender
 from bot.settings import Settings
-from handlers.notify import PRIORITY_REPLY
 from handlers.texts import Texts
 from handlers.types import Reply
+from services.notifications import PRIORITY_REPLY
 from storage.db import Database
 from storage.models import OutboxMessage, User, utcnow
 from storage.repositories import Repos

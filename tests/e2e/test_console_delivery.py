@@ -11,8 +11,7 @@ from sqlmodel import select
 
 from bot.app import Runner
 from bot.settings import Settings
-from handlers import broadcasts
-from handlers import staff as workflow
+from services.broadcasts import Audience
 from storage.models import Lead, OutboxMessage, StaffQuestion
 from storage.repositories import Repos
 from tests.handlers.conftest import Chat
@@ -41,15 +40,12 @@ async def test_staff_messages_reach_the_console(database_url: str) -> None:
         with services.db.session() as s:
             repos = Repos(s)
             lead = s.exec(select(Lead)).one()
-            workflow.change_status(repos, services.texts, lead, "contacted", "dashboard:canbo")
+            core = services.core
+            core.leads.change_status(repos, lead, "contacted", "dashboard:canbo")
             question = s.exec(select(StaffQuestion)).one()
-            workflow.answer_question(
-                repos, services.texts, question, "Tuần sau cán bộ gọi lại ạ.", "dashboard:a"
-            )
-            draft = broadcasts.create(
-                repos, "Hội chợ OCOP tháng 10", broadcasts.Audience(), [], "dashboard:a"
-            )
-            queued = broadcasts.confirm(repos, services.catalog.kb, draft, set(), services.dialogue.channels)
+            core.questions.answer(repos, question, "Tuần sau cán bộ gọi lại ạ.", "dashboard:a")
+            draft = core.broadcasts.create(repos, "Hội chợ OCOP tháng 10", Audience(), [], "dashboard:a")
+            queued = core.broadcasts.confirm(repos, services.catalog.kb, draft)
         assert queued == 1  # the console producer is in the audience when no bot runs
         runner.outbox.wake()
         await wait_for_text(terminal, "Tuần sau cán bộ gọi lại")

@@ -70,13 +70,15 @@ def ambiguous_rows(database: Database) -> int:
 
 
 def queue_broadcast(database: Database, text: str) -> int:
-    from handlers import broadcasts
     from knowledge.catalog import load_catalog
+    from services.broadcasts import Audience, BroadcastService
+    from services.staff_directory import StaffDirectory
 
     with database.session() as s:
         repos = Repos(s)
-        draft = broadcasts.create(repos, text, broadcasts.Audience(), [], "test")
-        broadcasts.confirm(repos, load_catalog().kb, draft, set())
+        service = BroadcastService(StaffDirectory())
+        draft = service.create(repos, text, Audience(), [], "test")
+        service.confirm(repos, load_catalog().kb, draft)
         assert draft.id is not None
         return draft.id
 

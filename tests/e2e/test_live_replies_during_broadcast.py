@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
-from handlers import broadcasts
+from services.broadcasts import Audience, BroadcastService
+from services.staff_directory import StaffDirectory
 from storage.repositories import Repos
 from tests.e2e.conftest import TelegramBot, telegram_settings
 from tests.e2e.test_telegram import exchange
@@ -30,15 +31,16 @@ async def test_live_replies_stay_fast_during_a_broadcast(
             repos = Repos(s)
             for i in range(RECIPIENTS):
                 repos.users.get_or_create("telegram", str(8_000_000 + i), f"Hộ {i}")
-            draft = broadcasts.create(repos, "Thông báo lịch hội chợ", broadcasts.Audience(), [], "test")
-            broadcasts.confirm(repos, runner.services.catalog.kb, draft, set())
+            service = BroadcastService(StaffDirectory())
+            draft = service.create(repos, "Thông báo lịch hội chợ", Audience(), [], "test")
+            service.confirm(repos, runner.services.catalog.kb, draft)
         runner.outbox.wake()
         await asyncio.sleep(1.0)  # the broadcast is in full swing
         sent_when_answered = []
         for _ in range(5):
             await exchange(fake_telegram, 4242, lambda: fake_telegram.send_text(4242, "/menu"), settle=0.0)
             with runner.services.db.session() as s:
-                report = broadcasts.report(Repos(s), draft)
+                report = BroadcastService.report(Repos(s), draft).counts
             assert report["waiting"] > 0, "the reply waited until the broadcast was over"
             sent_when_answered.append(report["sent"])
             await asyncio.sleep(0.4)

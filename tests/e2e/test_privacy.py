@@ -14,7 +14,7 @@ import time_machine
 from sqlmodel import col, select
 
 from bot.scheduler import ReminderScheduler
-from handlers import staff as workflow
+from services.leads import LeadService
 from storage.db import Database
 from storage.models import (
     ChatPacing,
@@ -104,7 +104,7 @@ async def test_see_and_erase_everything_on_telegram(
     await apply_subscribe_and_ask(fake_telegram, CHAT)
     with database.session() as s:
         lead = s.exec(select(Lead)).one()
-        workflow.add_note(Repos(s), lead, "dashboard:canbo", f"Đã gọi chị {NAME}, số {PHONE}")
+        LeadService.add_note(Repos(s), lead, "dashboard:canbo", f"Đã gọi chị {NAME}, số {PHONE}")
 
     replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "/dulieu"))
     shown = replies[-1]["text"]

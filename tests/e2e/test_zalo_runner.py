@@ -16,7 +16,9 @@ from sqlmodel import select
 from bot.app import Runner
 from bot.dashboard.leads import LeadFilter, filtered_leads
 from bot.settings import Settings
-from handlers import broadcasts
+from handlers.broadcasts import broadcast_buttons
+from services.broadcasts import Audience, BroadcastService
+from services.staff_directory import StaffDirectory
 from storage.models import Deadline, Lead, Reminder, Subscription, utcnow
 from storage.repositories import Repos
 from tests.fakes.telegram import FakeTelegram
@@ -187,15 +189,14 @@ async def test_a_broadcast_reaches_both_channels_and_its_button_works_on_zalo(
     await fake_telegram.wait_for_messages(TELEGRAM_CHAT, 1)
     with runner.services.db.session() as s:
         repos = Repos(s)
-        buttons = broadcasts.broadcast_buttons(runner.services.texts, "apply", "")
-        draft = broadcasts.create(
-            repos, "Chào {{ ten }}, năm nay nhận hồ sơ đến 20/5.", broadcasts.Audience(), buttons, "test"
+        service = BroadcastService(StaffDirectory())
+        buttons = broadcast_buttons(runner.services.texts, "apply", "")
+        draft = service.create(
+            repos, "Chào {{ ten }}, năm nay nhận hồ sơ đến 20/5.", Audience(), buttons, "test"
         )
-        counts = broadcasts.count_by_channel(
-            broadcasts.recipients(repos, runner.services.catalog.kb, broadcasts.Audience(), set())
-        )
+        counts = service.counts(service.recipients(repos, runner.services.catalog.kb, Audience()))
         assert counts == {"telegram": 1, "zalo": 1}
-        broadcasts.confirm(repos, runner.services.catalog.kb, draft, set())
+        service.confirm(repos, runner.services.catalog.kb, draft)
     runner.outbox.wake()
     on_zalo = await wait_for(fake_zalo, ZALO_CHAT, "nhận hồ sơ đến 20/5")
     assert on_zalo.startswith("Chào Chị Mai")

@@ -6,13 +6,17 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from handlers import broadcasts
+from handlers.broadcasts import broadcast_buttons
 from handlers.dialogue import Dialogue
+from services import broadcasts
+from services.broadcasts import BroadcastService
+from services.staff_directory import StaffDirectory
 from storage.models import Broadcast, OutboxMessage, Subscription
 from storage.repositories import Repos
 from tests.handlers.conftest import Chat
 
 STAFF = "900"
+SERVICE = BroadcastService(StaffDirectory.of([STAFF]))
 
 
 def seed(database) -> None:
@@ -42,7 +46,7 @@ def seed(database) -> None:
 
 def chosen(database, catalog, **audience) -> list[str]:
     with database.session() as s:
-        picked = broadcasts.recipients(Repos(s), catalog.kb, broadcasts.Audience(**audience), {STAFF})
+        picked = SERVICE.recipients(Repos(s), catalog.kb, broadcasts.Audience(**audience))
         return [u.external_id for u, _ in picked]
 
 
@@ -54,7 +58,7 @@ def test_audience_filters(database, catalog) -> None:
     assert chosen(database, catalog, category="trade_fair") == ["2", "z4"]  # interest or subscription
     assert chosen(database, catalog, subscribers_only=True) == ["z4"]
     with database.session() as s:
-        picked = broadcasts.recipients(Repos(s), catalog.kb, broadcasts.Audience(), {STAFF})
+        picked = SERVICE.recipients(Repos(s), catalog.kb, broadcasts.Audience())
         assert broadcasts.count_by_channel(picked) == {"telegram": 2, "zalo": 2}
 
 
@@ -62,10 +66,10 @@ def test_each_recipient_gets_their_own_escaped_message(database, catalog) -> Non
     seed(database)
     with database.session() as s:
         repos = Repos(s)
-        draft = broadcasts.create(
+        draft = SERVICE.create(
             repos, "Chào {{ ten }} ở {{ tinh }} <nhớ nộp hồ sơ> & chuẩn bị", broadcasts.Audience(), [], "test"
         )
-        assert broadcasts.confirm(repos, catalog.kb, draft, {STAFF}) == 4
+        assert SERVICE.confirm(repos, catalog.kb, draft) == 4
     with database.session() as s:
         texts = {m.chat_id: m.text for m in s.exec(select(OutboxMessage)).all()}
     assert texts["1"] == "Chào Lan ở Nghệ An &lt;nhớ nộp hồ sơ&gt; &amp; chuẩn bị"
@@ -76,10 +80,10 @@ def test_confirming_twice_queues_nobody_twice(database, catalog) -> None:
     seed(database)
     with database.session() as s:
         repos = Repos(s)
-        draft = broadcasts.create(repos, "Thông báo", broadcasts.Audience(province="Nghệ An"), [], "test")
-        assert broadcasts.confirm(repos, catalog.kb, draft, {STAFF}) == 2
-        assert broadcasts.confirm(repos, catalog.kb, draft, {STAFF}) == 0
-        assert broadcasts.report(repos, draft) == {
+        draft = SERVICE.create(repos, "Thông báo", broadcasts.Audience(province="Nghệ An"), [], "test")
+        assert SERVICE.confirm(repos, catalog.kb, draft) == 2
+        assert SERVICE.confirm(repos, catalog.kb, draft) == 0
+        assert SERVICE.report(repos, draft).counts == {
             "total": 2,
             "sent": 0,
             "unknown": 0,
@@ -94,18 +98,15 @@ def test_confirming_twice_queues_nobody_twice(database, catalog) -> None:
 )
 def test_unusable_templates_are_refused(database, template: str) -> None:
     with database.session() as s, pytest.raises(broadcasts.TemplateProblem):
-        broadcasts.create(Repos(s), template, broadcasts.Audience(), [], "test")
+        SERVICE.create(Repos(s), template, broadcasts.Audience(), [], "test")
 
 
 def test_broadcast_button_opens_a_flow(database, catalog) -> None:
     from handlers.texts import Texts
 
-    buttons = broadcasts.broadcast_buttons(Texts(), "apply", "")
+    buttons = broadcast_buttons(Texts(), "apply", "")
     assert buttons == [{"row": 0, "label": "📝 Đăng ký ngay", "data": "a"}]
-    assert (
-        broadcasts.broadcast_buttons(Texts(), "p:machinery-national", "Xem")[0]["data"]
-        == "p:machinery-national"
-    )
+    assert broadcast_buttons(Texts(), "p:machinery-national", "Xem")[0]["data"] == "p:machinery-national"
 
 
 def test_staff_broadcast_in_the_chat_is_previewed_then_sent(database, catalog) -> None:

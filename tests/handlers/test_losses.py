@@ -16,9 +16,11 @@ from bot.dashboard.export import columns, csv_chunks
 from bot.scheduler import ReminderScheduler
 from bot.services import build_services
 from bot.settings import Settings
-from handlers import staff as workflow
 from handlers.apply import max_length
+from handlers.notify import ChatMessages
 from handlers.texts import Texts
+from services.questions import QuestionService
+from services.staff_directory import StaffDirectory
 from storage.db import Database
 from storage.models import Conversation, Deadline, Lead, OutboxMessage, Reminder, StaffQuestion, utcnow
 from storage.repositories import LeadQuery, Repos
@@ -55,12 +57,12 @@ def fill_form(chat: Chat, until: str | None = None, **answers: str) -> None:
 def test_a_second_answer_to_one_question_is_delivered_too(chat: Chat, database: Database) -> None:
     chat.press("h")
     chat.send("Hồ sơ máy sấy của em đến đâu rồi ạ?")
-    texts = Texts()
+    questions = QuestionService(ChatMessages(Texts()), StaffDirectory())
     with database.session() as s:
         repos = Repos(s)
         question = s.exec(select(StaffQuestion)).one()
-        workflow.answer_question(repos, texts, question, "Hồ sơ đang được thẩm định.", "dashboard:a")
-        workflow.answer_question(repos, texts, question, "Bổ sung: cần thêm báo giá máy.", "dashboard:b")
+        questions.answer(repos, question, "Hồ sơ đang được thẩm định.", "dashboard:a")
+        questions.answer(repos, question, "Bổ sung: cần thêm báo giá máy.", "dashboard:b")
     with database.session() as s:
         answers = s.exec(select(OutboxMessage.text).where(OutboxMessage.kind == "question_answer")).all()
     assert len(answers) == 2

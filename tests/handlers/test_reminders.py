@@ -16,8 +16,8 @@ from bot.scheduler import ReminderScheduler
 from bot.services import Services
 from bot.settings import Settings
 from handlers.dialogue import Dialogue
-from handlers.reminders_sweep import ReminderSettings
 from handlers.texts import Texts
+from services.reminders import ReminderSettings
 from storage.db import Database
 from storage.models import Deadline, OutboxMessage, Reminder, User
 from storage.repositories import Repos

@@ -1,0 +1,130 @@
+"""Broadcasts on the dashboard: compose (audience, template, one button), preview with the exact
+recipients per channel and a sample for a real recipient, confirm, cancel, and follow the delivery.
+Pages only read: a broadcast whose messages are all delivered is marked done by the periodic sweep
+(until then its page shows it done from the counts)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import HTMLResponse, Response
+
+from bot.dashboard.pages import (
+    MAX_ID,
+    Staff,
+    StaffForm,
+    UnitOfWork,
+    actor,
+    categories,
+    form_text,
+    not_found,
+    page,
+    redirect,
+    services,
+    wake_outbox,
+)
+from handlers.broadcasts import broadcast_buttons
+from services.broadcasts import MAX_TEMPLATE_CHARS, Audience, TemplateProblem, render
+from storage.models import User
+
+router = APIRouter()
+LISTED = 50
+CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "console": "màn hình dòng lệnh"}
+BroadcastId = Path(ge=1, le=MAX_ID)
+
+
+@router.get("/broadcasts", response_class=HTMLResponse)
+def broadcasts_page(request: Request, repos: UnitOfWork, staff: Staff) -> Response:
+    items = repos.broadcasts.newest(LISTED)
+    service = services(request).core.broadcasts
+    return page(
+        request,
+        "broadcasts.html",
+        staff,
+        items=items,
+        reports={b.id: service.report(repos, b) for b in items},
+        categories=categories(request),
+        programmes={p.id: p.title for p in services(request).catalog.kb.programmes},
+        error=request.query_params.get("error", ""),
+    )
+
+
+@router.post("/broadcasts")
+def create_broadcast(
+    request: Request,
+    repos: UnitOfWork,
+    staff: StaffForm,
+    template: str = Form(""),
+    province: str = Form(""),
+    category: str = Form(""),
+    legal_form: str = Form(""),
+    subscribers_only: str = Form(""),
+    button: str = Form(""),
+    button_label: str = Form(""),
+) -> Response:
+    running = services(request)
+    audience = Audience(
+        province=province or None,
+        category=category or None,
+        legal_form=legal_form or None,
+        subscribers_only=bool(subscribers_only),
+    )
+    try:
+        buttons = broadcast_buttons(running.texts, button or None, button_label)
+        text = form_text(template, MAX_TEMPLATE_CHARS + 1)
+        draft = running.core.broadcasts.create(repos, text, audience, buttons, actor(staff))
+    except TemplateProblem:
+        return redirect("/broadcasts?error=template")
+    return redirect(f"/broadcasts/{draft.id}")
+
+
+@router.get("/broadcasts/{broadcast_id}", response_class=HTMLResponse)
+def broadcast_page(
+    request: Request, repos: UnitOfWork, staff: Staff, broadcast_id: int = BroadcastId
+) -> Response:
+    running = services(request)
+    item = repos.broadcasts.get(broadcast_id)
+    if item is None:
+        return not_found(request, staff)
+    service = running.core.broadcasts
+    audience = Audience.from_dict(item.audience)
+    chosen = service.recipients(repos, running.catalog.kb, audience) if item.status == "draft" else []
+    sample_user, sample_profile = chosen[0] if chosen else (None, None)
+    if sample_user is None:  # nobody matches: show the text as it would read for a made-up user
+        sample_user = User(channel="telegram", external_id="0", display_name=staff.username)
+    report = service.report(repos, item)
+    return page(
+        request,
+        "broadcast.html",
+        staff,
+        item=item,
+        audience=audience,
+        counts=service.counts(chosen),
+        channel_names=CHANNEL_NAMES,
+        sample=render(item.template, sample_user, sample_profile),
+        report=report.counts,
+        status=report.status,
+        categories=categories(request),
+    )
+
+
+@router.post("/broadcasts/{broadcast_id}/confirm")
+def confirm_broadcast(
+    request: Request, repos: UnitOfWork, staff: StaffForm, broadcast_id: int = BroadcastId
+) -> Response:
+    running = services(request)
+    item = repos.broadcasts.get(broadcast_id)
+    if item is None:
+        return not_found(request, staff)
+    running.core.broadcasts.confirm(repos, running.catalog.kb, item)
+    wake_outbox(request)
+    return redirect(f"/broadcasts/{broadcast_id}")
+
+
+@router.post("/broadcasts/{broadcast_id}/cancel")
+def cancel_broadcast(
+    request: Request, repos: UnitOfWork, staff: StaffForm, broadcast_id: int = BroadcastId
+) -> Response:
+    item = repos.broadcasts.get(broadcast_id)
+    if item is not None:
+        services(request).core.broadcasts.cancel(repos, item)
+    return redirect("/broadcasts")
