@@ -836,6 +836,10 @@ class StaffRepo:
     def get(self, account_id: int) -> StaffAccount | None:
         return self.session.get(StaffAccount, account_id)
 
+    def detach(self, account: StaffAccount) -> None:
+        """Keep the account readable after this unit of work ends (even by a rollback)."""
+        self.session.expunge(account)
+
     def touch_login(self, account: StaffAccount, now: datetime) -> None:
         account.last_login_at = now
         self.session.add(account)

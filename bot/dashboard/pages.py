@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Form, Request
+from fastapi import Depends, Form, HTTPException, Request
+from fastapi.dependencies.utils import request_params_to_args
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -71,12 +72,25 @@ def logged_in(request: Request, repos: UnitOfWork) -> StaffAccount:
 
 def checked_form(
     request: Request,
+    repos: UnitOfWork,
     staff: Annotated[StaffAccount, Depends(logged_in)],
     csrf_token: Annotated[str, Form()] = "",
 ) -> StaffAccount:
     if not csrf_ok(request, csrf_token):
+        if not _path_is_valid(request):
+            raise HTTPException(status_code=404)  # a form to a page that does not exist
+        repos.staff.detach(staff)  # the refusal page shows who is logged in, after the rollback
         raise FormRefused(staff)
     return staff
+
+
+def _path_is_valid(request: Request) -> bool:
+    """Would the route accept this path's ids? (FastAPI checks them only after the dependencies.)"""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return True
+    _, errors = request_params_to_args(dependant.path_params, request.path_params)
+    return not errors
 
 
 # The unit of work ends with the route function (scope "function"): it is committed before the
