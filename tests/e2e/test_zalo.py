@@ -51,7 +51,7 @@ def zalo_settings(fake: FakeZalo, database_url: str, **extra: object) -> Setting
         zalo_bot_token=fake.token,
         zalo_api_base_url=fake.base_url,
         database_url=database_url,
-        **extra,
+        **({"web_port": 0} | extra),
     )
 
 
