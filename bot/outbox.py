@@ -87,10 +87,6 @@ class Transport(Protocol):
     async def deliver(self, chat_id: str, reply: Reply, pace: Pace) -> None: ...
 
 
-async def no_pace() -> None:
-    return None
-
-
 @dataclass
 class _Channel:
     """One channel's budget: its key (one per bot token), spacing between sends, and look-ahead."""

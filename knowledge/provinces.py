@@ -85,10 +85,6 @@ class Province:
     formed_from: tuple[str, ...]
     unconfirmed_city_from: date | None = None
 
-    @property
-    def slug(self) -> str:
-        return fold(self.name).replace(" ", "-")
-
 
 @dataclass(frozen=True)
 class Resolution:
@@ -168,10 +164,6 @@ class Provinces:
 
     def names(self) -> list[str]:
         return [u.name for u in self.units]
-
-    def by_name(self, name: str) -> Province | None:
-        found = self.resolve(name)
-        return found.province if found else None
 
     def resolve(self, text: str) -> Resolution | None:
         """Find the province named in ``text``: a province name (exact first, then the longest one

@@ -37,16 +37,6 @@ def fold(text: str) -> str:
     return _NON_WORD.sub(" ", text).strip()
 
 
-def words(text: str) -> list[str]:
-    """The folded words of ``text``."""
-    return fold(text).split()
-
-
-def nfc_lower(text: str) -> str:
-    """NFC and lower case, diacritics kept: for bonus matching of accented input."""
-    return unicodedata.normalize("NFC", text).lower()
-
-
 # --- raw Telex / VNI typing ---
 
 _TELEX_TONES = set("sfrxj")

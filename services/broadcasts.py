@@ -21,7 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from knowledge.loader import KnowledgeBase
 from services.notifications import PRIORITY_BROADCAST
 from services.staff_directory import STAFF_CHANNEL, StaffDirectory
-from storage.models import Broadcast, OutboxMessage, Profile, Subscription, User, utcnow
+from storage.models import Broadcast, Profile, Subscription, User, utcnow
 from storage.repositories import Repos
 
 # The channels broadcasts and reminders go to, unless a deployment names its own (the console chat
@@ -164,23 +164,11 @@ class BroadcastService:
         if not repos.broadcasts.take_draft(broadcast, now):
             return 0
         chosen = self.recipients(repos, kb, Audience.from_dict(broadcast.audience))
-        rows = [
-            OutboxMessage(
-                kind="broadcast",
-                source_id=broadcast.id,
-                dedupe_key=f"broadcast:{broadcast.id}:{user.id}",
-                user_id=user.id,
-                channel=user.channel,
-                chat_id=user.external_id,
-                text=render(broadcast.template, user, profile),
-                buttons=list(broadcast.buttons),
-                priority=PRIORITY_BROADCAST,
-                next_attempt_at=now,
-            )
-            for user, profile in chosen
-        ]
-        repos.broadcasts.queue(rows)
-        return len(rows)
+        assert broadcast.id is not None
+        messages = [(user, render(broadcast.template, user, profile)) for user, profile in chosen]
+        return repos.outbox.add_many(
+            "broadcast", broadcast.id, messages, broadcast.buttons, PRIORITY_BROADCAST, now
+        )
 
     @staticmethod
     def cancel(repos: Repos, broadcast: Broadcast) -> bool:

@@ -370,20 +370,32 @@ class OutboxRepo:
             ).first()
             if exists is not None:
                 return None
-        message = OutboxMessage(
-            kind=kind,
-            source_id=source_id,
-            dedupe_key=key,
-            user_id=user.id,
-            channel=user.channel,
-            chat_id=user.external_id,
-            text=text,
-            buttons=buttons or [],
-            ask_contact=ask_contact,
-            priority=priority,
+        message = _outbox_row(
+            kind, source_id, key, user, text, buttons or [], priority, ask_contact=ask_contact
         )
         self.session.add(message)
         return message
+
+    def add_many(
+        self,
+        kind: str,
+        source_id: int,
+        messages: list[tuple[User, str]],
+        buttons: list[dict[str, Any]],
+        priority: int,
+        now: datetime,
+    ) -> int:
+        """Queue one message per user at once (a broadcast: its users are distinct, and the caller
+        queues a source only once); keys (kind, source, user) as ``add`` gives them."""
+        rows = [
+            _outbox_row(
+                kind, source_id, f"{kind}:{source_id}:{user.id}", user, text, list(buttons), priority, now
+            )
+            for user, text in messages
+        ]
+        self.session.add_all(rows)
+        self.session.flush()
+        return len(rows)
 
     def add_ephemeral(self, user: User, chat_id: str, text: str, inbox_id: int) -> None:
         """A last reply to a producer whose data was just erased (``user`` is a tombstone): it
@@ -544,6 +556,36 @@ class OutboxRepo:
             else:
                 result["waiting"] += n
         return result
+
+
+def _outbox_row(
+    kind: str,
+    source_id: int,
+    dedupe_key: str | None,
+    user: User,
+    text: str,
+    buttons: list[dict[str, Any]],
+    priority: int,
+    next_attempt_at: datetime | None = None,
+    *,
+    ask_contact: bool = False,
+) -> OutboxMessage:
+    """The one builder of outbox rows."""
+    row = OutboxMessage(
+        kind=kind,
+        source_id=source_id,
+        dedupe_key=dedupe_key,
+        user_id=user.id,
+        channel=user.channel,
+        chat_id=user.external_id,
+        text=text,
+        buttons=buttons,
+        ask_contact=ask_contact,
+        priority=priority,
+    )
+    if next_attempt_at is not None:
+        row.next_attempt_at = next_attempt_at
+    return row
 
 
 def _claimable_messages() -> Any:
@@ -1064,10 +1106,6 @@ class BroadcastRepo:
             .order_by(col(User.id))
         )
         return [(user, profile) for user, profile in self.session.exec(stmt).all()]
-
-    def queue(self, rows: list[OutboxMessage]) -> None:
-        self.session.add_all(rows)
-        self.session.flush()
 
 
 class Repos:

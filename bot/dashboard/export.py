@@ -84,10 +84,6 @@ def csv_chunks(leads: Iterable[Lead], cols: list[Column], every: int = 500) -> I
     yield buffer.getvalue().encode("utf-8")
 
 
-def to_csv(leads: Iterable[Lead], cols: list[Column]) -> bytes:
-    return b"".join(csv_chunks(leads, cols))
-
-
 def write_xlsx(
     leads: Iterable[Lead], cols: list[Column], title: str, subtitle: str, now: datetime, target: BinaryIO
 ) -> None:
@@ -111,12 +107,6 @@ def write_xlsx(
         sheet.auto_filter.ref = f"A{header_row}:{get_column_letter(len(cols))}{header_row + count}"
     workbook.properties.created = now.replace(tzinfo=None)
     workbook.save(target)
-
-
-def to_xlsx(leads: Iterable[Lead], cols: list[Column], title: str, subtitle: str, now: datetime) -> bytes:
-    out = io.BytesIO()
-    write_xlsx(leads, cols, title, subtitle, now, out)
-    return out.getvalue()
 
 
 def _styled(sheet: object, value: object, font: Font, alignment: Alignment | None = None) -> WriteOnlyCell:

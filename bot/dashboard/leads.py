@@ -35,8 +35,8 @@ from bot.dashboard.pages import (
 from bot.dashboard.security import current_staff
 from services.leads import TransitionError, next_statuses
 from storage.db import Database
-from storage.models import Lead, utcnow
-from storage.repositories import LeadQuery, Repos
+from storage.models import utcnow
+from storage.repositories import LeadQuery
 
 router = APIRouter()
 PAGE_SIZE = 50
@@ -84,10 +84,6 @@ def lead_query(f: LeadFilter, tz: ZoneInfo) -> LeadQuery:
         created_before=end + timedelta(days=1) if end is not None else None,
         text=f.q,
     )
-
-
-def filtered_leads(repos: Repos, f: LeadFilter, tz: ZoneInfo, limit: int | None = None) -> list[Lead]:
-    return repos.leads.search(lead_query(f, tz), limit=limit)
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app import Runner
-from bot.dashboard.leads import LeadFilter, filtered_leads
+from bot.dashboard.leads import LeadFilter, lead_query
 from bot.settings import Settings
 from handlers.broadcasts import broadcast_buttons
 from services.broadcasts import Audience, BroadcastService
@@ -140,7 +140,7 @@ async def test_application_typed_on_zalo(
             year=2026,
         )
     with runner.services.db.session() as s:
-        listed = filtered_leads(Repos(s), LeadFilter(), runner.settings.tz, 100)
+        listed = Repos(s).leads.search(lead_query(LeadFilter(), runner.settings.tz), limit=100)
         assert {lead.channel for lead in listed} == {"zalo", "telegram"}
 
 
