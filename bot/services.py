@@ -23,11 +23,7 @@ class Services:
     catalog: Catalog
     texts: Texts
     dialogue: Dialogue
-
-    @property
-    def core(self) -> ServiceSet:
-        """The application services (the dialogue works over the same ones)."""
-        return self.dialogue.services
+    core: ServiceSet  # the application services; the dialogue works over the same ones
 
     def commands(self) -> dict[str, str]:
         """Bot commands the dialogue understands, with their Vietnamese descriptions."""
@@ -69,4 +65,4 @@ def build_services(settings: Settings) -> Services:
     texts = Texts()
     core = core_services(settings, texts)
     dialogue = Dialogue(db, catalog, texts, timezone=settings.timezone, services=core)
-    return Services(settings, db, catalog, texts, dialogue)
+    return Services(settings, db, catalog, texts, dialogue, core)

@@ -85,12 +85,14 @@ def test_run_without_token_serves_the_dashboard_and_stops_cleanly(database_url: 
 def test_healthz_is_503_when_the_database_is_unreachable(catalog) -> None:
     db = Database("postgresql://postgres@127.0.0.1:1/unreachable")
     texts = Texts()
+    dialogue = Dialogue(db, catalog, texts)
     services = Services(
         settings=Settings(_env_file=None),
         db=db,
         catalog=catalog,
         texts=texts,
-        dialogue=Dialogue(db, catalog, texts),
+        dialogue=dialogue,
+        core=dialogue.services,
     )
     transport = httpx.ASGITransport(app=create_web_app(services))
 

@@ -227,7 +227,7 @@ def test_retention_purges_old_messages_and_stale_drafts(database: Database, cata
     fresh = Chat(dialogue, chat_id="new")
     fresh.send("/start")
     settings = load_settings(_env_file=None, database_url=database.url)
-    sweeper = ReminderScheduler(Services(settings, database, catalog, texts, dialogue))
+    sweeper = ReminderScheduler(Services(settings, database, catalog, texts, dialogue, dialogue.services))
     sweeper.sweep_once()
     with database.session() as s:
         old_user = Repos(s).users.find("telegram", "old")

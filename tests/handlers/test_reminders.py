@@ -34,7 +34,7 @@ def at(year: int, month: int, day: int, hour: int = 12, minute: int = 0) -> date
 def scheduler(database: Database, catalog) -> ReminderScheduler:
     texts = Texts()
     dialogue = Dialogue(database, catalog, texts)
-    services = Services(Settings(_env_file=None), database, catalog, texts, dialogue)
+    services = Services(Settings(_env_file=None), database, catalog, texts, dialogue, dialogue.services)
     return ReminderScheduler(services)
 
 
