@@ -123,7 +123,8 @@ def edit_menu(ctx: Ctx) -> list[Reply]:
 
 
 def edit_answers(ctx: Ctx) -> list[Reply]:
-    """ "Sửa câu trả lời" (from the results, or later from anywhere): the known answers to pick from."""
+    """The "change my answers" button (on the results, or later from anywhere): the known answers,
+    one button each."""
     if ctx.state.flow != FLOW:
         ctx.state.go(FLOW, "results", CheckState())
     return edit_menu(ctx)
