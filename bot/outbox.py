@@ -281,7 +281,7 @@ class OutboxSender:
             await asyncio.to_thread(self._record_failure, row, Temporary(repr(exc)))
         else:
             self.stats.sent += 1
-            await asyncio.to_thread(self._record_sent, row, transport.native_buttons)
+            await asyncio.to_thread(self._record_sent, row)
         # The chat is free again: its next message (the second part of a reply) can go now.
         channel.wake.set()
 
@@ -383,16 +383,13 @@ class OutboxSender:
                 self.per_chat_interval,
             )
 
-    def _record_sent(self, row: OutboxMessage, native_buttons: bool) -> None:
+    def _record_sent(self, row: OutboxMessage) -> None:
         assert row.id is not None
         with self.db.session() as s:
             repos = Repos(s)
             if not repos.outbox.mark_sent(row.id, self.worker_id, self.clock()):
                 log.warning("outbox row %s was sent after its lease ran out (ambiguous)", row.id)
             repos.pacing.release(row.user_id, sent_at=time.time())
-            if row.buttons and not native_buttons and row.priority >= PROACTIVE_FROM:
-                # Text channels answer a menu by its number: this one is now the last menu shown.
-                repos.outbox.remember_menu(row.user_id, row.buttons, self.clock())
         if row.ephemeral:
             self.db.flush_deleted()
 

@@ -29,7 +29,6 @@ from knowledge.understand import MessageFacts, Wording, read_message
 # How well a passage must answer the question to be shown (``knowledge.passages``; calibrated with
 # ``bench/answer_quality.py``).
 MIN_DETAIL_SCORE = 6.0
-FACTS_KEY = "_read"  # what the last question said, until the producer keeps it or asks again
 _AMOUNT = re.compile(r"\d\s*%|\btriệu\b|\btỷ\b|\bđồng\b", re.IGNORECASE)
 
 
@@ -222,14 +221,14 @@ def remember(ctx: Ctx, facts: MessageFacts) -> None:
     """Keep what was read for the "Lưu vào hồ sơ" button (only what differs from the profile)."""
     new = {k: v for k, v in facts.profile_values().items() if getattr(ctx.profile, k) != v}
     if new.keys() & {"province", "legal_form", "investment_cost_vnd"}:  # worth a button
-        ctx.state.data[FACTS_KEY] = new
+        ctx.state.memory.read_facts = new
     else:
-        ctx.state.data.pop(FACTS_KEY, None)
+        ctx.state.memory.read_facts = None
 
 
 def save_read_facts(ctx: Ctx) -> list[Reply]:
     """The "Lưu vào hồ sơ" button: what the last question said goes into the profile."""
-    values = ctx.state.data.pop(FACTS_KEY, None) or {}
+    values, ctx.state.memory.read_facts = ctx.state.memory.read_facts or {}, None
     allowed = {k: v for k, v in values.items() if k in EligibilityProfile.model_fields}
     if not allowed:
         return [ctx.main_menu("facts_saved", saved=[])]
@@ -388,7 +387,7 @@ def _entry_buttons(ctx: Ctx, entry: Programme | Faq, facts: MessageFacts) -> lis
         rows.append([Button(labels["details"], cb.build(cb.PROGRAMME, entry.id))])
         related = [ctx.catalog.kb.by_id[r] for r in entry.related if r in ctx.catalog.kb.by_id][:1]
         rows += [[entry_button(e)] for e in related]
-    saved = _describe(ctx, ctx.state.data.get(FACTS_KEY) or {})
+    saved = _describe(ctx, ctx.state.memory.read_facts or {})
     last = [ctx.button("ask_staff", cb.SEND_LAST_QUESTION)]
     if saved:
         last.append(Button(labels["save"].format(what=", ".join(saved))[:60], cb.SAVE_FACTS))

@@ -1,6 +1,6 @@
 """The application form: collect what the centre needs, show a summary, submit one lead.
 
-The draft lives in the conversation state (``_draft``, kept across menu resets), so a restart or a
+The draft lives in the conversation state (``Memory.draft``, kept across menu resets), so a restart or a
 detour loses nothing and the user can resume or start over. What the profile already holds is
 reused. Each answer is validated; after two polite re-asks with an example the user is offered a
 way out. Submitting is idempotent: the draft id is the lead's unique submission key, so a double
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from handlers import callbacks as cb
 from handlers.cards import documents_for, short_title
-from handlers.context import Ctx
+from handlers.context import Ctx, Draft, FlowState
+from handlers.flow import Flow
+from handlers.options import parse_option
 from handlers.types import Button, Reply
 from knowledge.eligibility import Profile as EligibilityProfile
 from knowledge.eligibility import Status
@@ -47,6 +49,15 @@ PROGRAMME_CHOICES = 6
 STORED_IN = (Lead, Profile)
 
 
+class ApplyState(FlowState):
+    """The form's own values besides the draft: the programme a "resume or start over?" offer was
+    made for."""
+
+    flow: ClassVar[str] = FLOW
+
+    offer_programme: str | None = None
+
+
 @dataclass(frozen=True)
 class Rejected:
     """A typed answer that was not taken, and why (a key of ``apply_rejected`` in labels.yaml)."""
@@ -73,11 +84,11 @@ def start(ctx: Ctx, programme_id: str | None = None) -> list[Reply] | None:
     """Open the form (optionally for one programme); offer to resume an unfinished draft."""
     if programme_id is not None and not isinstance(ctx.catalog.kb.by_id.get(programme_id), Programme):
         return None
-    draft = ctx.state.data.get("_draft")
-    if draft and not draft.get("submitted") and len(draft.get("values", {})) > 1:
-        same = programme_id is None or draft["values"].get("programme") == programme_id
+    draft = ctx.state.memory.draft
+    if draft and not draft.submitted and len(draft.values) > 1:
+        same = programme_id is None or draft.values.get("programme") == programme_id
         if same:
-            ctx.state.go(FLOW, "resume_offer", offer_programme=programme_id)
+            ctx.state.go(FLOW, "resume_offer", ApplyState(offer_programme=programme_id))
             version = ctx.new_menu_version()
             labels = ctx.texts.labels["apply"]
             buttons = [
@@ -85,7 +96,7 @@ def start(ctx: Ctx, programme_id: str | None = None) -> list[Reply] | None:
                 [Button(labels["start_over"], cb.answer(version, "restart"))],
                 [ctx.button("cancel", cb.CANCEL)],
             ]
-            return [ctx.reply("apply_resume_offer", buttons, title=_programme_title(ctx, draft["values"]))]
+            return [ctx.reply("apply_resume_offer", buttons, title=_programme_title(ctx, draft.values))]
     return _new_draft(ctx, programme_id)
 
 
@@ -94,20 +105,20 @@ def resume(ctx: Ctx) -> list[Reply]:
 
 
 def on_choice(ctx: Ctx, value: str) -> list[Reply] | None:
-    draft = ctx.state.data.get("_draft")
+    draft = ctx.state.memory.draft
     step = ctx.state.step
     if step == "resume_offer":
         if value == "resume":
             ctx.state.go(FLOW, None)
             return _continue(ctx)
         if value == "restart":
-            return _new_draft(ctx, ctx.state.data.get("offer_programme"))
+            return _new_draft(ctx, ctx.state.values(ApplyState).offer_programme)
         return None
     if draft is None:
         return None
     if step == "summary":
         if value.startswith("edit:") and value[5:] in FIELDS:
-            draft["editing"] = True
+            draft.editing = True
             return [_ask(ctx, value[5:])]
         return None
     if step == "programme":
@@ -130,7 +141,7 @@ def on_choice(ctx: Ctx, value: str) -> list[Reply] | None:
 
 def on_text(ctx: Ctx, text: str) -> list[Reply]:
     step = ctx.state.step
-    if step not in FIELDS or ctx.state.data.get("_draft") is None:
+    if step not in FIELDS or ctx.state.memory.draft is None:
         return _continue(ctx)
     value = _parse(ctx, step, text)
     if isinstance(value, Rejected):
@@ -139,7 +150,7 @@ def on_text(ctx: Ctx, text: str) -> list[Reply]:
 
 
 def on_contact(ctx: Ctx, phone: str | None) -> list[Reply]:
-    if ctx.state.step != "phone" or ctx.state.data.get("_draft") is None:
+    if ctx.state.step != "phone" or ctx.state.memory.draft is None:
         return _continue(ctx)
     value = normalise_phone(phone or "")
     if value is None:
@@ -148,12 +159,24 @@ def on_contact(ctx: Ctx, phone: str | None) -> list[Reply]:
 
 
 def go_back(ctx: Ctx) -> list[Reply]:
-    draft = ctx.state.data.get("_draft")
-    if not draft or not draft.get("asked"):
+    draft = ctx.state.memory.draft
+    if not draft or not draft.asked:
         return _continue(ctx)
-    field = draft["asked"].pop()
-    draft["values"].pop(field, None)
+    field = draft.asked.pop()
+    draft.values.pop(field, None)
     return [_ask(ctx, field)]
+
+
+def _typed(ctx: Ctx, text: str) -> list[Reply] | None:
+    """A typed answer to the question asked; at the summary, the programme list or the resume
+    offer, typed text is a question (None)."""
+    if ctx.state.step in (None, "summary", "resume_offer", "programme"):
+        return None
+    return on_text(ctx, text)
+
+
+def _resume_pending(ctx: Ctx) -> list[Reply] | None:
+    return None if ctx.state.step == "resume_offer" else resume(ctx)
 
 
 def submit(ctx: Ctx, draft_id: str | None) -> list[Reply] | None:
@@ -163,11 +186,11 @@ def submit(ctx: Ctx, draft_id: str | None) -> list[Reply] | None:
     existing = ctx.repos.leads.by_submission_key(_submission_key(ctx, draft_id))
     if existing is not None:
         return [_confirmation(ctx, existing, again=True)]
-    draft = ctx.state.data.get("_draft")
-    if not draft or draft.get("id") != draft_id or _missing(ctx, draft) is not None:
+    draft = ctx.state.memory.draft
+    if not draft or draft.id != draft_id or _missing(ctx, draft) is not None:
         return None
     lead = _create_lead(ctx, draft)
-    draft["submitted"] = lead.ref_code
+    draft.submitted = lead.ref_code
     ctx.state.reset()
     return [_confirmation(ctx, lead, again=False)]
 
@@ -185,14 +208,14 @@ def _new_draft(ctx: Ctx, programme_id: str | None) -> list[Reply]:
             values[field] = known
     if ctx.profile.investment_cost_vnd:
         values["estimated_cost_vnd"] = ctx.profile.investment_cost_vnd
-    ctx.state.go(FLOW, None)
-    ctx.state.data["_draft"] = {"id": uuid.uuid4().hex[:16], "values": values, "asked": [], "retries": 0}
+    ctx.state.go(FLOW, None, ApplyState())
+    ctx.state.memory.draft = Draft(id=uuid.uuid4().hex[:16], values=values)
     intro = ctx.reply("apply_intro", title=_programme_title(ctx, values), prefilled=len(values) > 1)
     return [intro, *_continue(ctx)]
 
 
-def _missing(ctx: Ctx, draft: dict[str, Any]) -> str | None:
-    values = draft["values"]
+def _missing(ctx: Ctx, draft: Draft) -> str | None:
+    values = draft.values
     for field in FIELDS:
         if field == "estimated_cost_vnd":
             if field not in values:
@@ -203,8 +226,8 @@ def _missing(ctx: Ctx, draft: dict[str, Any]) -> str | None:
 
 
 def _continue(ctx: Ctx) -> list[Reply]:
-    draft = ctx.state.data.get("_draft")
-    if draft is None or draft.get("submitted"):
+    draft = ctx.state.memory.draft
+    if draft is None or draft.submitted:
         return _new_draft(ctx, None)
     field = _missing(ctx, draft)
     if field is None:
@@ -213,18 +236,19 @@ def _continue(ctx: Ctx) -> list[Reply]:
 
 
 def _store(ctx: Ctx, field: str, value: Any) -> list[Reply]:
-    draft = ctx.state.data["_draft"]
-    draft["values"][field] = value
-    draft["retries"] = 0
-    if field not in draft["asked"]:
-        draft["asked"].append(field)
+    draft = _draft(ctx)
+    draft.values[field] = value
+    draft.retries = 0
+    if field not in draft.asked:
+        draft.asked.append(field)
     if field in PROFILE_FIELDS:
         ctx.update_profile(**{field: value})
     if field == "commune" and (place := place_type_of(value)):
         ctx.update_profile(place_type=place)  # the address is newer than an earlier answer
     if field == "estimated_cost_vnd" and value:
         ctx.update_profile(investment_cost_vnd=value)
-    if draft.pop("editing", False):
+    if draft.editing:
+        draft.editing = False
         return [_summary(ctx)]
     return _continue(ctx)
 
@@ -255,13 +279,7 @@ def _parse(ctx: Ctx, field: str, text: str) -> Any:
         found = ctx.catalog.kb.provinces.resolve(text)
         return found.province.name if found else Rejected("province")
     if kind == "choice":
-        question = ctx.texts.questions[spec["question"]]
-        folded = f" {fold(text)} "
-        for option in question["options"]:
-            for word in [option["label"], *option.get("words", [])]:
-                if f" {fold(word)} " in folded:
-                    return str(option["value"])
-        return Rejected("choice")
+        return parse_option(ctx.texts.questions[spec["question"]], text) or Rejected("choice")
     if kind == "consent":
         words = ctx.texts.questions["yesno_words"]
         folded = fold(text)
@@ -276,9 +294,9 @@ def _parse(ctx: Ctx, field: str, text: str) -> Any:
 
 def _ask(ctx: Ctx, field: str, retry: bool = False, rejected: Rejected | None = None) -> Reply:
     spec = ctx.texts.apply_fields[field]
-    draft = ctx.state.data["_draft"]
+    draft = _draft(ctx)
     if retry:
-        draft["retries"] = draft.get("retries", 0) + 1
+        draft.retries += 1
     version = ctx.new_menu_version()
     ctx.state.step = field
     labels = ctx.texts.labels["apply"]
@@ -299,8 +317,8 @@ def _ask(ctx: Ctx, field: str, retry: bool = False, rejected: Rejected | None = 
     elif field == "full_name" and ctx.user.display_name.strip():  # still offered after a refusal
         name = short_title(ctx.user.display_name.strip(), 40)
         rows = [[Button(labels["use_name"].format(name=name), cb.answer(version, "use_name"))]]
-    too_many = draft.get("retries", 0) > MAX_RETRIES
-    footer = [ctx.button("back", cb.back(version))] if draft.get("asked") else []
+    too_many = draft.retries > MAX_RETRIES
+    footer = [ctx.button("back", cb.back(version))] if draft.asked else []
     footer.append(ctx.button("cancel", cb.CANCEL))
     if too_many:
         rows.append([ctx.button("ask_staff", cb.ASK_STAFF)])
@@ -390,13 +408,13 @@ def _display(ctx: Ctx, field: str, value: Any) -> str:
 
 
 def _summary(ctx: Ctx) -> Reply:
-    draft = ctx.state.data["_draft"]
+    draft = _draft(ctx)
     ctx.state.step = "summary"
     version = ctx.new_menu_version()
     specs = ctx.texts.apply_fields
-    items = [{"name": specs[f]["name"], "value": _display(ctx, f, draft["values"].get(f))} for f in FIELDS]
+    items = [{"name": specs[f]["name"], "value": _display(ctx, f, draft.values.get(f))} for f in FIELDS]
     edit = ctx.texts.labels["apply"]["edit"]
-    rows = [[Button(ctx.texts.labels["apply"]["submit"], cb.build(cb.APPLY_SUBMIT, draft["id"]))]]
+    rows = [[Button(ctx.texts.labels["apply"]["submit"], cb.build(cb.APPLY_SUBMIT, draft.id))]]
     editable = [f for f in FIELDS if f != "consent"]
     for i in range(0, len(editable), 2):
         rows.append(
@@ -413,12 +431,13 @@ def _submission_key(ctx: Ctx, draft_id: str) -> str:
     return f"{ctx.user.id}:{draft_id}"
 
 
-def _create_lead(ctx: Ctx, draft: dict[str, Any]) -> Lead:
-    values = draft["values"]
+def _create_lead(ctx: Ctx, draft: Draft | dict[str, Any]) -> Lead:
+    draft = Draft.model_validate(draft) if isinstance(draft, dict) else draft
+    values = draft.values
     programme = ctx.catalog.kb.by_id[values["programme"]]
     verdict = ctx.catalog.evaluator.evaluate(programme, _applicant_profile(ctx, values), ctx.today)
     lead = Lead(
-        submission_key=_submission_key(ctx, draft["id"]),
+        submission_key=_submission_key(ctx, draft.id),
         user_id=ctx.user.id,
         channel=ctx.user.channel,
         programme_id=programme.id,
@@ -482,6 +501,19 @@ def my_applications(ctx: Ctx) -> list[Reply]:
     return [
         ctx.main_menu("my_applications", leads=leads, titles=titles, statuses=ctx.texts.labels["lead_status"])
     ]
+
+
+def _draft(ctx: Ctx) -> Draft:
+    """The draft being filled in (a step past the start always has one)."""
+    draft = ctx.state.memory.draft
+    if draft is None:
+        raise LookupError("no application draft")
+    return draft
+
+
+STEPS = Flow(
+    FLOW, on_text=_typed, on_choice=on_choice, on_contact=on_contact, resume=_resume_pending, back=go_back
+)
 
 
 def _programme_title(ctx: Ctx, values: dict[str, Any]) -> str | None:

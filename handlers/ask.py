@@ -56,7 +56,7 @@ def answer(ctx: Ctx, text: str) -> list[Reply]:
     briefly under it; a topic khuyến công does not cover gets who handles it; otherwise the closest
     topics and the handoff to staff."""
     question = text.strip()
-    ctx.state.data["_last_question"] = question[:MAX_STORED_QUESTION_CHARS]
+    ctx.state.memory.last_question = question[:MAX_STORED_QUESTION_CHARS]
     asked = question[:MAX_QUERY_CHARS]
     parts = split_questions(asked, ctx.texts.labels["words"]["question_joiners"])
     facts = answers.read(ctx, asked)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers.ask import MAX_STORED_QUESTION_CHARS
 from handlers.context import Ctx
+from handlers.flow import Flow
 from handlers.types import Reply
 
 FLOW = "ask_staff"
@@ -15,7 +16,7 @@ def start(ctx: Ctx) -> list[Reply]:
 
 
 def send_last_question(ctx: Ctx) -> list[Reply]:
-    question = ctx.state.data.get("_last_question")
+    question = ctx.state.memory.last_question
     if not question:
         return start(ctx)
     return _store(ctx, question)
@@ -25,6 +26,9 @@ def on_text(ctx: Ctx, text: str) -> list[Reply]:
     if not text.strip():
         return [ctx.reply("ask_staff_prompt", [[ctx.button("cancel", "x")]])]
     return _store(ctx, text)
+
+
+STEPS = Flow(FLOW, on_text=on_text, resume=start)
 
 
 def _store(ctx: Ctx, text: str) -> list[Reply]:

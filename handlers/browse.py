@@ -36,7 +36,6 @@ def entry(ctx: Ctx, entry_id: str | None) -> list[Reply] | None:
     found = ctx.catalog.kb.by_id.get(entry_id or "")
     if found is None:
         return None
-    ctx.state.data["_last_entry"] = found.id
     ctx.note_interest(str(found.category))
     return [entry_reply(ctx, found)]
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from handlers import callbacks as cb
 from handlers.texts import Texts
@@ -30,24 +32,107 @@ ELIGIBILITY_FIELDS = (
 )
 
 
+M = TypeVar("M", bound="FlowState")
+
+
+class FlowState(BaseModel):
+    """Base of a flow's own typed values (see ``State.values``). ``flow`` names the flow they belong
+    to; keys an older stored row has and the model no longer knows are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    flow: ClassVar[str] = ""
+
+
+class Draft(BaseModel):
+    """The application form's draft (``handlers/apply.py``): kept across menus and other flows
+    until it is submitted, started over or its consent withdrawn."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    values: dict[str, Any] = Field(default_factory=dict)
+    asked: list[str] = Field(default_factory=list)
+    retries: int = 0
+    editing: bool = False
+    submitted: str | None = None  # the lead's reference code once sent
+
+
+class Memory(BaseModel):
+    """What outlives a flow. Stored in the conversation row next to the flow's own values, under
+    keys starting with "_" (the shape rows have always had); other such keys of older rows
+    (``_command_text``, ``_last_entry``) are dropped on load."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    # The last menu shown (a reply's, or a proactive message's delivered by the outbox), in the
+    # outbox's encoding (``notify.buttons_to_rows``): "1", "2"... or an option's words pick from it.
+    buttons: list[dict[str, Any]] = Field(default_factory=list, alias="_buttons")
+    # The last free question, for "send it to staff".
+    last_question: str | None = Field(default=None, alias="_last_question")
+    # What the last question said (province, legal form, amount), for "Lưu vào hồ sơ".
+    read_facts: dict[str, Any] | None = Field(default=None, alias="_read")
+    draft: Draft | None = Field(default=None, alias="_draft")
+
+    @field_validator("buttons", mode="before")
+    @classmethod
+    def _from_pairs(cls, value: Any) -> Any:
+        """Older rows kept the menu as ``[label, data]`` pairs."""
+        if not isinstance(value, list):
+            return value
+        return [
+            {"row": i, "label": item[0], "data": item[1]} if isinstance(item, list | tuple) else item
+            for i, item in enumerate(value)
+        ]
+
+
 @dataclass
 class State:
-    """Where the user is: a flow, its step, the flow's data, and the version of the last menu shown."""
+    """Where the user is: a flow, its step, the flow's own values, what outlives flows (``memory``)
+    and the version of the last menu shown.
+
+    A flow with typed values reads them with ``values(Model)``; ``data`` holds the raw values of
+    flows without a model (and is where typed values are read from after a load).
+    """
 
     flow: str = "menu"
     step: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     menu_version: int = 0
+    memory: Memory = field(default_factory=Memory)
+    _values: FlowState | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def load(cls, flow: str, step: str | None, stored: dict[str, Any], menu_version: int) -> State:
+        """The state of a conversation row (any shape it was ever stored in)."""
+        memory = Memory.model_validate({k: v for k, v in stored.items() if k.startswith("_")})
+        own = {k: v for k, v in stored.items() if not k.startswith("_")}
+        return cls(flow, step, own, menu_version, memory)
+
+    def stored(self) -> dict[str, Any]:
+        """What goes into the conversation row: the flow's own values and the memory."""
+        own = dict(self.data)
+        if self._values is not None:
+            own.update(self._values.model_dump(mode="json"))
+        return own | self.memory.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    def values(self, model: type[M]) -> M:
+        """The current flow's own values as ``model``, changed in place and stored as they are.
+        Outside the model's flow: its defaults, attached to nothing."""
+        if self.flow != model.flow:
+            return model()
+        if not isinstance(self._values, model):
+            self._values = model.model_validate(self.data)
+        return self._values
 
     def reset(self) -> None:
         self.flow, self.step = "menu", None
-        keep = {k: v for k, v in self.data.items() if k.startswith("_")}
-        self.data = keep
+        self.data, self._values = {}, None
 
-    def go(self, flow: str, step: str | None = None, **data: Any) -> None:
+    def go(self, flow: str, step: str | None = None, values: FlowState | None = None, **data: Any) -> None:
+        """Enter ``flow`` at ``step`` with its typed ``values`` (or raw ``data``); memory is kept."""
         self.reset()
         self.flow, self.step = flow, step
-        self.data.update(data)
+        self.data, self._values = dict(data), values
 
 
 @dataclass
@@ -65,6 +150,8 @@ class Ctx:
     services: ServiceSet
     # Set by the privacy flow: the dialogue deletes everything about this producer after the step.
     erase_requested: bool = False
+    # The text after a /command ("/broadcast TEXT"), for the command's step.
+    command_text: str = ""
 
     # --- replies ---
 

@@ -4,6 +4,9 @@
 step, saves the new state and logs both directions before returning. Order of routing matters:
 commands, then media we cannot read, then button presses, then typed text (numbered-menu picks,
 words that work everywhere, the answer to a pending question, and finally a free question).
+
+Multi-step flows are reached through one table, ``FLOWS``: the dialogue knows what a flow answers
+to (``handlers.flow.Flow``), never its steps. A new flow is its module and one line there.
 """
 
 from __future__ import annotations
@@ -27,18 +30,34 @@ from handlers import (
 )
 from handlers import callbacks as cb
 from handlers.context import Ctx, State
+from handlers.flow import Flow
 from handlers.texts import Texts
-from handlers.types import Incoming, Kind, LeaseLost, Receipt, Reply
+from handlers.types import Button, Incoming, Kind, LeaseLost, Receipt, Reply
 from knowledge.catalog import Catalog
 from knowledge.text import fold
 from services.broadcasts import CHANNELS
 from services.bundle import ServiceSet, build_service_set
+from services.notifications import PROACTIVE_FROM
 from services.reminders import ReminderSettings
 from storage.db import Database
-from storage.models import Conversation, utcnow
+from storage.models import Conversation, User, utcnow
 from storage.repositories import Repos
 
-Flow = Callable[[Ctx], list[Reply]]
+Action = Callable[[Ctx], list[Reply]]
+
+# Every multi-step flow, by the name stored in the conversation row.
+FLOWS: dict[str, Flow] = {
+    eligibility.FLOW: eligibility.STEPS,
+    apply.FLOW: apply.STEPS,
+    ask_staff.FLOW: ask_staff.STEPS,
+    reminders.FLOW: reminders.STEPS,
+    privacy.FLOW: privacy.STEPS,
+    staff.FLOW: Flow(staff.FLOW, on_text=staff.on_answer_text),
+}
+_NO_FLOW = Flow("menu")
+# Channels whose buttons are pressed, never typed: a proactive message's menu is not numbered there
+# (the channels' ``native_buttons``).
+NATIVE_BUTTON_CHANNELS = frozenset({"telegram"})
 
 
 class Dialogue:
@@ -73,7 +92,7 @@ class Dialogue:
         self.after_commit: Callable[[], None] | None = None
         words = self.texts.labels["words"]
         self._words = {name: {fold(w) for w in values} for name, values in words.items()}
-        self._commands: dict[str, Flow] = {
+        self._commands: dict[str, Action] = {
             "start": menu.start,
             "menu": menu.show_menu,
             "help": menu.help_text,
@@ -109,10 +128,10 @@ class Dialogue:
                 incoming.channel, incoming.chat_id, incoming.user_name, incoming.username
             )
             conversation = repos.conversations.get(user.id)
-            state = State(
+            state = State.load(
                 conversation.flow, conversation.step, dict(conversation.data), conversation.menu_version
             )
-            _adopt_delivered_menu(state, conversation)
+            _adopt_delivered_menu(repos, user, state, conversation)
             now = self.clock()
             ctx = Ctx(
                 repos,
@@ -135,7 +154,7 @@ class Dialogue:
                 self._erase(repos, ctx, replies, receipt)
             else:
                 _remember_buttons(state, replies)
-                repos.conversations.save(user.id, state.flow, state.step, state.data, state.menu_version)
+                repos.conversations.save(user.id, state.flow, state.step, state.stored(), state.menu_version)
                 for reply in replies:
                     repos.messages.add(user.id, incoming.channel, "out", reply.text)
                 if receipt is not None:
@@ -186,21 +205,18 @@ class Dialogue:
 
     def _route(self, ctx: Ctx, incoming: Incoming) -> list[Reply]:
         if incoming.kind == Kind.COMMAND:
-            replies = self._command(ctx, incoming.command or "", incoming.text)
-            ctx.state.data.pop("_command_text", None)
-            return replies
+            return self._command(ctx, incoming.command or "", incoming.text)
         if incoming.kind == Kind.UNSUPPORTED:
             return menu.unsupported(ctx, incoming.media) + self._resume(ctx)
         if incoming.kind == Kind.CHOICE:
             return self._choice(ctx, incoming.choice)
         if incoming.kind == Kind.CONTACT:
-            if ctx.state.flow == apply.FLOW:
-                return apply.on_contact(ctx, incoming.contact_phone)
-            return self._resume(ctx)
+            replies = _flow(ctx).on_contact(ctx, incoming.contact_phone)
+            return replies if replies is not None else self._resume(ctx)
         return self._text(ctx, incoming.text)
 
     def _command(self, ctx: Ctx, command: str, text: str = "") -> list[Reply]:
-        ctx.state.data["_command_text"] = text
+        ctx.command_text = text
         flow = self._commands.get(command)
         if flow is None:
             return [ctx.main_menu("unknown_command", command=command)]
@@ -208,16 +224,8 @@ class Dialogue:
 
     def _resume(self, ctx: Ctx) -> list[Reply]:
         """After an interruption: re-ask the pending question, or show the menu."""
-        flow, step = ctx.state.flow, ctx.state.step
-        if flow == eligibility.FLOW and step not in (None, "results", "edit"):
-            return eligibility.resume(ctx)
-        if flow == apply.FLOW and step != "resume_offer":
-            return apply.resume(ctx)
-        if flow == ask_staff.FLOW:
-            return ask_staff.start(ctx)
-        if flow == reminders.FLOW and step in ("province", "categories"):
-            return reminders.on_text(ctx, "")
-        return [ctx.main_menu()]
+        replies = _flow(ctx).resume(ctx)
+        return replies if replies is not None else [ctx.main_menu()]
 
     def _choice(self, ctx: Ctx, data: str | None) -> list[Reply]:
         callback = cb.parse(data)
@@ -230,22 +238,13 @@ class Dialogue:
         """A button answering the current question of a flow; None when stale or forged."""
         if c.version != ctx.state.menu_version:
             return None
-        if ctx.state.flow == eligibility.FLOW:
-            return (
-                eligibility.on_choice(ctx, c.arg or "") if c.action == cb.ANSWER else eligibility.go_back(ctx)
-            )
-        if ctx.state.flow == apply.FLOW:
-            return apply.on_choice(ctx, c.arg or "") if c.action == cb.ANSWER else apply.go_back(ctx)
-        if ctx.state.flow == reminders.FLOW and c.action == cb.ANSWER:
-            return reminders.on_choice(ctx, c.arg or "")
-        if ctx.state.flow == privacy.FLOW and c.action == cb.ANSWER:
-            return privacy.on_choice(ctx, c.arg or "")
-        return None
+        flow = _flow(ctx)
+        return flow.on_choice(ctx, c.arg or "") if c.action == cb.ANSWER else flow.back(ctx)
 
     def _dispatch(self, ctx: Ctx, c: cb.Callback) -> list[Reply] | None:
         if c.action in (cb.ANSWER, cb.BACK):
             return self._answer(ctx, c)
-        without_arg: dict[str, Flow] = {
+        without_arg: dict[str, Action] = {
             cb.MAIN_MENU: menu.show_menu,
             cb.BROWSE: browse.categories,
             cb.ASK_STAFF: ask_staff.start,
@@ -261,6 +260,7 @@ class Dialogue:
             cb.ERASE: privacy.ask_erase,
             cb.WITHDRAW_CONSENT: privacy.ask_withdraw,
             cb.SAVE_FACTS: answers.save_read_facts,
+            cb.EDIT_ANSWERS: eligibility.edit_answers,
         }
         if c.arg is None and c.action in without_arg:
             return without_arg[c.action](ctx)
@@ -279,10 +279,6 @@ class Dialogue:
         }
         if c.action in with_arg:
             return with_arg[c.action](ctx, c.arg)
-        if c.action == cb.EDIT_ANSWERS:
-            if ctx.state.flow != eligibility.FLOW:
-                ctx.state.go(eligibility.FLOW, "results", asked=[], skipped=[])
-            return eligibility.edit_menu(ctx)
         return None
 
     def _text(self, ctx: Ctx, text: str) -> list[Reply]:
@@ -298,28 +294,15 @@ class Dialogue:
         if folded in self._words["cancel"]:
             return menu.cancel(ctx)
         if folded in self._words["back"]:
-            if ctx.state.flow == eligibility.FLOW:
-                return eligibility.go_back(ctx)
-            if ctx.state.flow == apply.FLOW:
-                return apply.go_back(ctx)
-            return menu.show_menu(ctx)
+            replies = _flow(ctx).back(ctx)
+            return replies if replies is not None else menu.show_menu(ctx)
         return self._flow_text(ctx, stripped, folded)
 
     def _flow_text(self, ctx: Ctx, text: str, folded: str) -> list[Reply]:
         """Typed text: the answer to the pending question of a flow, else a free question."""
-        flow = ctx.state.flow
-        if flow == eligibility.FLOW:
-            replies = eligibility.on_text(ctx, text)
-            if replies:
-                return replies
-        if flow == apply.FLOW and ctx.state.step not in (None, "summary", "resume_offer", "programme"):
-            return apply.on_text(ctx, text)
-        if flow == ask_staff.FLOW:
-            return ask_staff.on_text(ctx, text)
-        if flow == staff.FLOW:
-            return staff.on_answer_text(ctx, text)
-        if flow == reminders.FLOW and ctx.state.step == "province":
-            return reminders.on_text(ctx, text)
+        replies = _flow(ctx).on_text(ctx, text)
+        if replies is not None:
+            return replies
         if folded in self._words["greeting"]:
             return menu.greeting(ctx)
         if folded in self._words["thanks"]:
@@ -332,7 +315,7 @@ def _describe(incoming: Incoming, state: State) -> str:
     if incoming.kind == Kind.COMMAND:
         return f"/{incoming.command} {incoming.text}".strip()
     if incoming.kind == Kind.CHOICE:
-        labels = {data: label for label, data in state.data.get("_buttons") or []}
+        labels = {b.data: b.label for b in _menu(state)}
         return f"[{labels.get(incoming.choice or '', incoming.choice)}]"
     if incoming.kind == Kind.CONTACT:
         return f"[contact] {incoming.contact_phone or ''}"
@@ -348,24 +331,35 @@ def _finish(
         raise LeaseLost(f"inbox row {receipt.inbox_id}")
 
 
-def _adopt_delivered_menu(state: State, conversation: Conversation) -> None:
+def _flow(ctx: Ctx) -> Flow:
+    return FLOWS.get(ctx.state.flow, _NO_FLOW)
+
+
+def _adopt_delivered_menu(repos: Repos, user: User, state: State, conversation: Conversation) -> None:
     """A menu the outbox delivered after this conversation last moved (a broadcast's buttons on
     Zalo, say) is the one the producer sees last: its numbers answer it."""
-    delivered_at = conversation.outbox_menu_at
-    if conversation.outbox_menu and delivered_at is not None and delivered_at > conversation.updated_at:
-        state.data["_buttons"] = [list(pair) for pair in conversation.outbox_menu]
+    if user.channel in NATIVE_BUTTON_CHANNELS:
+        return
+    delivered = repos.outbox.last_menu(user.id, conversation.updated_at, PROACTIVE_FROM)
+    if delivered:
+        state.memory.buttons = delivered
 
 
 def _remember_buttons(state: State, replies: list[Reply]) -> None:
     """Keep the last menu's choices so "1", "2"... or an option's words pick them (Zalo, console)."""
     for reply in reversed(replies):
         if reply.buttons:
-            state.data["_buttons"] = [[b.label, b.data] for b in reply.flat_buttons]
+            state.memory.buttons = notify.buttons_to_rows(reply.buttons)
             return
 
 
+def _menu(state: State) -> list[Button]:
+    """The last menu shown, flat, in its order on screen."""
+    return [b for row in notify.rows_to_buttons(state.memory.buttons) for b in row]
+
+
 def _numbered_choice(state: State, text: str) -> str | None:
-    buttons = state.data.get("_buttons") or []
+    buttons = [(b.label, b.data) for b in _menu(state)]
     if text.isdigit():
         number = int(text)
         return buttons[number - 1][1] if 1 <= number <= len(buttons) else None

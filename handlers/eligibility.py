@@ -8,23 +8,43 @@ answer the profile already holds is never asked again, and "quay lại" simply f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import Field
 
 from handlers import callbacks as cb
 from handlers.cards import documents_for, short_title
-from handlers.context import ELIGIBILITY_FIELDS, Ctx
+from handlers.context import ELIGIBILITY_FIELDS, Ctx, FlowState
+from handlers.flow import Flow
+from handlers.options import match_words, option_words
 from handlers.types import Button, Reply
 from knowledge.eligibility import Status, Verdict
 from knowledge.models import Programme
 from knowledge.money import format_vnd, parse_money
 from knowledge.provinces import place_type_of
-from knowledge.text import fold
 
 FLOW = "eligibility"
 MAX_QUESTIONS = 8
 MAX_RETRIES = 2
 RESULT_BUTTONS = 5
 _AMOUNT_FIELDS = ("technology_line", "investment_cost_vnd")
+
+
+class CheckState(FlowState):
+    """The check's own values: the programme checked (every one when None), the questions asked in
+    order, those skipped, the pending one and how often it was re-asked."""
+
+    flow: ClassVar[str] = FLOW
+
+    target: str | None = None
+    asked: list[str] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+    retries: int = 0
+    pending: str | None = None
+
+
+def _check(ctx: Ctx) -> CheckState:
+    return ctx.state.values(CheckState)
 
 
 # --- entry points ---
@@ -34,7 +54,7 @@ def start(ctx: Ctx, target: str | None = None) -> list[Reply] | None:
     """Begin a check for every programme, or for one (``target``); None when the target is unknown."""
     if target is not None and not isinstance(ctx.catalog.kb.by_id.get(target), Programme):
         return None
-    ctx.state.go(FLOW, None, target=target, asked=[], skipped=[], retries=0)
+    ctx.state.go(FLOW, None, CheckState(target=target))
     known = _known_answers(ctx)
     title = ctx.catalog.kb.by_id[target].title if target else None
     intro = ctx.reply("eligibility_intro", title=title, known=known)
@@ -42,7 +62,7 @@ def start(ctx: Ctx, target: str | None = None) -> list[Reply] | None:
 
 
 def restart(ctx: Ctx) -> list[Reply]:
-    target = ctx.state.data.get("target")
+    target = _check(ctx).target
     ctx.update_profile(**dict.fromkeys(ELIGIBILITY_FIELDS))
     return start(ctx, target) or start(ctx)
 
@@ -51,7 +71,7 @@ def on_choice(ctx: Ctx, value: str) -> list[Reply] | None:
     """A button answer to the pending question (already checked to be current); None if forged."""
     if ctx.state.step == "edit":
         return _edit_field(ctx, value)
-    field = ctx.state.data.get("pending")
+    field = _check(ctx).pending
     if field not in ELIGIBILITY_FIELDS:
         return None
     question = ctx.texts.questions[field]
@@ -66,7 +86,8 @@ def on_choice(ctx: Ctx, value: str) -> list[Reply] | None:
 def on_text(ctx: Ctx, text: str) -> list[Reply]:
     if ctx.state.step in ("results", "edit"):
         return []  # not an answer: the dialogue treats it as a question
-    field = ctx.state.data.get("pending")
+    check = _check(ctx)
+    field = check.pending
     if field not in ELIGIBILITY_FIELDS:
         return _continue(ctx)
     question = ctx.texts.questions[field]
@@ -74,18 +95,18 @@ def on_text(ctx: Ctx, text: str) -> list[Reply]:
     if parsed is _SKIP:
         return _skip(ctx, field)
     if parsed is _INVALID:
-        ctx.state.data["retries"] = ctx.state.data.get("retries", 0) + 1
+        check.retries += 1
         return [_ask(ctx, field, retry=True)]
     replies = [ctx.reply("eligibility_note", note=note)] if note else []
     return replies + _accept(ctx, field, parsed)
 
 
 def go_back(ctx: Ctx) -> list[Reply]:
-    asked: list[str] = ctx.state.data.get("asked", [])
-    if not asked:
+    check = _check(ctx)
+    if not check.asked:
         return _continue(ctx)
-    field = asked.pop()
-    ctx.state.data["skipped"] = [f for f in ctx.state.data.get("skipped", []) if f != field]
+    field = check.asked.pop()
+    check.skipped = [f for f in check.skipped if f != field]
     ctx.update_profile(**{field: None})
     return [_ask(ctx, field)]
 
@@ -101,9 +122,30 @@ def edit_menu(ctx: Ctx) -> list[Reply]:
     return [ctx.reply("eligibility_edit", buttons)]
 
 
+def edit_answers(ctx: Ctx) -> list[Reply]:
+    """The "change my answers" button (on the results, or later from anywhere): the known answers,
+    one button each."""
+    if ctx.state.flow != FLOW:
+        ctx.state.go(FLOW, "results", CheckState())
+    return edit_menu(ctx)
+
+
 def resume(ctx: Ctx) -> list[Reply]:
     """Re-ask whatever is pending (after a restart, media, or an unreadable answer)."""
     return _continue(ctx)
+
+
+def _resume_pending(ctx: Ctx) -> list[Reply] | None:
+    """Resume a question in progress; the results and the edit menu are not re-shown."""
+    return None if ctx.state.step in (None, "results", "edit") else resume(ctx)
+
+
+def _typed(ctx: Ctx, text: str) -> list[Reply] | None:
+    """An answer to the pending question; text typed at the results is a question (None)."""
+    return on_text(ctx, text) or None
+
+
+STEPS = Flow(FLOW, on_text=_typed, on_choice=on_choice, resume=_resume_pending, back=go_back)
 
 
 # --- answers ---
@@ -122,22 +164,10 @@ def _value_from_button(question: dict[str, Any], value: str) -> Any:
     return {"yes": True, "no": False}.get(value, value) if set(values) == {"yes", "no"} else value
 
 
-def _match_words(text: str, options: dict[str, list[str]]) -> str | None:
-    """The option whose words appear in ``text`` (folded); the longest match wins."""
-    folded = f" {fold(text)} "
-    best: tuple[int, str] | None = None
-    for value, words in options.items():
-        for word in words:
-            w = fold(word)
-            if w and f" {w} " in folded and (best is None or len(w) > best[0]):
-                best = (len(w), value)
-    return best[1] if best else None
-
-
 def _value_from_text(ctx: Ctx, field: str, question: dict[str, Any], text: str) -> tuple[Any, str | None]:
     kind = question["kind"]
     if kind == "money":
-        if _match_words(text, {"skip": ctx.texts.questions["yesno_words"]["unknown"]}):
+        if match_words(text, {"skip": ctx.texts.questions["yesno_words"]["unknown"]}):
             return _SKIP, None
         amount = parse_money(text)
         if not amount:
@@ -157,15 +187,15 @@ def _value_from_text(ctx: Ctx, field: str, question: dict[str, Any], text: str) 
         return found.province.name, note
     if kind == "yesno":
         words = ctx.texts.questions["yesno_words"]
-        value = _match_words(text, {"unknown": words["unknown"]}) or _match_words(
+        value = match_words(text, {"unknown": words["unknown"]}) or match_words(
             text, {"yes": words["yes"], "no": words["no"]}
         )
         return {"yes": True, "no": False, "unknown": _SKIP}.get(value or "", _INVALID), None
-    options = {str(o["value"]): [o["label"], *o.get("words", [])] for o in question["options"]}
+    options = option_words(question)
     if text.strip().isdigit() and 1 <= int(text) <= len(options):
         value = list(options)[int(text) - 1]
     else:
-        value = _match_words(text, options)
+        value = match_words(text, options)
     if value is None:
         return _INVALID, None
     return _value_from_button(question, value), None
@@ -180,7 +210,7 @@ def _accept(ctx: Ctx, field: str, value: Any) -> list[Reply]:
 
 
 def _skip(ctx: Ctx, field: str) -> list[Reply]:
-    skipped = ctx.state.data.setdefault("skipped", [])
+    skipped = _check(ctx).skipped
     if field not in skipped:
         skipped.append(field)
     _mark_asked(ctx, field)
@@ -188,10 +218,10 @@ def _skip(ctx: Ctx, field: str) -> list[Reply]:
 
 
 def _mark_asked(ctx: Ctx, field: str) -> None:
-    asked = ctx.state.data.setdefault("asked", [])
-    if field not in asked:
-        asked.append(field)
-    ctx.state.data["retries"] = 0
+    check = _check(ctx)
+    if field not in check.asked:
+        check.asked.append(field)
+    check.retries = 0
 
 
 def _edit_field(ctx: Ctx, value: str) -> list[Reply] | None:
@@ -199,8 +229,9 @@ def _edit_field(ctx: Ctx, value: str) -> list[Reply] | None:
     if field not in ELIGIBILITY_FIELDS:
         return None
     ctx.update_profile(**{field: None})
-    ctx.state.data["skipped"] = [f for f in ctx.state.data.get("skipped", []) if f != field]
-    ctx.state.data["asked"] = [f for f in ctx.state.data.get("asked", []) if f != field]
+    check = _check(ctx)
+    check.skipped = [f for f in check.skipped if f != field]
+    check.asked = [f for f in check.asked if f != field]
     return [_ask(ctx, field)]
 
 
@@ -208,7 +239,7 @@ def _edit_field(ctx: Ctx, value: str) -> list[Reply] | None:
 
 
 def _programmes(ctx: Ctx) -> list[Programme]:
-    target = ctx.state.data.get("target")
+    target = _check(ctx).target
     if target and isinstance(ctx.catalog.kb.by_id.get(target), Programme):
         return [ctx.catalog.kb.by_id[target]]
     return ctx.catalog.kb.programmes
@@ -221,17 +252,17 @@ def _verdicts(ctx: Ctx) -> list[Verdict]:
 
 def next_field(ctx: Ctx, verdicts: list[Verdict]) -> str | None:
     """The first field a programme still in play needs, or an amount question; None when done."""
-    data = ctx.state.data
-    if len(data.get("asked", [])) >= MAX_QUESTIONS:
+    check = _check(ctx)
+    if len(check.asked) >= MAX_QUESTIONS:
         return None
-    skipped = set(data.get("skipped", []))
+    skipped = set(check.skipped)
     needed = {n for v in verdicts if v.status == Status.UNKNOWN for n in v.needs}
     for field in ELIGIBILITY_FIELDS:
         if field in needed and field not in skipped:
             return field
     live = [v for v in verdicts if v.status != Status.NOT_ELIGIBLE]
     profile = ctx.profile
-    targeted = data.get("target") is not None
+    targeted = check.target is not None
     wants_line = any("technology_line" in lv.when for v in live for lv in v.programme.levels)
     if targeted and wants_line and profile.technology_line is None and "technology_line" not in skipped:
         return "technology_line"
@@ -253,7 +284,8 @@ def _ask(ctx: Ctx, field: str, retry: bool = False) -> Reply:
     question = ctx.texts.questions[field]
     version = ctx.new_menu_version()
     ctx.state.step = field
-    ctx.state.data["pending"] = field
+    check = _check(ctx)
+    check.pending = field
     rows: list[list[Button]] = []
     if question["kind"] in ("choice",):
         rows = [[Button(o["label"], cb.answer(version, str(o["value"])))] for o in question["options"]]
@@ -265,12 +297,12 @@ def _ask(ctx: Ctx, field: str, retry: bool = False) -> Reply:
     elif question["kind"] == "money":
         rows = [[ctx.button("skip", cb.answer(version, "skip"))]]
     footer = [ctx.button("cancel", cb.CANCEL)]
-    if ctx.state.data.get("asked"):
+    if check.asked:
         footer.insert(0, ctx.button("back", cb.back(version)))
     rows.append(footer)
-    number = len(ctx.state.data.get("asked", [])) + 1
+    number = len(check.asked) + 1
     prompt = question.get("retry", question["prompt"]) if retry else question["prompt"]
-    many_retries = retry and ctx.state.data.get("retries", 0) > MAX_RETRIES
+    many_retries = retry and check.retries > MAX_RETRIES
     return ctx.reply(
         "eligibility_question",
         rows,
@@ -332,9 +364,10 @@ def _relevant(ctx: Ctx, verdicts: list[Verdict]) -> list[Verdict]:
 
 def _results(ctx: Ctx, verdicts: list[Verdict]) -> list[Reply]:
     ctx.state.step = "results"
-    ctx.state.data.pop("pending", None)
+    check = _check(ctx)
+    check.pending = None
     ctx.new_menu_version()
-    target = ctx.state.data.get("target")
+    target = check.target
     single = verdicts[0] if target and verdicts else None
     verdicts = _relevant(ctx, verdicts) if single is None else verdicts
     eligible = [v for v in verdicts if v.status == Status.ELIGIBLE]

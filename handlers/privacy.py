@@ -14,6 +14,7 @@ from typing import Any
 
 from handlers import callbacks as cb
 from handlers.context import Ctx
+from handlers.flow import Flow
 from handlers.types import Button, Reply
 from storage.personal_data import ANONYMISED_NAME
 
@@ -52,7 +53,7 @@ def show(ctx: Ctx) -> list[Reply]:
             leads=summary.leads,
             anonymised=ANONYMISED_NAME,
             statuses=ctx.texts.labels["lead_status"],
-            draft=bool((ctx.state.data.get("_draft") or {}).get("values")),
+            draft=bool(ctx.state.memory.draft and ctx.state.memory.draft.values),
             subscribed=summary.subscribed,
             questions=summary.questions,
             messages=summary.messages,
@@ -99,10 +100,13 @@ def on_choice(ctx: Ctx, value: str) -> list[Reply] | None:
     if step == CONFIRM_WITHDRAW and value == "withdraw":
         count = ctx.services.personal_data.withdraw_consent(ctx.repos, ctx.user.id, ctx.now)
         ctx.state.reset()
-        ctx.state.data.pop("_draft", None)
+        ctx.state.memory.draft = None
         ctx.profile = ctx.repos.profiles.get_or_create(ctx.user.id)
         return [ctx.main_menu("privacy_withdrawn", leads=count)]
     return None
+
+
+STEPS = Flow(FLOW, on_choice=on_choice)
 
 
 def _facts(ctx: Ctx) -> list[tuple[str, str]]:

@@ -3,14 +3,28 @@ programme), see what is coming, change their categories, and stop with one tap (
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from pydantic import Field
+
 from handlers import callbacks as cb
-from handlers.context import Ctx
+from handlers.context import Ctx, FlowState
+from handlers.flow import Flow
 from handlers.types import Button, Reply
 from knowledge.models import Category, Programme
 from storage.models import Subscription
 
 FLOW = "reminders"
 SHOWN_DEADLINES = 5
+
+
+class ReminderChoice(FlowState):
+    """What is being subscribed to: one programme, or the categories ticked so far."""
+
+    flow: ClassVar[str] = FLOW
+
+    programme: str | None = None
+    selected: list[str] = Field(default_factory=list)
 
 
 def _active(ctx: Ctx) -> list[Subscription]:
@@ -28,7 +42,7 @@ def show(ctx: Ctx) -> list[Reply]:
 def start(ctx: Ctx, programme_id: str | None = None) -> list[Reply] | None:
     if programme_id is not None and not isinstance(ctx.catalog.kb.by_id.get(programme_id), Programme):
         return None
-    ctx.state.go(FLOW, None, programme=programme_id, selected=[])
+    ctx.state.go(FLOW, None, ReminderChoice(programme=programme_id))
     if ctx.profile.province is None:
         ctx.state.step = "province"
         ctx.new_menu_version()
@@ -45,7 +59,7 @@ def on_text(ctx: Ctx, text: str) -> list[Reply]:
     if found is None:
         return [ctx.reply("reminders_ask_province", [[ctx.button("cancel", cb.CANCEL)]], retry=True)]
     ctx.update_profile(province=found.province.name)
-    programme_id = ctx.state.data.get("programme")
+    programme_id = ctx.state.values(ReminderChoice).programme
     if programme_id:
         return _subscribe(ctx, [], programme_id)
     return [_categories(ctx)]
@@ -54,7 +68,7 @@ def on_text(ctx: Ctx, text: str) -> list[Reply]:
 def on_choice(ctx: Ctx, value: str) -> list[Reply] | None:
     if ctx.state.step != "categories":
         return None
-    selected: list[str] = ctx.state.data.setdefault("selected", [])
+    selected = ctx.state.values(ReminderChoice).selected
     if value.startswith("t:") and value[2:] in {str(c) for c in Category}:
         category = value[2:]
         if category in selected:
@@ -69,9 +83,21 @@ def on_choice(ctx: Ctx, value: str) -> list[Reply] | None:
     return None
 
 
+def _typed(ctx: Ctx, text: str) -> list[Reply] | None:
+    """The province asked for; at the categories, typed text is a question (None)."""
+    return on_text(ctx, text) if ctx.state.step == "province" else None
+
+
+def _resume_pending(ctx: Ctx) -> list[Reply] | None:
+    return on_text(ctx, "") if ctx.state.step in ("province", "categories") else None
+
+
+STEPS = Flow(FLOW, on_text=_typed, on_choice=on_choice, resume=_resume_pending)
+
+
 def change(ctx: Ctx) -> list[Reply]:
     current = [c for s in _active(ctx) if not s.programme_id for c in s.categories]
-    ctx.state.go(FLOW, "categories", programme=None, selected=current)
+    ctx.state.go(FLOW, "categories", ReminderChoice(selected=current))
     return [_categories(ctx)]
 
 
@@ -86,7 +112,7 @@ def stop(ctx: Ctx) -> list[Reply]:
 def _categories(ctx: Ctx) -> Reply:
     ctx.state.step = "categories"
     version = ctx.new_menu_version()
-    selected = set(ctx.state.data.get("selected", []))
+    selected = set(ctx.state.values(ReminderChoice).selected)
     names = ctx.texts.labels["categories"]
     rows = [
         [Button(("☑ " if str(c) in selected else "☐ ") + names[str(c)], cb.answer(version, f"t:{c}"))]

@@ -102,7 +102,7 @@ def broadcast_command(ctx: Ctx) -> list[Reply] | None:
     """/broadcast TEXT: a draft to everyone, previewed with the recipient counts before it goes."""
     if not is_staff(ctx):
         return None
-    text = ctx.state.data.pop("_command_text", "")
+    text = ctx.command_text
     if not text.strip():
         return [ctx.reply("staff_broadcast_usage")]
     service = ctx.services.broadcasts

@@ -82,10 +82,6 @@ class Conversation(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     menu_version: int = 0
     updated_at: datetime = Field(default_factory=utcnow)
-    # The numbered menu of the last proactive message (broadcast, reminder) delivered to a text
-    # channel, written by the outbox alone (one column, never ``data``), read by the dialogue.
-    outbox_menu: list[list[str]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-    outbox_menu_at: datetime | None = None
 
 
 class Lead(SQLModel, table=True):
@@ -271,6 +267,8 @@ class OutboxMessage(SQLModel, table=True):
         Index("ix_outbox_claim", "status", "channel", "priority", "id"),
         Index("ix_outbox_kind_source", "kind", "source_id"),
         Index("ix_outbox_user_status", "user_id", "status"),
+        # The last menu a user was sent (``OutboxRepo.last_menu``).
+        Index("ix_outbox_user_sent", "user_id", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -45,6 +45,9 @@ from storage.models import (
 from storage.personal_data import PersonalDataRepo
 from storage.search_text import lead_search_text, search_needle
 
+# How many messages sent since a conversation last moved ``OutboxRepo.last_menu`` looks through.
+LAST_MENU_LOOKBACK = 20
+
 
 @dataclass
 class UserRepo:
@@ -530,14 +533,25 @@ class OutboxRepo:
             stmt = stmt.where(col(OutboxMessage.id).not_in(keep))
         return self.session.exec(stmt).rowcount or 0  # type: ignore[call-overload]
 
-    def remember_menu(self, user_id: int, buttons: list[dict[str, Any]], now: datetime) -> None:
-        """A proactive menu reached a text channel: its numbers now answer it (one column only)."""
-        menu = [[b["label"], b["data"]] for b in buttons]
-        self.session.exec(  # type: ignore[call-overload]
-            update(Conversation)
-            .where(col(Conversation.user_id) == user_id)
-            .values(outbox_menu=menu, outbox_menu_at=now)
+    def last_menu(self, user_id: int, after: datetime, proactive_from: int) -> list[dict[str, Any]]:
+        """The buttons (as stored) of the latest proactive message (priority ``proactive_from`` or
+        more: a broadcast, a reminder, a notification) sent to this user after ``after``; [] when
+        none had buttons. Walks ``ix_outbox_user_sent``: only what was sent since ``after``."""
+        stmt = (
+            select(OutboxMessage.buttons)
+            .where(
+                OutboxMessage.user_id == user_id,
+                OutboxMessage.status == "sent",
+                col(OutboxMessage.sent_at) > after,
+                OutboxMessage.priority >= proactive_from,
+            )
+            .order_by(col(OutboxMessage.sent_at).desc(), col(OutboxMessage.id).desc())
+            .limit(LAST_MENU_LOOKBACK)
         )
+        for buttons in self.session.exec(stmt):
+            if buttons:
+                return list(buttons)
+        return []
 
     def counts(self, kind: str, source_id: int) -> dict[str, int]:
         """Delivery counts of one source (a broadcast): sent, unknown, blocked, failed, waiting."""

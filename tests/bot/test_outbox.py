@@ -1,7 +1,8 @@
 """The paced outbox against the fake Telegram Bot API over HTTP: delivery, flood limits (429 with
 retry_after, honoured by every sender), one message per second per chat, blocked users, refused
 messages, retries, claims made only just before sending, leases given back when a sender dies,
-live replies before broadcasts, and one send budget shared by two senders."""
+live replies before broadcasts, one send budget shared by two senders, and a menu delivered to a
+text channel answering the producer's next number."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from sqlmodel import select
 from bot.channels.telegram import TelegramTransport
 from bot.outbox import OutboxSender
 from bot.settings import Settings
+from handlers.dialogue import Dialogue
 from handlers.texts import Texts
-from handlers.types import Reply
+from handlers.types import Incoming, Reply
 from services.notifications import PRIORITY_REPLY
 from storage.db import Database
 from storage.models import OutboxMessage, User, utcnow
@@ -332,3 +334,38 @@ async def test_a_flood_limit_pauses_every_sender_for_its_retry_after(database, f
     during_pause = [t for t, _ in fake.sent_log if first + 0.3 < t < first + 1.9]
     assert during_pause == []  # nobody sent while the platform asked to wait (in-flight calls aside)
     assert statuses(database).get("sent", 0) > 10  # and sending resumed after it
+
+
+class TextTransport:
+    """A text channel (buttons become a numbered menu), delivering at once."""
+
+    channel = "zalo"
+    native_buttons = False
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Reply]] = []
+
+    async def deliver(self, chat_id: str, reply: Reply, pace) -> None:
+        self.sent.append((chat_id, reply))
+
+
+async def test_a_menu_the_outbox_delivered_answers_the_next_number(database, catalog) -> None:
+    """The outbox writes only its own rows; the dialogue reads the last menu sent from them."""
+    dialogue = Dialogue(database, catalog)
+    dialogue.handle(Incoming.text_message("zalo", "z9", "/start"))  # the main menu: 1 is "Tra cứu"
+    buttons = [{"row": 0, "label": "Đăng ký ngay", "data": "a"}]
+    with database.session() as s:
+        repos = Repos(s)
+        user = repos.users.find("zalo", "z9")
+        repos.outbox.add("broadcast", 1, user, "Hỗ trợ máy móc", buttons, 20)
+        conversation_before = repos.conversations.get(user.id).model_dump()
+    text = TextTransport()
+    await drain(OutboxSender(database, {"zalo": text}, rates={"zalo": 100.0}), database)
+    assert [reply.flat_buttons[0].data for _, reply in text.sent] == ["a"]
+    with database.session() as s:
+        repos = Repos(s)
+        assert repos.conversations.get(repos.users.find("zalo", "z9").id).model_dump() == conversation_before
+    dialogue.handle(Incoming.text_message("zalo", "z9", "1"))
+    with database.session() as s:
+        repos = Repos(s)
+        assert repos.conversations.get(repos.users.find("zalo", "z9").id).flow == "apply"

@@ -19,6 +19,7 @@ from bot.settings import Settings
 from handlers.apply import max_length
 from handlers.notify import ChatMessages
 from handlers.texts import Texts
+from services.notifications import PRIORITY_BROADCAST
 from services.questions import QuestionService
 from services.staff_directory import StaffDirectory
 from storage.db import Database
@@ -173,9 +174,20 @@ def test_a_leads_pre_check_uses_the_answers_as_edited(chat: Chat, database: Data
     assert "Cơ sở ở xã" in reasons and "ở phường" not in reasons  # it said "✔ Cơ sở ở phường"
 
 
+def _sent_menu(database: Database, user_id: int, buttons: list[dict]) -> None:
+    """A broadcast with buttons, queued and delivered to ``user_id`` now."""
+    with database.session() as s:
+        repos = Repos(s)
+        user = repos.users.get(user_id)
+        row = repos.outbox.add("broadcast", 1, user, "Tin mới", buttons, PRIORITY_BROADCAST, dedupe_key=None)
+        assert row is not None
+        row.status, row.sent_at = "sent", utcnow()
+
+
 def test_the_outbox_never_overwrites_the_dialogues_state(database: Database, catalog) -> None:
     """Zalo: a broadcast's menu is delivered while the producer is answering a form. The outbox
-    writes its own column only, so no answer is lost (it rewrote the whole state from a stale read)."""
+    writes its own rows only (the dialogue reads the menu from them), so no answer is lost (it once
+    rewrote the whole state from a stale read)."""
     from handlers.dialogue import Dialogue
 
     dialogue = Dialogue(database, catalog)
@@ -187,8 +199,7 @@ def test_the_outbox_never_overwrites_the_dialogues_state(database: Database, cat
 
     def deliver_menus() -> None:
         while not stop.is_set():
-            with database.session() as s:
-                Repos(s).outbox.remember_menu(user_id, [{"label": "Đăng ký ngay", "data": "a"}], utcnow())
+            _sent_menu(database, user_id, [{"row": 0, "label": "Đăng ký ngay", "data": "a"}])
 
     thread = threading.Thread(target=deliver_menus)
     thread.start()
@@ -213,7 +224,7 @@ def test_a_menu_delivered_by_the_outbox_answers_the_next_number(database: Databa
     chat.send("/start")
     with database.session() as s:
         user_id = Repos(s).users.find("zalo", "abc124").id
-        Repos(s).outbox.remember_menu(user_id, [{"label": "Đăng ký ngay", "data": "a"}], utcnow())
+    _sent_menu(database, user_id, [{"row": 0, "label": "Đăng ký ngay", "data": "a"}])
     chat.send("1")
     assert chat.state()[0].flow == "apply"  # the broadcast's button, not the main menu's first item
 
