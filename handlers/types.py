@@ -74,13 +74,6 @@ class Button:
 
 
 @dataclass(frozen=True)
-class Attachment:
-    filename: str
-    content: bytes
-    mime_type: str = "application/octet-stream"
-
-
-@dataclass(frozen=True)
 class Reply:
     """A message to send. ``text`` is Telegram-style HTML (user text already escaped).
 
@@ -91,7 +84,6 @@ class Reply:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     ask_contact: bool = False
-    attachment: Attachment | None = None
 
     @property
     def flat_buttons(self) -> list[Button]:
