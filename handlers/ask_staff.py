@@ -6,6 +6,7 @@ from handlers import notify
 from handlers.ask import MAX_STORED_QUESTION_CHARS
 from handlers.context import Ctx
 from handlers.types import Reply
+from storage.models import saved_id
 
 FLOW = "ask_staff"
 
@@ -31,7 +32,7 @@ def on_text(ctx: Ctx, text: str) -> list[Reply]:
 def _store(ctx: Ctx, text: str) -> list[Reply]:
     # The province goes with the question as it is now: a later move does not rewrite the past.
     question = ctx.repos.staff_questions.add(
-        ctx.user.id, text.strip()[:MAX_STORED_QUESTION_CHARS], ctx.profile.province
+        saved_id(ctx.user), text.strip()[:MAX_STORED_QUESTION_CHARS], ctx.profile.province
     )
     notify.question_to_staff(ctx.repos, ctx.texts, question, ctx.user, question.province, ctx.staff_ids)
     ctx.state.reset()

@@ -8,7 +8,7 @@ All times are timezone-aware UTC (``*_at`` names). Money is a BigInteger (VND am
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
@@ -27,6 +27,18 @@ metadata: MetaData = SQLModel.metadata
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class _HasId(Protocol):
+    id: int | None
+
+
+def saved_id(row: _HasId) -> int:
+    """The id of a row that is in the database. Tables type ``id`` as optional because it is unset
+    until the row is first flushed; code that holds a saved row uses this instead of asserting."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: add and flush it first")
+    return row.id
 
 
 class User(SQLModel, table=True):
