@@ -22,7 +22,7 @@ from bot.channels.console import ConsoleTransport, chat
 from bot.channels.telegram import TelegramChannel, TelegramTransport
 from bot.channels.zalo import ZaloChannel, ZaloTransport
 from bot.inbox import InboxWorker
-from bot.outbox import OutboxSender, Transport
+from bot.outbox import ChannelTransport, OutboxSender
 from bot.scheduler import ReminderScheduler
 from bot.secrets import RedactingFormatter, ensure_private_dir, secret_values
 from bot.services import Services, build_services
@@ -55,7 +55,7 @@ class Runner:
             else None
         )
         self.zalo = ZaloChannel(settings, dialogue, texts, self.inbox) if settings.zalo_enabled else None
-        self.transports: dict[str, Transport] = {}
+        self.transports: dict[str, ChannelTransport] = {}
         if self.telegram is not None:
             self.inbox.channels[self.telegram.name] = self.telegram
             self.transports["telegram"] = TelegramTransport(
@@ -110,7 +110,7 @@ class Runner:
                 self._web_task.result()  # re-raise why the server could not start
             await asyncio.sleep(0.02)
         for transport in self.transports.values():
-            await transport.start()  # type: ignore[attr-defined]
+            await transport.start()
         self._workers = [
             asyncio.create_task(self.outbox.run(self._stop_workers), name="outbox"),
             asyncio.create_task(self.inbox.run(self._stop_workers), name="inbox"),
@@ -133,7 +133,7 @@ class Runner:
             await self._workers[1]
             await self._workers[0]
         for transport in self.transports.values():
-            await transport.stop()  # type: ignore[attr-defined]
+            await transport.stop()
         for channel in (self.telegram, self.zalo):
             if channel is not None:
                 await channel.stop()
