@@ -12,6 +12,7 @@ import hashlib
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -32,6 +33,16 @@ from bot.web import create_web_app
 log = logging.getLogger(__name__)
 DASHBOARD_THREADS = 4
 CONSOLE_RATE = 50.0  # messages per second to the terminal: no platform limit, just no flood
+
+
+class _WebServer(uvicorn.Server):
+    """uvicorn without its own SIGINT/SIGTERM handlers: the runner's (``_stop_on_signals``) stop
+    everything in order, the web server last. (uvicorn >= 0.29 installs them in ``capture_signals``;
+    the ``install_signal_handlers`` hook it had before is gone.)"""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class Runner:
@@ -85,7 +96,7 @@ class Runner:
         self._stop_workers = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self.web_app = create_web_app(self.services, self.telegram, self.outbox, zalo=self.zalo)
-        self.web = uvicorn.Server(
+        self.web = _WebServer(
             uvicorn.Config(
                 self.web_app,
                 host=settings.web_host,
@@ -98,7 +109,6 @@ class Runner:
                 server_header=False,
             )
         )
-        self.web.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
     async def start(self) -> None:
         # Dashboard pages (plain def routes) run in anyio's worker threads: a few at a time, so a
