@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, Table, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
+from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Field, SQLModel
 
 # Stable constraint names, so Alembic migrations are identical on SQLite and PostgreSQL.
@@ -27,6 +28,14 @@ metadata: MetaData = SQLModel.metadata
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The table of a table model (sqlmodel sets ``__table__`` on the class but does not declare it)."""
+    table = sa_inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
 
 
 class _HasId(Protocol):
