@@ -34,7 +34,10 @@ FIRST_CHAT = 8_100_000
 
 async def log_in(client: httpx.AsyncClient) -> httpx.AsyncClient:
     form = (await client.get("/")).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    if found is None:
+        raise RuntimeError("no CSRF token in the login page")
+    token = found.group(1)
     await client.post("/login", data={"username": "canbo", "password": PASSWORD, "csrf_token": token})
     return client
 

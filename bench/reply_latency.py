@@ -29,6 +29,7 @@ from bench.search_accuracy import padded
 from bot.channels.telegram import to_incoming
 from handlers.dialogue import Dialogue
 from handlers.texts import Texts
+from handlers.types import Reply
 from knowledge.catalog import Catalog
 from knowledge.eligibility import Evaluator
 from knowledge.loader import load_knowledge
@@ -145,13 +146,16 @@ async def play(dialogue: Dialogue, rounds: int, users: int) -> dict[str, list[fl
     samples: dict[str, list[float]] = defaultdict(list)
     rng = random.Random(2)
 
-    async def step(kind: str, update: Update) -> list:
+    async def step(kind: str, update: Update) -> list[Reply]:
         start = time.perf_counter()
-        replies = await asyncio.to_thread(dialogue.handle, to_incoming(update))
+        incoming = to_incoming(update)
+        if incoming is None:
+            raise ValueError(f"the bot does not answer this update: {update}")
+        replies = await asyncio.to_thread(dialogue.handle, incoming)
         samples[kind].append((time.perf_counter() - start) * 1000)
         return replies
 
-    def answer_data(replies: list, suffix: str) -> str:
+    def answer_data(replies: list[Reply], suffix: str) -> str:
         return next(b.data for r in replies for b in r.flat_buttons if b.data.endswith(suffix))
 
     for _ in range(rounds):

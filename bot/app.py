@@ -12,6 +12,7 @@ import hashlib
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -22,7 +23,7 @@ from bot.channels.console import ConsoleTransport, chat
 from bot.channels.telegram import TelegramChannel, TelegramTransport
 from bot.channels.zalo import ZaloChannel, ZaloTransport
 from bot.inbox import InboxWorker
-from bot.outbox import OutboxSender, Transport
+from bot.outbox import ChannelTransport, OutboxSender
 from bot.scheduler import ReminderScheduler
 from bot.secrets import RedactingFormatter, ensure_private_dir, secret_values
 from bot.services import Services, build_services
@@ -32,6 +33,16 @@ from bot.web import create_web_app
 log = logging.getLogger(__name__)
 DASHBOARD_THREADS = 4
 CONSOLE_RATE = 50.0  # messages per second to the terminal: no platform limit, just no flood
+
+
+class _WebServer(uvicorn.Server):
+    """uvicorn without its own SIGINT/SIGTERM handlers: the runner's (``_stop_on_signals``) stop
+    everything in order, the web server last. (uvicorn >= 0.29 installs them in ``capture_signals``;
+    the ``install_signal_handlers`` hook it had before is gone.)"""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class Runner:
@@ -55,7 +66,7 @@ class Runner:
             else None
         )
         self.zalo = ZaloChannel(settings, dialogue, texts, self.inbox) if settings.zalo_enabled else None
-        self.transports: dict[str, Transport] = {}
+        self.transports: dict[str, ChannelTransport] = {}
         if self.telegram is not None:
             self.inbox.channels[self.telegram.name] = self.telegram
             self.transports["telegram"] = TelegramTransport(
@@ -85,7 +96,7 @@ class Runner:
         self._stop_workers = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self.web_app = create_web_app(self.services, self.telegram, self.outbox, zalo=self.zalo)
-        self.web = uvicorn.Server(
+        self.web = _WebServer(
             uvicorn.Config(
                 self.web_app,
                 host=settings.web_host,
@@ -98,7 +109,6 @@ class Runner:
                 server_header=False,
             )
         )
-        self.web.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
     async def start(self) -> None:
         # Dashboard pages (plain def routes) run in anyio's worker threads: a few at a time, so a
@@ -110,7 +120,7 @@ class Runner:
                 self._web_task.result()  # re-raise why the server could not start
             await asyncio.sleep(0.02)
         for transport in self.transports.values():
-            await transport.start()  # type: ignore[attr-defined]
+            await transport.start()
         self._workers = [
             asyncio.create_task(self.outbox.run(self._stop_workers), name="outbox"),
             asyncio.create_task(self.inbox.run(self._stop_workers), name="inbox"),
@@ -133,7 +143,7 @@ class Runner:
             await self._workers[1]
             await self._workers[0]
         for transport in self.transports.values():
-            await transport.stop()  # type: ignore[attr-defined]
+            await transport.stop()
         for channel in (self.telegram, self.zalo):
             if channel is not None:
                 await channel.stop()

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -87,6 +87,14 @@ class Transport(Protocol):
     async def deliver(self, chat_id: str, reply: Reply, pace: Pace) -> None: ...
 
 
+class ChannelTransport(Transport, Protocol):
+    """A transport the runner starts before the outbox runs and stops after (its platform client)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 @dataclass
 class _Channel:
     """One channel's budget: its key (one per bot token), spacing between sends, and look-ahead."""
@@ -121,7 +129,7 @@ class OutboxSender:
     def __init__(
         self,
         db: Database,
-        transports: dict[str, Transport],
+        transports: Mapping[str, Transport],
         rates: dict[str, float],
         *,
         budget_keys: dict[str, str] | None = None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -161,6 +161,14 @@ class Settings(BaseSettings):
     def zalo_enabled(self) -> bool:
         return self.zalo_bot_token is not None
 
+    def telegram_token(self) -> str:
+        """The Telegram bot token, for the channel that needs it (``ValueError`` when unset)."""
+        return _required(self.telegram_bot_token, "TELEGRAM_BOT_TOKEN")
+
+    def zalo_token(self) -> str:
+        """The Zalo bot token, for the channel that needs it (``ValueError`` when unset)."""
+        return _required(self.zalo_bot_token, "ZALO_BOT_TOKEN")
+
     @property
     def secure_cookies(self) -> bool:
         """Dashboard cookies only over HTTPS in production (the development server is plain HTTP)."""
@@ -171,11 +179,17 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
 
-def load_settings(**values: object) -> Settings:
+def _required(secret: SecretStr | None, name: str) -> str:
+    if secret is None:
+        raise ValueError(f"{name} is not set")
+    return secret.get_secret_value()
+
+
+def load_settings(**values: Any) -> Settings:
     """Settings from the environment (``values`` override it); ``SettingsError`` says what is wrong
     by variable name, without echoing any value."""
     try:
-        return Settings(**values)  # type: ignore[arg-type]
+        return Settings(**values)
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_input=False, include_url=False, include_context=False):

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import replace
 
 from handlers import answers
 from handlers import callbacks as cb
 from handlers.cards import entry_button
 from handlers.context import Ctx
-from handlers.types import Reply
+from handlers.types import Button, Reply
 from knowledge.models import Faq, OutOfScopeTopic, Programme
-from knowledge.search import SearchResult
+from knowledge.search import Match, SearchResult
 from knowledge.text import fold, fold_letters
 from knowledge.understand import MessageFacts
 
@@ -181,9 +182,9 @@ def _entry_said(ctx: Ctx, result: SearchResult, facts: MessageFacts) -> Programm
     return best
 
 
-def _not_sure(ctx: Ctx, matches, facts, too_long: bool) -> Reply:  # type: ignore[no-untyped-def]
+def _not_sure(ctx: Ctx, matches: Iterable[Match], facts: MessageFacts, too_long: bool) -> Reply:
     seen: set[str] = set()
-    buttons = []
+    buttons: list[list[Button]] = []
     for match in matches:
         if match.id not in seen and len(buttons) < 3:
             seen.add(match.id)

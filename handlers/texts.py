@@ -29,6 +29,10 @@ def _vn_date(value: date) -> str:
     return f"{value.day}/{value.month}/{value.year}"
 
 
+def _explain_first(pattern: re.Pattern[str], meaning: str, text: str) -> str:
+    return pattern.sub(lambda m: f"{m.group(1)} ({meaning})", text, count=1)
+
+
 class Texts:
     """Loads the templates and labels once; ``render`` and ``label`` are cheap."""
 
@@ -76,7 +80,7 @@ class Texts:
         for term, meaning in self.labels.get("glossary", {}).items():
             pattern = re.compile(rf"(?<!\w)({re.escape(term)})(?!\w)(?!\s*\()", re.IGNORECASE)
             if not re.search(rf"(?<!\w){re.escape(term)}(?!\w)\s*\(", text, re.IGNORECASE):
-                text = pattern.sub(lambda m, said=meaning: f"{m.group(1)} ({said})", text, count=1)
+                text = _explain_first(pattern, str(meaning), text)
         return text
 
     def label(self, *path: str) -> str:

@@ -32,20 +32,22 @@ class DeadlineSpec(BaseModel):
         yearly = self.month is not None and self.day is not None
         if yearly == (self.once is not None):
             raise ValueError("give either month and day (every year) or date (once)")
-        if yearly:
-            dt.date(2024, self.month, self.day)  # type: ignore[arg-type]  # a leap year: 29/2 is allowed
+        if self.month is not None and self.day is not None:  # yearly
+            dt.date(2024, self.month, self.day)  # a leap year: 29/2 is allowed
         return self
 
     def dates(self, today: dt.date, years_ahead: int = 1) -> list[dt.date]:
         """The dates of this deadline from ``today`` on (this year's and the next ``years_ahead``)."""
         if self.once is not None:
             return [self.once] if self.once >= today else []
+        if self.month is None or self.day is None:
+            raise ValueError("a deadline has either a date or a month and a day")  # the validator's rule
         found = []
         for year in range(today.year, today.year + years_ahead + 1):
             try:
-                day = dt.date(year, self.month, self.day)  # type: ignore[arg-type]
+                day = dt.date(year, self.month, self.day)
             except ValueError:  # 29/2 in a common year
-                day = dt.date(year, self.month, 28)  # type: ignore[arg-type]
+                day = dt.date(year, self.month, 28)
             if day >= today:
                 found.append(day)
         return found

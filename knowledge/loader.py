@@ -85,6 +85,11 @@ class KnowledgeBase:
     def programmes(self) -> list[Programme]:
         return [e for e in self.entries if isinstance(e, Programme)]
 
+    def programme(self, entry_id: str | None) -> Programme | None:
+        """The programme with this id; None for an unknown id or the id of an FAQ."""
+        entry = self.by_id.get(entry_id) if entry_id else None
+        return entry if isinstance(entry, Programme) else None
+
     def in_category(self, category: Category | str) -> list[Programme | Faq]:
         return [e for e in self.entries if e.category == category]
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -136,7 +137,7 @@ class Provinces:
             provinces.add_places(raw_places.get("places", []), raw_places.get("not_alone", []))
         return provinces
 
-    def add_places(self, items: list[dict], not_alone: Sequence[str] = ()) -> list[str]:
+    def add_places(self, items: list[dict[str, Any]], not_alone: Sequence[str] = ()) -> list[str]:
         """Index places from ``places.yaml``; returns problems (an unknown old province...).
         ``not_alone``: names that are also everyday phrases (they need their unit word)."""
         self._not_alone.update(fold(name) for name in not_alone)

@@ -26,6 +26,7 @@ import itertools
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from rapidfuzz import fuzz, process
 
@@ -72,7 +73,7 @@ class SearchResult:
     matches: tuple[Match, ...]
     out_of_scope: Match | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The design's ``ask --json`` shape (exactly these keys)."""
         return {
             "query": self.query,
@@ -161,7 +162,7 @@ class SearchIndex:
         postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         key_df: Counter[str] = Counter()
         for i, entry in enumerate((*self.kb.entries, *self.kb.out_of_scope)):
-            terms: Counter[str] = Counter()
+            terms: defaultdict[str, float] = defaultdict(float)
             key_terms: set[str] = set()
             for name, texts in _entry_fields(entry).items():
                 weight = FIELD_WEIGHTS[name]
@@ -359,12 +360,9 @@ class SearchIndex:
         for _, score, (i, _j) in found:
             seen[i] = max(seen.get(i, 0.0), score)
         top = sorted(seen.items(), key=lambda kv: kv[1], reverse=True)[:limit]
-        return tuple(
-            Match(
-                self.docs[i].entry.id,
-                str(self.docs[i].entry.category),
-                self.docs[i].entry.title,
-                round(0.25 * s, 1),
-            )
-            for i, s in top
-        )
+        matches = []
+        for i, s in top:
+            entry = self.docs[i].entry
+            if not isinstance(entry, OutOfScopeTopic):  # never: they are not among the choices
+                matches.append(Match(entry.id, str(entry.category), entry.title, round(0.25 * s, 1)))
+        return tuple(matches)

@@ -8,10 +8,11 @@ All times are timezone-aware UTC (``*_at`` names). Money is a BigInteger (VND am
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, Table, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
+from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Field, SQLModel
 
 # Stable constraint names, so Alembic migrations are identical on SQLite and PostgreSQL.
@@ -27,6 +28,26 @@ metadata: MetaData = SQLModel.metadata
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The table of a table model (sqlmodel sets ``__table__`` on the class but does not declare it)."""
+    table = sa_inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
+
+
+class _HasId(Protocol):
+    id: int | None
+
+
+def saved_id(row: _HasId) -> int:
+    """The id of a row that is in the database. Tables type ``id`` as optional because it is unset
+    until the row is first flushed; code that holds a saved row uses this instead of asserting."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: add and flush it first")
+    return row.id
 
 
 class User(SQLModel, table=True):

@@ -34,6 +34,7 @@ from storage.models import (
     StaffQuestion,
     Subscription,
     User,
+    saved_id,
 )
 
 ANONYMISED_NAME = "(đã xóa theo yêu cầu)"
@@ -77,12 +78,12 @@ class PersonalDataRepo:
             lead.search_text = ""
             lead.updated_at = now
             self.session.add(lead)
-            self.session.add(LeadEvent(lead_id=lead.id, actor="producer", note=note, created_at=now))
+            self.session.add(LeadEvent(lead_id=saved_id(lead), actor="producer", note=note, created_at=now))
         # Staff notes may quote the producer; the history keeps who changed what, not the words.
         lead_ids = [lead.id for lead in leads]
         self._forget_notifications("lead_new", lead_ids)
         if lead_ids:
-            self.session.exec(  # type: ignore[call-overload]
+            self.session.exec(
                 update(LeadEvent)
                 .where(col(LeadEvent.lead_id).in_(lead_ids), col(LeadEvent.note).is_not(None))
                 .where(col(LeadEvent.note).not_in([note]))
@@ -93,7 +94,7 @@ class PersonalDataRepo:
     def _forget_notifications(self, kind: str, source_ids: list[int | None]) -> None:
         """Messages to staff that quoted this producer (a new lead, a question) leave the outbox too."""
         if source_ids:
-            self.session.exec(  # type: ignore[call-overload]
+            self.session.exec(
                 delete(OutboxMessage).where(
                     col(OutboxMessage.kind) == kind, col(OutboxMessage.source_id).in_(source_ids)
                 )
@@ -121,10 +122,10 @@ class PersonalDataRepo:
         questions = s.exec(select(StaffQuestion.id).where(StaffQuestion.user_id == user_id)).all()
         self._forget_notifications("question_new", list(questions))
         for model in (MessageLog, Reminder, Subscription, StaffQuestion, ChatPacing, OutboxMessage):
-            s.exec(delete(model).where(model.user_id == user_id))  # type: ignore[call-overload, attr-defined]
-        s.exec(delete(Conversation).where(col(Conversation.user_id) == user_id))  # type: ignore[call-overload]
-        s.exec(delete(Profile).where(col(Profile.user_id) == user_id))  # type: ignore[call-overload]
-        s.exec(  # type: ignore[call-overload]
+            s.exec(delete(model).where(col(model.user_id) == user_id))
+        s.exec(delete(Conversation).where(col(Conversation.user_id) == user_id))
+        s.exec(delete(Profile).where(col(Profile.user_id) == user_id))
+        s.exec(
             delete(InboxUpdate).where(
                 col(InboxUpdate.channel) == user.channel, col(InboxUpdate.chat_key) == user.external_id
             )
@@ -142,9 +143,9 @@ class PersonalDataRepo:
         """Retention: the message log and delivered messages before ``cutoff`` are deleted, and
         application drafts untouched since then are dropped. Returns how many rows went."""
         s = self.session
-        removed = s.exec(delete(MessageLog).where(col(MessageLog.created_at) < cutoff)).rowcount or 0  # type: ignore[call-overload]
+        removed = s.exec(delete(MessageLog).where(col(MessageLog.created_at) < cutoff)).rowcount or 0
         removed += (
-            s.exec(  # type: ignore[call-overload]
+            s.exec(
                 delete(OutboxMessage).where(
                     col(OutboxMessage.status).in_(("sent", "failed", "blocked")),
                     col(OutboxMessage.created_at) < cutoff,

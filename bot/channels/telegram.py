@@ -30,7 +30,7 @@ from telegram import (
 )
 from telegram.constants import ChatMemberStatus, ChatType, MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, ExtBot, JobQueue, TypeHandler
 
 from bot.channels.plaintext import split_message
 from bot.inbox import InboxWorker
@@ -130,6 +130,17 @@ def _seconds(value: Any) -> float:
     return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
 
 
+# What ``ApplicationBuilder().build()`` makes: PTB's default bot, context and data types.
+DefaultApplication = Application[
+    ExtBot[None],
+    ContextTypes.DEFAULT_TYPE,
+    dict[Any, Any],
+    dict[Any, Any],
+    dict[Any, Any],
+    JobQueue[ContextTypes.DEFAULT_TYPE],
+]
+
+
 class TelegramTransport:
     """The outbox's way to Telegram: HTML text, inline keyboards, errors mapped for the outbox."""
 
@@ -138,7 +149,7 @@ class TelegramTransport:
 
     def __init__(self, settings: Settings, texts: Texts, bot: Bot | None = None):
         self._owns_bot = bot is None
-        token = settings.telegram_bot_token.get_secret_value()  # type: ignore[union-attr]
+        token = settings.telegram_token()
         self.bot = bot or Bot(token, base_url=settings.telegram_api_base_url)
         self.texts = texts
 
@@ -206,8 +217,7 @@ class TelegramChannel:
         commands: dict[str, str],
         inbox: InboxWorker,
     ):
-        if settings.telegram_bot_token is None:
-            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        settings.telegram_token()  # ValueError when it is not set
         self.settings = settings
         self.dialogue = dialogue
         self.texts = texts
@@ -220,8 +230,8 @@ class TelegramChannel:
     def webhook_mode(self) -> bool:
         return bool(self.settings.telegram_webhook_url)
 
-    def _build(self) -> Application:
-        token = self.settings.telegram_bot_token.get_secret_value()  # type: ignore[union-attr]
+    def _build(self) -> DefaultApplication:
+        token = self.settings.telegram_token()
         # No updater (the inbox fetches and stores updates) and no rate limiter (the outbox's shared
         # budget paces every message this bot sends).
         application = (
@@ -241,10 +251,10 @@ class TelegramChannel:
         await self.application.initialize()
         commands = [BotCommand(name, description) for name, description in self.commands.items()]
         await self.application.bot.set_my_commands(commands)
-        if self.webhook_mode:
+        if webhook_url := self.settings.telegram_webhook_url:  # webhook mode
             secret = self.settings.telegram_webhook_secret
             await self.application.bot.set_webhook(
-                self.settings.telegram_webhook_url,  # type: ignore[arg-type]
+                webhook_url,
                 secret_token=secret.get_secret_value() if secret else None,
                 allowed_updates=Update.ALL_TYPES,
             )

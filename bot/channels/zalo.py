@@ -268,8 +268,7 @@ class ZaloChannel:
         client: ZaloClient | None = None,
         poll_timeout: float = POLL_TIMEOUT,
     ) -> None:
-        if settings.zalo_bot_token is None:
-            raise ValueError("ZALO_BOT_TOKEN is not set")
+        token = settings.zalo_token()  # ValueError when it is not set
         secret = settings.zalo_webhook_secret.get_secret_value() if settings.zalo_webhook_secret else ""
         if settings.zalo_webhook_url and len(secret) not in SECRET_LENGTHS:
             raise ValueError("ZALO_WEBHOOK_URL needs ZALO_WEBHOOK_SECRET (8-256 characters)")
@@ -280,9 +279,7 @@ class ZaloChannel:
         self.poll_timeout = poll_timeout
         self._secret = secret
         self._owns_client = client is None
-        self.client = client or ZaloClient(
-            settings.zalo_bot_token.get_secret_value(), settings.zalo_api_base_url
-        )
+        self.client = client or ZaloClient(token, settings.zalo_api_base_url)
         self._poll_task: asyncio.Task[None] | None = None
         self._started = False
 
@@ -304,8 +301,8 @@ class ZaloChannel:
         if self._started:
             raise RuntimeError("the Zalo channel is already started")
         me = await self.client.get_me()
-        if self.webhook_mode:
-            await self.client.set_webhook(self.settings.zalo_webhook_url, self._secret)  # type: ignore[arg-type]
+        if webhook_url := self.settings.zalo_webhook_url:  # webhook mode
+            await self.client.set_webhook(webhook_url, self._secret)
         else:
             await self.client.delete_webhook()
             self._poll_task = asyncio.create_task(self._poll(), name="zalo-polling")
@@ -447,7 +444,7 @@ class ZaloTransport:
         client: ZaloClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ):
-        token = settings.zalo_bot_token.get_secret_value()  # type: ignore[union-attr]
+        token = settings.zalo_token()
         self._owns_client = client is None
         self.client = client or ZaloClient(token, settings.zalo_api_base_url, transport=transport)
         self._hint = texts.label("plain_menu_hint")

@@ -2,7 +2,7 @@
 (or on ``sqlalchemy.url`` when called from the ``alembic`` command line)."""
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import Connection, engine_from_config, pool
 
 from storage import models  # noqa: F401  (registers the tables on the metadata)
 from storage.models import metadata
@@ -11,7 +11,7 @@ config = context.config
 target_metadata = metadata
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

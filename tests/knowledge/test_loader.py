@@ -46,6 +46,16 @@ def test_real_knowledge_base_is_valid_and_covers_every_category() -> None:
             assert any(isinstance(e, Programme) for e in kb.in_category(category)), category
 
 
+def test_programme_is_found_by_id_and_an_faq_is_not_one() -> None:
+    kb = load_knowledge(today=TODAY)
+    programme = kb.programmes[0]
+    faq = next(e for e in kb.entries if not isinstance(e, Programme))
+    assert kb.programme(programme.id) is programme
+    assert kb.programme(faq.id) is None
+    assert kb.programme("no-such-id") is None
+    assert kb.programme(None) is None
+
+
 def test_every_entry_cites_a_legal_basis_with_a_source() -> None:
     for entry in load_knowledge(today=TODAY).entries:
         assert entry.legal_basis, entry.id

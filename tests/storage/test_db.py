@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database, normalise_url
-from storage.models import Lead, metadata
+from storage.models import ChatPacing, Lead, User, metadata, saved_id, table_of
 from storage.repositories import Repos
 
 
@@ -20,6 +20,22 @@ def test_normalise_url_picks_psycopg_for_postgres() -> None:
     )
     assert normalise_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_url("sqlite:///data/kc.db") == "sqlite:///data/kc.db"
+
+
+def test_saved_id_is_the_id_of_a_flushed_row(database: Database) -> None:
+    user = User(channel="console", external_id="saved-id")
+    with pytest.raises(ValueError, match="User has no id yet"):
+        saved_id(user)
+    with database.session() as s:
+        s.add(user)
+        s.flush()
+        assert saved_id(user) == user.id
+
+
+def test_table_of_is_the_table_of_a_model() -> None:
+    assert table_of(ChatPacing).name == "chat_pacing"
+    assert table_of(Lead).c.get("phone") is not None
+    assert table_of(Lead) is metadata.tables["leads"]
 
 
 def test_migrations_create_every_table(database: Database) -> None:
