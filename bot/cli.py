@@ -13,7 +13,11 @@ from pydantic import ValidationError
 
 from knowledge.catalog import load_catalog
 from knowledge.eligibility import Profile
-from knowledge.loader import KnowledgeError, load_knowledge
+from knowledge.loader import KnowledgeBase, KnowledgeError, load_knowledge
+from knowledge.search import SearchResult
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -46,7 +50,7 @@ def _cmd_kb_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_result(result, as_json: bool) -> None:
+def _print_result(result: SearchResult, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
         return
@@ -163,7 +167,7 @@ def _open_services() -> Services:
     return build_services(load_settings())
 
 
-def _province(kb, text: str | None) -> str | None:  # type: ignore[no-untyped-def]
+def _province(kb: KnowledgeBase, text: str | None) -> str | None:
     """The current province named by ``text`` (any spelling); ValueError when there is none."""
     if not text:
         return None

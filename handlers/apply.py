@@ -26,7 +26,7 @@ from knowledge.money import format_vnd, parse_money
 from knowledge.phone import format_phone, normalise_phone
 from knowledge.provinces import place_type_of
 from knowledge.text import fold
-from storage.models import Lead, Profile
+from storage.models import Lead, Profile, table_of
 
 FLOW = "apply"
 FIELDS = (
@@ -70,7 +70,7 @@ def max_length(field: str, spec: dict[str, Any]) -> int:
     that stores it is shorter (so an answer the form accepts can always be saved)."""
     limits = [int(spec["max"])]
     for model in STORED_IN:
-        column = model.__table__.c.get(field)  # type: ignore[attr-defined]
+        column = table_of(model).c.get(field)
         length = getattr(column.type, "length", None) if column is not None else None
         if length:
             limits.append(int(length))
@@ -428,17 +428,19 @@ def _summary(ctx: Ctx) -> Reply:
 
 
 def _submission_key(ctx: Ctx, draft_id: str) -> str:
-    return f"{ctx.user.id}:{draft_id}"
+    return f"{ctx.user_id}:{draft_id}"
 
 
 def _create_lead(ctx: Ctx, draft: Draft | dict[str, Any]) -> Lead:
     draft = Draft.model_validate(draft) if isinstance(draft, dict) else draft
     values = draft.values
-    programme = ctx.catalog.kb.by_id[values["programme"]]
+    programme = ctx.catalog.kb.programme(values["programme"])
+    if programme is None:
+        raise KeyError(values["programme"])  # the form only offers programmes
     verdict = ctx.catalog.evaluator.evaluate(programme, _applicant_profile(ctx, values), ctx.today)
     lead = Lead(
         submission_key=_submission_key(ctx, draft.id),
-        user_id=ctx.user.id,
+        user_id=ctx.user_id,
         channel=ctx.user.channel,
         programme_id=programme.id,
         category=str(programme.category),
@@ -496,7 +498,7 @@ def _confirmation(ctx: Ctx, lead: Lead, again: bool) -> Reply:
 
 def my_applications(ctx: Ctx) -> list[Reply]:
     """/hoso: the user's applications with their status, newest first."""
-    leads = ctx.repos.leads.for_user(ctx.user.id)
+    leads = ctx.repos.leads.for_user(ctx.user_id)
     titles = {lead.id: _programme_title(ctx, {"programme": lead.programme_id}) for lead in leads}
     return [
         ctx.main_menu("my_applications", leads=leads, titles=titles, statuses=ctx.texts.labels["lead_status"])

@@ -15,7 +15,7 @@ from handlers.types import Button, Reply
 from knowledge.catalog import Catalog
 from knowledge.eligibility import Profile as EligibilityProfile
 from services.bundle import ServiceSet
-from storage.models import Profile, User
+from storage.models import Profile, User, saved_id
 from storage.repositories import Repos
 
 ELIGIBILITY_FIELDS = (
@@ -153,6 +153,10 @@ class Ctx:
     # The text after a /command ("/broadcast TEXT"), for the command's step.
     command_text: str = ""
 
+    @property
+    def user_id(self) -> int:
+        return saved_id(self.user)
+
     # --- replies ---
 
     def reply(self, template: str, buttons: list[list[Button]] | None = None, **values: Any) -> Reply:
@@ -190,7 +194,7 @@ class Ctx:
         return EligibilityProfile.model_validate(values)
 
     def update_profile(self, **values: Any) -> None:
-        self.profile = self.repos.profiles.update(self.user.id, **values)
+        self.profile = self.repos.profiles.update(self.user_id, **values)
 
     def note_interest(self, category: str) -> None:
         """Remember a category the producer looked at or applied for (broadcasts can target it)."""

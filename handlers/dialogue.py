@@ -37,10 +37,10 @@ from knowledge.catalog import Catalog
 from knowledge.text import fold
 from services.broadcasts import CHANNELS
 from services.bundle import ServiceSet, build_service_set
-from services.notifications import PROACTIVE_FROM
+from services.notifications import PRIORITY_REPLY, PROACTIVE_FROM
 from services.reminders import ReminderSettings
 from storage.db import Database
-from storage.models import Conversation, User, utcnow
+from storage.models import Conversation, User, saved_id, utcnow
 from storage.repositories import Repos
 
 Action = Callable[[Ctx], list[Reply]]
@@ -127,7 +127,8 @@ class Dialogue:
             user = repos.users.get_or_create(
                 incoming.channel, incoming.chat_id, incoming.user_name, incoming.username
             )
-            conversation = repos.conversations.get(user.id)
+            user_id = saved_id(user)
+            conversation = repos.conversations.get(user_id)
             state = State.load(
                 conversation.flow, conversation.step, dict(conversation.data), conversation.menu_version
             )
@@ -136,7 +137,7 @@ class Dialogue:
             ctx = Ctx(
                 repos,
                 user,
-                repos.profiles.get_or_create(user.id),
+                repos.profiles.get_or_create(user_id),
                 state,
                 self.catalog,
                 self.texts,
@@ -145,7 +146,7 @@ class Dialogue:
                 self.services,
             )
             repos.messages.add(
-                user.id, incoming.channel, "in", _describe(incoming, state), str(incoming.kind)
+                user_id, incoming.channel, "in", _describe(incoming, state), str(incoming.kind)
             )
             replies = self._route(ctx, incoming)
             if receipt is not None:
@@ -154,9 +155,9 @@ class Dialogue:
                 self._erase(repos, ctx, replies, receipt)
             else:
                 _remember_buttons(state, replies)
-                repos.conversations.save(user.id, state.flow, state.step, state.stored(), state.menu_version)
+                repos.conversations.save(user_id, state.flow, state.step, state.stored(), state.menu_version)
                 for reply in replies:
-                    repos.messages.add(user.id, incoming.channel, "out", reply.text)
+                    repos.messages.add(user_id, incoming.channel, "out", reply.text)
                 if receipt is not None:
                     notify.queue_replies(repos, user, replies, receipt.inbox_id)
         if ctx.erase_requested:
@@ -169,10 +170,10 @@ class Dialogue:
         """The producer asked to have their data deleted: gone from every table, this exchange
         included; the last answer is queued once and forgotten once delivered."""
         chat = (ctx.user.channel, ctx.user.external_id)
-        ctx.services.personal_data.erase(repos, ctx.user.id, ctx.now)
+        ctx.services.personal_data.erase(repos, ctx.user_id, ctx.now)
         if receipt is not None:
             for reply in replies:
-                repos.outbox.add_ephemeral(ctx.user, chat[1], reply.text, receipt.inbox_id)
+                repos.outbox.add_ephemeral(ctx.user, chat[1], reply.text, receipt.inbox_id, PRIORITY_REPLY)
 
     def give_up(self, channel: str, chat_id: str, receipt: Receipt, error: str) -> None:
         """An update kept failing: mark it failed and tell the producer politely, in one transaction."""
@@ -182,7 +183,7 @@ class Dialogue:
             user = repos.users.get_or_create(channel, chat_id)
             reply = Reply(self.texts.render("error"))
             notify.queue_replies(repos, user, [reply], receipt.inbox_id, suffix="error")
-            repos.messages.add(user.id, channel, "out", reply.text)
+            repos.messages.add(saved_id(user), channel, "out", reply.text)
         if self.after_commit is not None:
             self.after_commit()
 
@@ -196,7 +197,7 @@ class Dialogue:
             if user is None:
                 return
             if blocked:
-                repos.users.mark_blocked(user.id)
+                repos.users.mark_blocked(saved_id(user))
             elif user.is_blocked:
                 user.is_blocked = False
                 session.add(user)
@@ -340,7 +341,7 @@ def _adopt_delivered_menu(repos: Repos, user: User, state: State, conversation: 
     Zalo, say) is the one the producer sees last: its numbers answer it."""
     if user.channel in NATIVE_BUTTON_CHANNELS:
         return
-    delivered = repos.outbox.last_menu(user.id, conversation.updated_at, PROACTIVE_FROM)
+    delivered = repos.outbox.last_menu(saved_id(user), conversation.updated_at, PROACTIVE_FROM)
     if delivered:
         state.memory.buttons = delivered
 

@@ -8,7 +8,7 @@ answer the profile already holds is never asked again, and "quay lại" simply f
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from pydantic import Field
 
@@ -50,6 +50,10 @@ def _check(ctx: Ctx) -> CheckState:
 # --- entry points ---
 
 
+@overload
+def start(ctx: Ctx, target: None = None) -> list[Reply]: ...
+@overload
+def start(ctx: Ctx, target: str | None) -> list[Reply] | None: ...
 def start(ctx: Ctx, target: str | None = None) -> list[Reply] | None:
     """Begin a check for every programme, or for one (``target``); None when the target is unknown."""
     if target is not None and not isinstance(ctx.catalog.kb.by_id.get(target), Programme):
@@ -239,9 +243,9 @@ def _edit_field(ctx: Ctx, value: str) -> list[Reply] | None:
 
 
 def _programmes(ctx: Ctx) -> list[Programme]:
-    target = _check(ctx).target
-    if target and isinstance(ctx.catalog.kb.by_id.get(target), Programme):
-        return [ctx.catalog.kb.by_id[target]]
+    target = ctx.catalog.kb.programme(_check(ctx).target)
+    if target is not None:
+        return [target]
     return ctx.catalog.kb.programmes
 
 

@@ -38,7 +38,7 @@ SHOWN_FIELDS = (
 def show(ctx: Ctx) -> list[Reply]:
     """/dulieu: everything stored about this producer."""
     ctx.state.reset()
-    summary = ctx.services.personal_data.summary(ctx.repos, ctx.user.id)
+    summary = ctx.services.personal_data.summary(ctx.repos, ctx.user_id)
     labels = ctx.texts.labels["privacy"]
     buttons = [[Button(labels["erase"], cb.ERASE)]]
     if any(lead.full_name != ANONYMISED_NAME for lead in summary.leads):
@@ -67,7 +67,7 @@ def ask_erase(ctx: Ctx) -> list[Reply]:
     ctx.state.go(FLOW, CONFIRM_ERASE)
     version = ctx.new_menu_version()
     labels = ctx.texts.labels["privacy"]
-    leads = ctx.services.personal_data.summary(ctx.repos, ctx.user.id).leads
+    leads = ctx.services.personal_data.summary(ctx.repos, ctx.user_id).leads
     buttons = [
         [Button(labels["erase_confirm"], cb.answer(version, "erase"))],
         [Button(labels["keep"], cb.CANCEL)],
@@ -81,7 +81,7 @@ def ask_withdraw(ctx: Ctx) -> list[Reply]:
     labels = ctx.texts.labels["privacy"]
     leads = [
         lead
-        for lead in ctx.services.personal_data.summary(ctx.repos, ctx.user.id).leads
+        for lead in ctx.services.personal_data.summary(ctx.repos, ctx.user_id).leads
         if lead.full_name != ANONYMISED_NAME
     ]
     buttons = [
@@ -94,14 +94,14 @@ def ask_withdraw(ctx: Ctx) -> list[Reply]:
 def on_choice(ctx: Ctx, value: str) -> list[Reply] | None:
     step = ctx.state.step
     if step == CONFIRM_ERASE and value == "erase":
-        kept = ctx.services.personal_data.summary(ctx.repos, ctx.user.id).leads
+        kept = ctx.services.personal_data.summary(ctx.repos, ctx.user_id).leads
         ctx.erase_requested = True  # the dialogue deletes everything once this step is done
         return [Reply(ctx.texts.render("privacy_erased", kept=len(kept)))]
     if step == CONFIRM_WITHDRAW and value == "withdraw":
-        count = ctx.services.personal_data.withdraw_consent(ctx.repos, ctx.user.id, ctx.now)
+        count = ctx.services.personal_data.withdraw_consent(ctx.repos, ctx.user_id, ctx.now)
         ctx.state.reset()
         ctx.state.memory.draft = None
-        ctx.profile = ctx.repos.profiles.get_or_create(ctx.user.id)
+        ctx.profile = ctx.repos.profiles.get_or_create(ctx.user_id)
         return [ctx.main_menu("privacy_withdrawn", leads=count)]
     return None
 

@@ -3,7 +3,7 @@ programme), see what is coming, change their categories, and stop with one tap (
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, overload
 
 from pydantic import Field
 
@@ -28,7 +28,7 @@ class ReminderChoice(FlowState):
 
 
 def _active(ctx: Ctx) -> list[Subscription]:
-    return ctx.services.reminders.active(ctx.repos, ctx.user.id)
+    return ctx.services.reminders.active(ctx.repos, ctx.user_id)
 
 
 def show(ctx: Ctx) -> list[Reply]:
@@ -39,7 +39,13 @@ def show(ctx: Ctx) -> list[Reply]:
     return [_status(ctx, subscriptions, just_subscribed=False)]
 
 
+@overload
+def start(ctx: Ctx, programme_id: None = None) -> list[Reply]: ...
+@overload
+def start(ctx: Ctx, programme_id: str | None) -> list[Reply] | None: ...
 def start(ctx: Ctx, programme_id: str | None = None) -> list[Reply] | None:
+    """Begin subscribing: to everything that concerns the producer, or to one programme (None when
+    the programme is unknown)."""
     if programme_id is not None and not isinstance(ctx.catalog.kb.by_id.get(programme_id), Programme):
         return None
     ctx.state.go(FLOW, None, ReminderChoice(programme=programme_id))
@@ -103,7 +109,7 @@ def change(ctx: Ctx) -> list[Reply]:
 
 def stop(ctx: Ctx) -> list[Reply]:
     """One tap stops every reminder: subscriptions end and pending reminders are cancelled."""
-    had = ctx.services.reminders.stop(ctx.repos, ctx.user.id, ctx.now)
+    had = ctx.services.reminders.stop(ctx.repos, ctx.user_id, ctx.now)
     if ctx.state.flow == FLOW:
         ctx.state.reset()
     return [ctx.main_menu("reminders_off", had=had)]
@@ -129,7 +135,7 @@ def _categories(ctx: Ctx) -> Reply:
 
 def _subscribe(ctx: Ctx, categories: list[str], programme_id: str | None) -> list[Reply]:
     added = ctx.services.reminders.subscribe(
-        ctx.repos, ctx.catalog.kb, ctx.user.id, ctx.profile.province, categories, programme_id, ctx.now
+        ctx.repos, ctx.catalog.kb, ctx.user_id, ctx.profile.province, categories, programme_id, ctx.now
     )
     if added is not None:
         interests = set(ctx.profile.interests or [])
@@ -143,7 +149,7 @@ def _subscribe(ctx: Ctx, categories: list[str], programme_id: str | None) -> lis
 
 def _status(ctx: Ctx, subscriptions: list[Subscription], just_subscribed: bool) -> Reply:
     reminders = ctx.services.reminders
-    upcoming = reminders.upcoming_for(ctx.repos, ctx.catalog.kb, ctx.user.id, ctx.profile.province, ctx.today)
+    upcoming = reminders.upcoming_for(ctx.repos, ctx.catalog.kb, ctx.user_id, ctx.profile.province, ctx.today)
     names = ctx.texts.labels["categories"]
     scopes = []
     for sub in subscriptions:

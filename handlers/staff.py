@@ -8,16 +8,26 @@ anyone else pressing such a button gets the stale-menu answer. The lead workflow
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from handlers import callbacks as cb
-from handlers.context import Ctx
+from handlers.context import Ctx, FlowState
 from handlers.notify import lead_staff_buttons
 from handlers.types import Reply
 from services.broadcasts import Audience, TemplateProblem, render
 from services.leads import TRANSITIONS, TransitionError
-from storage.models import Lead
+from storage.models import Lead, saved_id
 
 FLOW = "staff_answer"
 MAX_LISTED = 20
+
+
+class AnswerState(FlowState):
+    """The question a staff member is typing the answer to."""
+
+    flow: ClassVar[str] = FLOW
+
+    question_id: int = 0
 
 
 def is_staff(ctx: Ctx) -> bool:
@@ -80,17 +90,17 @@ def set_status(ctx: Ctx, arg: str | None) -> list[Reply] | None:
 
 
 def start_answer(ctx: Ctx, arg: str | None) -> list[Reply] | None:
-    if not is_staff(ctx) or not (arg or "").isdigit():
+    if not is_staff(ctx) or arg is None or not arg.isdigit():
         return None
     question = ctx.repos.staff_questions.get(int(arg))
     if question is None:
         return None
-    ctx.state.go(FLOW, "wait_text", question_id=question.id)
+    ctx.state.go(FLOW, "wait_text", AnswerState(question_id=saved_id(question)))
     return [ctx.reply("staff_answer_prompt", [[ctx.button("cancel", cb.CANCEL)]], question=question)]
 
 
 def on_answer_text(ctx: Ctx, text: str) -> list[Reply]:
-    question = ctx.repos.staff_questions.get(int(ctx.state.data.get("question_id", 0)))
+    question = ctx.repos.staff_questions.get(ctx.state.values(AnswerState).question_id)
     ctx.state.reset()
     if question is None or not is_staff(ctx):
         return [ctx.main_menu()]
@@ -141,6 +151,6 @@ def broadcast_decision(ctx: Ctx, arg: str | None) -> list[Reply] | None:
 
 
 def _lead(ctx: Ctx, arg: str | None) -> Lead | None:
-    if not is_staff(ctx) or not (arg or "").isdigit():
+    if not is_staff(ctx) or arg is None or not arg.isdigit():
         return None
     return ctx.repos.leads.get(int(arg))

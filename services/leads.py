@@ -10,7 +10,7 @@ from knowledge.models import Programme
 from services import notifications
 from services.messages import Messages
 from services.staff_directory import StaffDirectory
-from storage.models import Lead, LeadEvent, utcnow
+from storage.models import Lead, LeadEvent, saved_id, utcnow
 from storage.repositories import Repos
 
 OPEN_STATUSES = ("new", "contacted", "eligible", "planned")
@@ -59,7 +59,7 @@ class LeadService:
         if to_status not in next_statuses(lead.status):
             raise TransitionError(f"{lead.status} -> {to_status}")
         event = LeadEvent(
-            lead_id=lead.id,
+            lead_id=saved_id(lead),
             actor=actor[:MAX_ACTOR],
             from_status=lead.status,
             to_status=to_status,
@@ -77,7 +77,7 @@ class LeadService:
     @staticmethod
     def add_note(repos: Repos, lead: Lead, actor: str, note: str) -> LeadEvent:
         return repos.leads.add_event(
-            LeadEvent(lead_id=lead.id, actor=actor[:MAX_ACTOR], note=note.strip()[:MAX_NOTE])
+            LeadEvent(lead_id=saved_id(lead), actor=actor[:MAX_ACTOR], note=note.strip()[:MAX_NOTE])
         )
 
     @staticmethod

@@ -40,6 +40,8 @@ from storage.models import (
     StaffSession,
     Subscription,
     User,
+    saved_id,
+    table_of,
     utcnow,
 )
 from storage.personal_data import PersonalDataRepo
@@ -238,7 +240,7 @@ class LeadRepo:
             lead.ref_code, lead.full_name, lead.establishment_name, lead.commune, lead.phone
         )
         self.session.add(lead)
-        self.session.add(LeadEvent(lead_id=lead.id, actor="producer", to_status=lead.status))
+        self.session.add(LeadEvent(lead_id=saved_id(lead), actor="producer", to_status=lead.status))
         return lead
 
     def newest_with_status(self, statuses: tuple[str, ...], limit: int) -> list[Lead]:
@@ -400,26 +402,17 @@ class OutboxRepo:
         self.session.flush()
         return len(rows)
 
-    def add_ephemeral(self, user: User, chat_id: str, text: str, inbox_id: int) -> None:
+    def add_ephemeral(self, user: User, chat_id: str, text: str, inbox_id: int, priority: int) -> None:
         """A last reply to a producer whose data was just erased (``user`` is a tombstone): it
         carries its chat id itself and is deleted once delivered."""
-        self.session.add(
-            OutboxMessage(
-                kind="reply",
-                source_id=inbox_id,
-                user_id=user.id,
-                channel=user.channel,
-                chat_id=chat_id,
-                text=text,
-                priority=-10,
-                ephemeral=True,
-            )
-        )
+        row = _outbox_row("reply", inbox_id, None, user, text, [], priority, chat_id=chat_id)
+        row.ephemeral = True
+        self.session.add(row)
 
     def forget(self, row_id: int) -> None:
         row = self.session.get(OutboxMessage, row_id)
         if row is not None:
-            self.session.exec(delete(ChatPacing).where(col(ChatPacing.user_id) == row.user_id))  # type: ignore[call-overload]
+            self.session.exec(delete(ChatPacing).where(col(ChatPacing.user_id) == row.user_id))
             self.session.delete(row)
 
     # --- the sender's steps (each one statement or a few, in the caller's transaction) ---
@@ -472,7 +465,7 @@ class OutboxRepo:
         return None
 
     def _finish(self, row_id: int, worker: str, **values: Any) -> bool:
-        result = self.session.exec(  # type: ignore[call-overload]
+        result = self.session.exec(
             update(OutboxMessage)
             .where(
                 col(OutboxMessage.id) == row_id,
@@ -490,7 +483,7 @@ class OutboxRepo:
             row_id, worker, status="sent", sent_at=now, attempts=OutboxMessage.attempts + 1, last_error=None
         ):
             return True
-        self.session.exec(  # type: ignore[call-overload]
+        self.session.exec(
             update(OutboxMessage)
             .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.status) == "pending")
             .values(status="sent", sent_at=now, ambiguous=True, claimed_by=None, lease_until=None)
@@ -515,7 +508,7 @@ class OutboxRepo:
 
     def renew(self, ids: list[int], worker: str, until: datetime) -> None:
         if ids:
-            self.session.exec(  # type: ignore[call-overload]
+            self.session.exec(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id).in_(ids), col(OutboxMessage.claimed_by) == worker)
                 .values(lease_until=until)
@@ -531,7 +524,7 @@ class OutboxRepo:
         )
         if keep:
             stmt = stmt.where(col(OutboxMessage.id).not_in(keep))
-        return self.session.exec(stmt).rowcount or 0  # type: ignore[call-overload]
+        return self.session.exec(stmt).rowcount or 0
 
     def last_menu(self, user_id: int, after: datetime, proactive_from: int) -> list[dict[str, Any]]:
         """The buttons (as stored) of the latest proactive message (priority ``proactive_from`` or
@@ -583,15 +576,16 @@ def _outbox_row(
     next_attempt_at: datetime | None = None,
     *,
     ask_contact: bool = False,
+    chat_id: str | None = None,
 ) -> OutboxMessage:
-    """The one builder of outbox rows."""
+    """The one builder of outbox rows (to the user's chat unless ``chat_id`` says otherwise)."""
     row = OutboxMessage(
         kind=kind,
         source_id=source_id,
         dedupe_key=dedupe_key,
-        user_id=user.id,
+        user_id=saved_id(user),
         channel=user.channel,
-        chat_id=user.external_id,
+        chat_id=user.external_id if chat_id is None else chat_id,
         text=text,
         buttons=buttons,
         ask_contact=ask_contact,
@@ -658,7 +652,7 @@ class ChatPacingRepo:
 
     def take(self, user_id: int, now_ts: float, lease_seconds: float, gap: float) -> bool:
         """Mark the chat busy if it is free (nothing in flight, and ``gap`` seconds since the last)."""
-        table = ChatPacing.__table__  # type: ignore[attr-defined]
+        table = table_of(ChatPacing)
         insert = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         stmt = (
             insert(table)
@@ -676,9 +670,7 @@ class ChatPacingRepo:
         values: dict[str, float] = {"busy_until": 0.0}
         if sent_at is not None:
             values["last_sent_at"] = sent_at
-        self.session.exec(  # type: ignore[call-overload]
-            update(ChatPacing).where(col(ChatPacing.user_id) == user_id).values(**values)
-        )
+        self.session.exec(update(ChatPacing).where(col(ChatPacing.user_id) == user_id).values(**values))
 
 
 @dataclass
@@ -698,9 +690,7 @@ class SendBudgetRepo:
 
         The row is locked first and the time read after: a sender that waited for the lock (SQLite's
         single writer, a PostgreSQL row lock) must not reserve a slot from a time already past."""
-        self.session.exec(  # type: ignore[call-overload]
-            update(SendBudget).where(col(SendBudget.key) == key).values(key=SendBudget.key)
-        )
+        self.session.exec(update(SendBudget).where(col(SendBudget.key) == key).values(key=SendBudget.key))
         now = clock()
         start = case((col(SendBudget.next_slot) > now, col(SendBudget.next_slot)), else_=now)
         taken = self.session.execute(
@@ -711,13 +701,13 @@ class SendBudgetRepo:
                 col(SendBudget.next_slot) <= now + horizon,
             )
             .values(next_slot=start + interval)
-            .returning(SendBudget.next_slot)
+            .returning(col(SendBudget.next_slot))
         ).scalar_one_or_none()
         return None if taken is None else float(taken) - interval
 
     def give_back(self, key: str, slot: float, interval: float) -> None:
         """Return an unused slot, if it is still the last one taken (nobody reserved after it)."""
-        self.session.exec(  # type: ignore[call-overload]
+        self.session.exec(
             update(SendBudget)
             .where(
                 col(SendBudget.key) == key,
@@ -733,7 +723,7 @@ class SendBudgetRepo:
         return (row.next_slot, row.paused_until) if row is not None else (0.0, 0.0)
 
     def pause(self, key: str, until: float) -> None:
-        self.session.exec(  # type: ignore[call-overload]
+        self.session.exec(
             update(SendBudget)
             .where(col(SendBudget.key) == key, col(SendBudget.paused_until) < until)
             .values(paused_until=until)
@@ -792,7 +782,7 @@ class InboxRepo:
         for row_id, channel, chat_key in candidates:
             if len(claimed) >= limit or f"{channel}:{chat_key}" in busy:
                 continue
-            taken = self.session.exec(  # type: ignore[call-overload]
+            taken = self.session.exec(
                 update(InboxUpdate)
                 .where(col(InboxUpdate.id) == row_id, ready)
                 .values(
@@ -813,7 +803,7 @@ class InboxRepo:
         self, row_id: int, worker: str, now: datetime, status: str = "done", error: str | None = None
     ) -> bool:
         """Mark a claimed update done (or failed); False when this worker no longer holds it."""
-        result = self.session.exec(  # type: ignore[call-overload]
+        result = self.session.exec(
             update(InboxUpdate)
             .where(
                 col(InboxUpdate.id) == row_id,
@@ -825,7 +815,7 @@ class InboxRepo:
         return (result.rowcount or 0) == 1
 
     def retry(self, row_id: int, worker: str, when: datetime, error: str) -> None:
-        self.session.exec(  # type: ignore[call-overload]
+        self.session.exec(
             update(InboxUpdate)
             .where(col(InboxUpdate.id) == row_id, col(InboxUpdate.claimed_by) == worker)
             .values(
@@ -839,7 +829,7 @@ class InboxRepo:
 
     def renew(self, ids: list[int], worker: str, until: datetime) -> None:
         if ids:
-            self.session.exec(  # type: ignore[call-overload]
+            self.session.exec(
                 update(InboxUpdate)
                 .where(col(InboxUpdate.id).in_(ids), col(InboxUpdate.claimed_by) == worker)
                 .values(lease_until=until)
@@ -858,7 +848,7 @@ class InboxRepo:
         )
 
     def purge_handled(self, before: datetime) -> int:
-        result = self.session.exec(  # type: ignore[call-overload]
+        result = self.session.exec(
             delete(InboxUpdate).where(
                 col(InboxUpdate.status).in_(("done", "failed")), col(InboxUpdate.received_at) < before
             )
@@ -870,7 +860,7 @@ def insert_ignore(session: Session, table: type[SQLModel], values: dict[str, Any
     """INSERT that does nothing when a unique key already holds the row; True when inserted."""
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    primary_key = next(iter(table.__table__.primary_key.columns))  # type: ignore[attr-defined]
+    primary_key = next(iter(table_of(table).primary_key.columns))
     stmt = insert(table).values(**values).on_conflict_do_nothing().returning(primary_key)
     return session.execute(stmt).first() is not None
 
@@ -942,13 +932,13 @@ class StaffRepo:
 
     def end_session(self, token: str) -> None:
         stmt = delete(StaffSession).where(col(StaffSession.id) == _token_digest(token))
-        self.session.exec(stmt)  # type: ignore[call-overload]
+        self.session.exec(stmt)
 
     def end_sessions(self, account_id: int | None) -> None:
-        self.session.exec(delete(StaffSession).where(col(StaffSession.staff_id) == account_id))  # type: ignore[call-overload]
+        self.session.exec(delete(StaffSession).where(col(StaffSession.staff_id) == account_id))
 
     def purge_expired_sessions(self, now: datetime) -> None:
-        self.session.exec(delete(StaffSession).where(col(StaffSession.expires_at) <= now))  # type: ignore[call-overload]
+        self.session.exec(delete(StaffSession).where(col(StaffSession.expires_at) <= now))
 
 
 def _token_digest(token: str) -> str:
@@ -977,10 +967,10 @@ class LoginFailureRepo:
             self.session.add(LoginFailure(key=key[:160], failed_at=now))
 
     def clear(self, keys: tuple[str, ...]) -> None:
-        self.session.exec(delete(LoginFailure).where(col(LoginFailure.key).in_(keys)))  # type: ignore[call-overload]
+        self.session.exec(delete(LoginFailure).where(col(LoginFailure.key).in_(keys)))
 
     def purge(self, before: datetime) -> None:
-        self.session.exec(delete(LoginFailure).where(col(LoginFailure.failed_at) < before))  # type: ignore[call-overload]
+        self.session.exec(delete(LoginFailure).where(col(LoginFailure.failed_at) < before))
 
 
 @dataclass
@@ -1029,7 +1019,7 @@ class SubscriptionRepo:
         self.session.add(subscription)
 
     def end_all(self, user_id: int, now: datetime) -> None:
-        self.session.exec(  # type: ignore[call-overload]
+        self.session.exec(
             update(Subscription)
             .where(col(Subscription.user_id) == user_id, col(Subscription.is_active))
             .values(is_active=False, cancelled_at=now)
@@ -1063,7 +1053,7 @@ class ReminderRepo:
 
     def claim(self, reminder_id: int, status: str, now: datetime) -> bool:
         """Move a pending reminder to ``status``; False when another process took it first."""
-        result = self.session.exec(  # type: ignore[call-overload]
+        result = self.session.exec(
             update(Reminder)
             .where(col(Reminder.id) == reminder_id, col(Reminder.status) == "pending")
             .values(status=status, processed_at=now)
@@ -1071,7 +1061,7 @@ class ReminderRepo:
         return (result.rowcount or 0) == 1
 
     def skip_pending(self, user_id: int, now: datetime) -> None:
-        self.session.exec(  # type: ignore[call-overload]
+        self.session.exec(
             update(Reminder)
             .where(col(Reminder.user_id) == user_id, col(Reminder.status) == "pending")
             .values(status="skipped", processed_at=now)
@@ -1103,7 +1093,7 @@ class BroadcastRepo:
 
     def take_draft(self, broadcast: Broadcast, now: datetime) -> bool:
         """Draft -> sending with a conditional update: only one confirmation ever wins."""
-        taken = self.session.exec(  # type: ignore[call-overload]
+        taken = self.session.exec(
             update(Broadcast)
             .where(col(Broadcast.id) == broadcast.id, col(Broadcast.status) == "draft")
             .values(status="sending", confirmed_at=now)

@@ -40,9 +40,9 @@ def create_dashboard(app: FastAPI, settings: Settings, session_key: str) -> None
     for group in (auth, leads, questions, deadlines, broadcasts):
         app.include_router(group.router)
     app.add_exception_handler(LoginNeeded, _login_needed)
-    app.add_exception_handler(FormRefused, _form_refused)  # type: ignore[arg-type]
-    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _bad_request)  # type: ignore[arg-type]
+    app.add_exception_handler(FormRefused, _form_refused)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _bad_request)
     app.add_exception_handler(Exception, _server_error)
 
 
@@ -54,18 +54,24 @@ async def _login_needed(request: Request, exc: Exception) -> Response:
     return to_login()
 
 
-async def _form_refused(request: Request, exc: FormRefused) -> Response:
+# Starlette types every handler as taking any Exception; each is registered for one class only.
+
+
+async def _form_refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FormRefused)
     return page(request, "forbidden.html", exc.staff, status_code=403)
 
 
-async def _http_error(request: Request, exc: HTTPException) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
     if _is_api(request):
         return JSONResponse({"ok": False}, status_code=exc.status_code)
     return error_page(request, exc.status_code)
 
 
-async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
+async def _bad_request(request: Request, exc: Exception) -> Response:
     """A bad id in the path is a page that does not exist; a bad form is a bad request."""
+    assert isinstance(exc, RequestValidationError)
     status = 404 if any(error.get("loc", ("",))[0] == "path" for error in exc.errors()) else 400
     if _is_api(request):
         return JSONResponse({"ok": False}, status_code=status)

@@ -9,29 +9,31 @@ import io
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from knowledge.yamlio import read_yaml
 from storage.models import Lead
 
 LAYOUT_FILE = Path(__file__).parent / "templates" / "export.yaml"
 # (header, width, value) per column.
-Column = tuple[str, int, Callable[[Lead, dict], object]]
+Column = tuple[str, int, Callable[[Lead, dict[str, Any]], object]]
 
 
-def layout() -> dict:
+def layout() -> dict[str, Any]:
     return read_yaml(LAYOUT_FILE)
 
 
-def columns(labels: dict, tz: ZoneInfo) -> list[Column]:
+def columns(labels: dict[str, Any], tz: ZoneInfo) -> list[Column]:
     """The columns of ``export.yaml`` with the function that fills each."""
-    values: dict[str, Callable[[Lead, dict], object]] = {
+    values: dict[str, Callable[[Lead, dict[str, Any]], object]] = {
         "index": lambda lead, ctx: ctx["index"],
         "ref_code": lambda lead, _: lead.ref_code,
         "created": lambda lead, _: lead.created_at.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
@@ -85,11 +87,11 @@ def csv_chunks(leads: Iterable[Lead], cols: list[Column], every: int = 500) -> I
 
 
 def write_xlsx(
-    leads: Iterable[Lead], cols: list[Column], title: str, subtitle: str, now: datetime, target: BinaryIO
+    leads: Iterable[Lead], cols: list[Column], title: str, subtitle: str, now: datetime, target: IO[bytes]
 ) -> None:
     """The spreadsheet, written row by row (openpyxl's write-only mode keeps memory flat)."""
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Ho so")
+    sheet = workbook.create_sheet("Ho so")  # a WriteOnlyWorksheet (whose stubs lack some attributes)
     header_row = 4
     for index, (_, width, _) in enumerate(cols, 1):
         sheet.column_dimensions[get_column_letter(index)].width = width
@@ -109,7 +111,7 @@ def write_xlsx(
     workbook.save(target)
 
 
-def _styled(sheet: object, value: object, font: Font, alignment: Alignment | None = None) -> WriteOnlyCell:
+def _styled(sheet: WriteOnlyWorksheet, value: str, font: Font, alignment: Alignment | None = None) -> Cell:
     cell = WriteOnlyCell(sheet, value=value)
     cell.font = font
     if alignment is not None:
@@ -117,7 +119,7 @@ def _styled(sheet: object, value: object, font: Font, alignment: Alignment | Non
     return cell
 
 
-def _cell(sheet: object, value: object, column: int) -> WriteOnlyCell | object:
+def _cell(sheet: WriteOnlyWorksheet, value: object, column: int) -> object:
     """Text is written as text, never as a formula; amounts get thousands separators."""
     if isinstance(value, str):
         cell = WriteOnlyCell(sheet, value=value)

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, BinaryIO
+from typing import IO, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -206,7 +206,7 @@ def _csv_stream(db: Database, query: LeadQuery, cols: list[export.Column]) -> It
 
 def _xlsx_file(
     db: Database, query: LeadQuery, cols: list[export.Column], title: str, subtitle: str, now: datetime
-) -> BinaryIO:
+) -> IO[bytes]:
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 (closed by _file_chunks)
     with db.unit() as repos:
         export.write_xlsx(repos.leads.stream(query), cols, title, subtitle, now, spool)
@@ -214,7 +214,7 @@ def _xlsx_file(
     return spool
 
 
-def _file_chunks(spool: BinaryIO, size: int = 256 * 1024) -> Iterator[bytes]:
+def _file_chunks(spool: IO[bytes], size: int = 256 * 1024) -> Iterator[bytes]:
     with spool:
         while chunk := spool.read(size):
             yield chunk
