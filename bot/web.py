@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from bot.channels.telegram import SECRET_HEADER as TELEGRAM_SECRET_HEADER
+from bot.channels.zalo import SECRET_HEADER as ZALO_SECRET_HEADER
 from bot.dashboard.app import create_dashboard
 from bot.secrets import session_key
 
@@ -49,11 +51,11 @@ def create_web_app(
 
     @app.post("/webhook/telegram")
     async def telegram_webhook(request: Request) -> Response:
-        return await _webhook(request, request.app.state.telegram, "X-Telegram-Bot-Api-Secret-Token")
+        return await _webhook(request, request.app.state.telegram, TELEGRAM_SECRET_HEADER)
 
     @app.post("/webhook/zalo")
     async def zalo_webhook(request: Request) -> Response:
-        return await _webhook(request, request.app.state.zalo, "X-Bot-Api-Secret-Token")
+        return await _webhook(request, request.app.state.zalo, ZALO_SECRET_HEADER)
 
     return app
 
