@@ -1,5 +1,5 @@
 """End-to-end fixtures: the whole process (``bot.app.Runner``: web server, Telegram channel, outbox)
-against the local fake Telegram Bot API over HTTP."""
+against the local fake Telegram Bot API over HTTP (the ``fake_telegram`` fixture of tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,6 @@ from bot.settings import Settings
 from tests.fakes.telegram import FakeTelegram
 
 STAFF_CHAT = 900
-
-
-@pytest.fixture
-async def fake_telegram() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 def telegram_settings(fake: FakeTelegram, database_url: str, **extra) -> Settings:

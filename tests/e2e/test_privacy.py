@@ -36,6 +36,7 @@ from storage.repositories import Repos
 from tests.e2e.conftest import TelegramBot
 from tests.e2e.test_telegram import buttons, exchange
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.zalo import FakeZalo
 from tests.handlers.conftest import Chat
 from tests.handlers.test_losses import fill_form
 
@@ -172,12 +173,10 @@ async def test_withdrawing_consent_anonymises_the_applications(
     assert any("rút lại sự đồng ý" in note for note in notes)
 
 
-async def test_erase_on_zalo_by_number(tmp_path, database_url: str) -> None:
+async def test_erase_on_zalo_by_number(fake_zalo: FakeZalo, database_url: str) -> None:
     from tests.e2e.test_zalo import ZaloBot, say, zalo_settings
-    from tests.fakes.zalo import FakeZalo
 
-    fake = FakeZalo()
-    await fake.start()
+    fake = fake_zalo
     bot = ZaloBot(zalo_settings(fake, database_url))
     await bot.start()
     chat = "f00dbabe0001"
@@ -193,7 +192,6 @@ async def test_erase_on_zalo_by_number(tmp_path, database_url: str) -> None:
         assert not any(personal_rows(bot.services.db, chat).values())
     finally:
         await bot.stop()
-        await fake.stop()
 
 
 def test_console_producer_has_the_same_rights(database: Database, catalog) -> None:

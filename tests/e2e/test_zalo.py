@@ -37,14 +37,6 @@ TEXTS = Texts()
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture
-async def fake_zalo() -> AsyncIterator[FakeZalo]:
-    fake = FakeZalo()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
 def zalo_settings(fake: FakeZalo, database_url: str, **extra: object) -> Settings:
     return Settings(
         _env_file=None,

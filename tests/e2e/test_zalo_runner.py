@@ -26,22 +26,6 @@ ZALO_CHAT = "a1b2c3d4e5f60718"
 TELEGRAM_CHAT = 4343
 
 
-@pytest.fixture
-async def fake_zalo() -> AsyncIterator[FakeZalo]:
-    fake = FakeZalo()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def fake_telegram() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
 def settings(zalo: FakeZalo, telegram: FakeTelegram | None, database_url: str, **extra) -> Settings:
     values = {
         "zalo_bot_token": zalo.token,
