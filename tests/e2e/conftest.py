@@ -10,6 +10,8 @@ import pytest
 from bot.app import Runner
 from bot.services import Services
 from bot.settings import Settings
+from storage.models import Conversation
+from storage.repositories import Repos
 from tests.fakes.telegram import FakeTelegram
 
 STAFF_CHAT = 900
@@ -25,6 +27,20 @@ def telegram_settings(fake: FakeTelegram, database_url: str, **extra) -> Setting
         **extra,
     }
     return Settings(_env_file=None, **values)
+
+
+def conversation(services: Services, channel: str, chat_id: int | str) -> Conversation:
+    """Where the user is in the dialogue, as stored: flow, step and the answers so far."""
+    with services.db.session() as s:
+        repos = Repos(s)
+        user = repos.users.find(channel, str(chat_id))
+        assert user is not None, f"no {channel} user {chat_id}"
+        return repos.conversations.get(user.id)
+
+
+def template_text(services: Services, template: str) -> str:
+    """A template without values as the dialogue sends it: to know a reply by its template."""
+    return services.texts.explain(services.texts.render(template))
 
 
 class TelegramBot:
