@@ -43,30 +43,38 @@ def template_text(services: Services, template: str) -> str:
     return services.texts.explain(services.texts.render(template))
 
 
-class TelegramBot:
-    """The bot process; restartable on the same database."""
+class RunningBot:
+    """The whole process (``bot.app.Runner``) in the test's event loop; restartable on the same database."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.runner: Runner | None = None
+        self._runner: Runner | None = None
+
+    @property
+    def runner(self) -> Runner:
+        assert self._runner is not None, "the bot is not running"
+        return self._runner
 
     @property
     def services(self) -> Services:
-        assert self.runner is not None
         return self.runner.services
 
     async def start(self) -> None:
-        self.runner = Runner(self.settings)
-        await self.runner.start()
+        self._runner = Runner(self.settings)
+        await self._runner.start()
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.stop()
-        self.runner = None
+        if self._runner is not None:
+            await self._runner.stop()
+        self._runner = None
 
     async def restart(self) -> None:
         await self.stop()
         await self.start()
+
+
+class TelegramBot(RunningBot):
+    """The bot process on Telegram."""
 
 
 @pytest.fixture

@@ -14,16 +14,14 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from bot.app import Runner
 from bot.channels.plaintext import html_to_text
 from bot.channels.zalo import SECRET_HEADER, ZaloChannel, ZaloError, render_parts, to_incoming
-from bot.services import Services
 from bot.settings import Settings
 from handlers.texts import Texts
 from handlers.types import Button, Kind, Reply
 from storage.models import OutboxMessage
 from storage.repositories import Repos
-from tests.e2e.conftest import conversation
+from tests.e2e.conftest import RunningBot, conversation
 from tests.fakes.zalo import TEXT_EVENT, FakeZalo, make_update, post_webhook
 
 CHAT = "6ede9afa66b88fe6d6a9"
@@ -48,39 +46,13 @@ def zalo_settings(fake: FakeZalo, database_url: str, **extra: object) -> Setting
     )
 
 
-class ZaloBot:
+class ZaloBot(RunningBot):
     """The bot process on Zalo (``bot.app.Runner``: inbox, dialogue, outbox); restartable."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._runner: Runner | None = None
-
-    @property
-    def runner(self) -> Runner:
-        assert self._runner is not None, "the bot is not running"
-        return self._runner
-
-    @property
-    def services(self) -> Services:
-        return self.runner.services
 
     @property
     def channel(self) -> ZaloChannel:
         assert self.runner.zalo is not None
         return self.runner.zalo
-
-    async def start(self) -> None:
-        self._runner = Runner(self.settings)
-        await self._runner.start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.stop()
-        self._runner = None
-
-    async def restart(self) -> None:
-        await self.stop()
-        await self.start()
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until every stored update is handled and every queued message sent."""
