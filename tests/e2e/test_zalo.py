@@ -42,7 +42,7 @@ def zalo_settings(fake: FakeZalo, database_url: str, **extra: object) -> Setting
         zalo_bot_token=fake.token,
         zalo_api_base_url=fake.base_url,
         database_url=database_url,
-        **extra,
+        **{"web_port": 0, **extra},  # a free port: 8080 may be taken by another run on this machine
     )
 
 
