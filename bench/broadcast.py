@@ -21,30 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from knowledge.catalog import load_catalog
-from services.broadcasts import Audience, BroadcastService
-from services.staff_directory import StaffDirectory
 from storage.db import Database
-from storage.repositories import Repos
 from tests.fakes.telegram import FakeTelegram
-from tests.support.botprocess import BotProcess, bot_env
-from tests.support.seed import seed_producers
+from tests.support.botprocess import BotProcess, telegram_env
+from tests.support.seed import queue_broadcast, seed_producers
 
 FIRST_CHAT = 5_000_000
 FIRST_LIVE_CHAT = 7_000_000
 LIVE_PRODUCERS = 60
 NEEDLE = "Hội chợ khuyến công"
 QUESTIONS = ("/start", "co ho tro mua may say khong", "hoi cho trien lam", "/menu")
-
-
-def queue_broadcast(db: Database) -> None:
-    with db.session() as s:
-        repos = Repos(s)
-        service = BroadcastService(StaffDirectory())
-        draft = service.create(
-            repos, f"{NEEDLE} tháng 9: đăng ký gian hàng trước 15/8.", Audience(), [], "bench"
-        )
-        service.confirm(repos, load_catalog().kb, draft)
 
 
 async def live_traffic(fake: FakeTelegram, per_sec: float, stop: asyncio.Event) -> list[tuple[int, float]]:
@@ -76,17 +62,11 @@ async def run(recipients: int, cap: float, live_per_sec: float, database_url: st
     db = Database(database_url)
     db.migrate()
     seed_producers(db, recipients, FIRST_CHAT)
-    queue_broadcast(db)
+    queue_broadcast(db, f"{NEEDLE} tháng 9: đăng ký gian hàng trước 15/8.", author="bench")
     fake = FakeTelegram()
     fake.flood_limit_per_sec = cap
     await fake.start()
-    env = bot_env(
-        database_url,
-        TELEGRAM_BOT_TOKEN=fake.token,
-        TELEGRAM_API_BASE_URL=fake.base_url,
-        BROADCAST_RATE_PER_SEC=str(cap),
-    )
-    bot = BotProcess(env).start()
+    bot = BotProcess(telegram_env(fake, database_url, BROADCAST_RATE_PER_SEC=str(cap))).start()
     stop_live = asyncio.Event()
     chats = range(FIRST_CHAT, FIRST_CHAT + recipients)
     await bot.wait_ready()
@@ -109,7 +89,7 @@ async def run(recipients: int, cap: float, live_per_sec: float, database_url: st
     broadcast_times = sorted(m["at"] for chat in chats for m in fake.messages(chat))
     first, last = broadcast_times[0], broadcast_times[-1]
     window = [t for t, _ in fake.sent_log if first <= t <= last]
-    counts = [sum(NEEDLE in m.get("text", "") for m in fake.messages(chat)) for chat in chats]
+    counts = fake.received(chats, NEEDLE)
     latencies, unanswered = reply_latencies(fake, asked)
     if "--verbose" in sys.argv:
         print(
@@ -133,8 +113,8 @@ async def run(recipients: int, cap: float, live_per_sec: float, database_url: st
         if len(latencies) >= 20
         else max(latencies, default=float("nan"))
     )
-    duplicates = sum(c - 1 for c in counts if c > 1)
-    losses = sum(1 for c in counts if c == 0)
+    duplicates = sum(c - 1 for c in counts.values())
+    losses = recipients - len(counts)
     for line in (
         f"recipients: {recipients}, cap = BROADCAST_RATE_PER_SEC = {cap:g} msg/s, database: {db.dialect}",
         f"broadcast: {elapsed:.1f} s, {broadcast_rate:.1f} msg/s = {broadcast_rate / cap:.3f} of the cap",

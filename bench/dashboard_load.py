@@ -25,7 +25,7 @@ from storage.db import Database
 from storage.passwords import hash_password
 from storage.repositories import Repos
 from tests.fakes.telegram import FakeTelegram
-from tests.support.botprocess import BotProcess, bot_env
+from tests.support.botprocess import BotProcess, telegram_env
 from tests.support.seed import seed_leads
 
 PASSWORD = "mat-khau-du-dai-123"
@@ -95,9 +95,7 @@ async def run(leads: int, logins: int, database_url: str) -> int:
     db.dispose()
     fake = FakeTelegram()
     await fake.start()
-    bot = BotProcess(
-        bot_env(database_url, TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_BASE_URL=fake.base_url)
-    ).start()
+    bot = BotProcess(telegram_env(fake, database_url)).start()
     try:
         base = f"http://127.0.0.1:{await bot.wait_ready()}"
         print(f"leads: {leads}, logins: {logins}, database: {db.dialect}")

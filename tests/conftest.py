@@ -1,10 +1,11 @@
 """Shared fixtures: a fresh database per test (SQLite file, or PostgreSQL when TEST_DATABASE_URL is
-set), the loaded knowledge catalog, and factories."""
+set), the loaded knowledge catalog, factories, and the fake Telegram and Zalo Bot APIs served over
+HTTP on a free local port (the only place tests start them)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from sqlalchemy import text
 from knowledge.catalog import Catalog, load_catalog
 from storage.db import Database
 from storage.models import metadata
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.zalo import FakeZalo
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 DATA_DIR = Path(__file__).parent / "data"
@@ -62,3 +65,17 @@ def database_url(database: Database) -> str:
 @pytest.fixture
 def today() -> date:
     return date(2026, 11, 23)
+
+
+@pytest.fixture
+async def fake_telegram() -> AsyncIterator[FakeTelegram]:
+    """The fake Telegram Bot API, serving for this test alone."""
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_zalo() -> AsyncIterator[FakeZalo]:
+    """The fake Zalo Bot API, serving for this test alone."""
+    async with FakeZalo() as fake:
+        yield fake

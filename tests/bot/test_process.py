@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import httpx
 
@@ -18,20 +13,7 @@ from bot.web import create_web_app
 from handlers.dialogue import Dialogue
 from handlers.texts import Texts
 from storage.db import Database
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _env(database_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_"))}
-    env.update(DATABASE_URL=database_url, **extra)
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.botprocess import ROOT, BotProcess, bot_env
 
 
 def test_console_chat_runs_the_same_dialogue(database_url: str) -> None:
@@ -42,7 +24,7 @@ def test_console_chat_runs_the_same_dialogue(database_url: str) -> None:
         text=True,
         cwd=ROOT,
         timeout=60,
-        env=_env(database_url),
+        env=bot_env(database_url),
     )
     assert out.returncode == 0, out.stderr
     assert "1. 📚 Tra cứu chính sách" in out.stdout  # buttons become a numbered list
@@ -52,34 +34,18 @@ def test_console_chat_runs_the_same_dialogue(database_url: str) -> None:
     assert "300 triệu đồng" in out.stdout
 
 
-def test_run_without_token_serves_the_dashboard_and_stops_cleanly(database_url: str) -> None:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-        env=_env(database_url, WEB_PORT=str(port)),
-    )
+async def test_run_without_token_serves_the_dashboard_and_stops_cleanly(database_url: str) -> None:
+    bot = BotProcess(bot_env(database_url)).start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stdout.read()
-                assert time.monotonic() < deadline, "the web server did not start"
-                time.sleep(0.2)
+        port = await bot.wait_ready(timeout=30)
+        async with httpx.AsyncClient(base_url=bot.url, timeout=5) as client:
+            response = await client.get("/healthz")
         assert response.status_code == 200 and response.json() == {"status": "ok"}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=20)
-    assert proc.returncode == 0, output
-    assert f"http://127.0.0.1:{port}/" in output
-    assert "Traceback" not in output
+        code = await bot.stop(timeout=20)
+    assert code == 0, bot.log()
+    assert f"http://127.0.0.1:{port}/" in bot.log()
+    assert "Traceback" not in bot.log()
 
 
 def test_healthz_is_503_when_the_database_is_unreachable(catalog) -> None:

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from storage.db import Database
 from storage.models import OutboxMessage
 from tests.fakes.telegram import FakeTelegram
-from tests.support.botprocess import ROOT, BotProcess, bot_env
+from tests.support.botprocess import ROOT, BotProcess, telegram_env, wait_until
 from tests.support.seed import seed_producers
 
 USERS = 1000
@@ -23,36 +23,15 @@ FIRST_CHAT = 3_000_000
 NEEDLE = "Hội chợ"
 
 
-def env(fake: FakeTelegram, database_url: str) -> dict[str, str]:
-    return bot_env(
-        database_url,
-        TELEGRAM_BOT_TOKEN=fake.token,
-        TELEGRAM_API_BASE_URL=fake.base_url,
-        BROADCAST_RATE_PER_SEC="60",  # above the fake's limit: it will answer 429
-    )
-
-
 def delivered(fake: FakeTelegram) -> Counter[int]:
-    return Counter(
-        {
-            FIRST_CHAT + i: n
-            for i in range(USERS)
-            if (n := sum(NEEDLE in m.get("text", "") for m in fake.messages(FIRST_CHAT + i)))
-        }
-    )
-
-
-async def wait_until(predicate, timeout: float, what: str, bot: BotProcess) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, f"{what}\n{bot.log()}"
-        await asyncio.sleep(0.1)
+    return fake.received(range(FIRST_CHAT, FIRST_CHAT + USERS), NEEDLE)
 
 
 async def test_broadcast_stopped_half_way_arrives_exactly_once(
     fake_telegram: FakeTelegram, database: Database, database_url: str
 ) -> None:
     fake_telegram.flood_limit_per_sec = 40
+    env = telegram_env(fake_telegram, database_url, BROADCAST_RATE_PER_SEC="60")  # above the limit: 429s
     seed_producers(database, USERS, FIRST_CHAT)
     queued = subprocess.run(
         [
@@ -65,7 +44,7 @@ async def test_broadcast_stopped_half_way_arrives_exactly_once(
             "--yes",
         ],
         cwd=ROOT,
-        env=env(fake_telegram, database_url),
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -73,7 +52,7 @@ async def test_broadcast_stopped_half_way_arrives_exactly_once(
     assert queued.returncode == 0, queued.stderr
     assert queued.stdout.strip().isdigit()
 
-    bot = BotProcess(env(fake_telegram, database_url)).start()
+    bot = BotProcess(env).start()
     await wait_until(lambda: len(delivered(fake_telegram)) >= USERS // 3, 60, "a third of the broadcast", bot)
     assert await bot.stop() == 0, bot.log()
     stopped_at = len(delivered(fake_telegram))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -24,39 +23,12 @@ from storage.models import Broadcast, Deadline, InboxUpdate, OutboxMessage, Remi
 from storage.repositories import Repos
 from tests.conftest import TEST_DATABASE_URL
 from tests.fakes.telegram import FakeTelegram
-from tests.support.botprocess import BotProcess, bot_env
-from tests.support.seed import seed_producers, subscribe
+from tests.support.botprocess import BotProcess, telegram_env, wait_until
+from tests.support.seed import queue_broadcast, seed_producers, subscribe
 
 CONCURRENCY = 8  # the outbox's messages in flight per channel: the most a kill can leave ambiguous
 FIRST_CHAT = 6_000_000
 WEBHOOK_SECRET = "crash-test-secret"
-
-
-def telegram_env(fake: FakeTelegram, database_url: str, **values: str) -> dict[str, str]:
-    return bot_env(
-        database_url,
-        TELEGRAM_BOT_TOKEN=fake.token,
-        TELEGRAM_API_BASE_URL=fake.base_url,
-        **values,
-    )
-
-
-async def wait_until(
-    predicate: Callable[[], bool], timeout: float, what: str, bots: list[BotProcess]
-) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            logs = "\n".join(bot.log() for bot in bots)
-            raise AssertionError(f"timed out waiting for {what}\n{logs}")
-        await asyncio.sleep(0.05)
-
-
-def received(fake: FakeTelegram, chats: range, needle: str) -> Counter[int]:
-    """How many messages containing ``needle`` each chat got."""
-    return Counter(
-        {chat: n for chat in chats if (n := sum(needle in m.get("text", "") for m in fake.messages(chat)))}
-    )
 
 
 def outbox_statuses(database: Database) -> Counter[str]:
@@ -67,20 +39,6 @@ def outbox_statuses(database: Database) -> Counter[str]:
 def ambiguous_rows(database: Database) -> int:
     with database.session() as s:
         return len(s.exec(select(OutboxMessage.id).where(col(OutboxMessage.ambiguous))).all())
-
-
-def queue_broadcast(database: Database, text: str) -> int:
-    from knowledge.catalog import load_catalog
-    from services.broadcasts import Audience, BroadcastService
-    from services.staff_directory import StaffDirectory
-
-    with database.session() as s:
-        repos = Repos(s)
-        service = BroadcastService(StaffDirectory())
-        draft = service.create(repos, text, Audience(), [], "test")
-        service.confirm(repos, load_catalog().kb, draft)
-        assert draft.id is not None
-        return draft.id
 
 
 async def test_a_broadcast_killed_half_way_reaches_everyone(
@@ -94,20 +52,18 @@ async def test_a_broadcast_killed_half_way_reaches_everyone(
     bot = BotProcess(telegram_env(fake_telegram, database_url, BROADCAST_RATE_PER_SEC="60")).start()
     try:
         await wait_until(
-            lambda: len(received(fake_telegram, chats, "Hội chợ")) >= users // 3, 60, "a third", [bot]
+            lambda: len(fake_telegram.received(chats, "Hội chợ")) >= users // 3, 60, "a third", bot
         )
         bot.kill()
-        halfway = len(received(fake_telegram, chats, "Hội chợ"))
+        halfway = len(fake_telegram.received(chats, "Hội chợ"))
         assert halfway < users, "the broadcast finished before the kill"
         bot.start()  # at once, as Restart=always does
-        await wait_until(
-            lambda: len(received(fake_telegram, chats, "Hội chợ")) == users, 90, "everyone", [bot]
-        )
-        await wait_until(lambda: outbox_statuses(database) == {"sent": users}, 30, "the report", [bot])
+        await wait_until(lambda: len(fake_telegram.received(chats, "Hội chợ")) == users, 90, "everyone", bot)
+        await wait_until(lambda: outbox_statuses(database) == {"sent": users}, 30, "the report", bot)
         await asyncio.sleep(1.0)  # anything sent twice late would show up now
     finally:
         await bot.stop()
-    counts = received(fake_telegram, chats, "Hội chợ")
+    counts = fake_telegram.received(chats, "Hội chợ")
     twice = sum(n - 1 for n in counts.values())
     assert len(counts) == users  # nobody missed
     assert twice <= CONCURRENCY  # only what was in flight at the kill
@@ -152,21 +108,21 @@ async def test_reminders_killed_three_times_reach_every_subscriber_once(
     try:
         for fraction in (8, 3, 2):  # kill as the reminders start, then twice more along the way
             await wait_until(
-                lambda f=fraction: len(received(fake_telegram, chats, "đề án")) >= users // f,
+                lambda f=fraction: len(fake_telegram.received(chats, "đề án")) >= users // f,
                 60,
                 "reminders",
-                [bot],
+                bot,
             )
             bot.kill()
             bot.start()
         await wait_until(
-            lambda: len(received(fake_telegram, chats, "đề án")) == users, 90, "every reminder", [bot]
+            lambda: len(fake_telegram.received(chats, "đề án")) == users, 90, "every reminder", bot
         )
-        await wait_until(lambda: outbox_statuses(database) == {"sent": users}, 30, "the outbox", [bot])
+        await wait_until(lambda: outbox_statuses(database) == {"sent": users}, 30, "the outbox", bot)
         await asyncio.sleep(1.0)
     finally:
         await bot.stop()
-    counts = received(fake_telegram, chats, "đề án")
+    counts = fake_telegram.received(chats, "đề án")
     assert len(counts) == users
     assert sum(n - 1 for n in counts.values()) <= 3 * CONCURRENCY
     with database.session() as s:
@@ -202,9 +158,9 @@ async def test_webhook_updates_acknowledged_before_a_kill_are_all_answered(
         bot.start()
         chats = range(FIRST_CHAT, FIRST_CHAT + producers)
         await wait_until(
-            lambda: all(fake_telegram.messages(chat) for chat in chats), 60, "an answer for everyone", [bot]
+            lambda: all(fake_telegram.messages(chat) for chat in chats), 60, "an answer for everyone", bot
         )
-        await wait_until(lambda: not outbox_statuses(database).keys() - {"sent"}, 30, "the outbox", [bot])
+        await wait_until(lambda: not outbox_statuses(database).keys() - {"sent"}, 30, "the outbox", bot)
         await asyncio.sleep(1.0)
     finally:
         await bot.stop()
@@ -240,17 +196,17 @@ async def test_two_processes_share_a_broadcast_and_one_is_killed(
     first, second = BotProcess(env).start(), BotProcess(env).start()
     try:
         await wait_until(
-            lambda: len(received(fake_telegram, chats, "mây tre")) >= users // 3, 60, "a third", [first]
+            lambda: len(fake_telegram.received(chats, "mây tre")) >= users // 3, 60, "a third", first
         )
         first.kill()  # its claimed messages are given back by the other process
         await wait_until(
-            lambda: len(received(fake_telegram, chats, "mây tre")) == users, 90, "everyone", [second]
+            lambda: len(fake_telegram.received(chats, "mây tre")) == users, 90, "everyone", second
         )
-        await wait_until(lambda: outbox_statuses(database) == {"sent": users}, 30, "the report", [second])
+        await wait_until(lambda: outbox_statuses(database) == {"sent": users}, 30, "the report", second)
         await asyncio.sleep(1.0)
     finally:
         await second.stop()
-    counts = received(fake_telegram, chats, "mây tre")
+    counts = fake_telegram.received(chats, "mây tre")
     assert len(counts) == users
     assert sum(n - 1 for n in counts.values()) <= CONCURRENCY
     # One budget for the token, in the database: two senders together stay under the platform's limit.

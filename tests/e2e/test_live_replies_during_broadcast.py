@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import asyncio
 
-from services.broadcasts import Audience, BroadcastService
-from services.staff_directory import StaffDirectory
+from services.broadcasts import BroadcastService
 from storage.repositories import Repos
 from tests.e2e.conftest import TelegramBot, telegram_settings
 from tests.e2e.test_telegram import exchange
 from tests.fakes.telegram import FakeTelegram
+from tests.support.seed import queue_broadcast, seed_producers
 
 RECIPIENTS = 250
+FIRST_CHAT = 8_000_000
 
 
 async def test_live_replies_stay_fast_during_a_broadcast(
@@ -27,20 +28,17 @@ async def test_live_replies_stay_fast_during_a_broadcast(
     try:
         runner = bot.runner
         assert runner.transports["telegram"].bot is runner.telegram.application.bot  # one client, one budget
-        with runner.services.db.session() as s:
-            repos = Repos(s)
-            for i in range(RECIPIENTS):
-                repos.users.get_or_create("telegram", str(8_000_000 + i), f"Hộ {i}")
-            service = BroadcastService(StaffDirectory())
-            draft = service.create(repos, "Thông báo lịch hội chợ", Audience(), [], "test")
-            service.confirm(repos, runner.services.catalog.kb, draft)
+        seed_producers(runner.services.db, RECIPIENTS, FIRST_CHAT)
+        broadcast_id = queue_broadcast(
+            runner.services.db, "Thông báo lịch hội chợ", kb=runner.services.catalog.kb
+        )
         runner.outbox.wake()
         await asyncio.sleep(1.0)  # the broadcast is in full swing
         sent_when_answered = []
         for _ in range(5):
             await exchange(fake_telegram, 4242, lambda: fake_telegram.send_text(4242, "/menu"), settle=0.0)
             with runner.services.db.session() as s:
-                report = BroadcastService.report(Repos(s), draft).counts
+                report = BroadcastService.report(Repos(s), Repos(s).broadcasts.get(broadcast_id)).counts
             assert report["waiting"] > 0, "the reply waited until the broadcast was over"
             sent_when_answered.append(report["sent"])
             await asyncio.sleep(0.4)

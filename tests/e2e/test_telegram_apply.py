@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from storage.models import Lead
-from tests.e2e.conftest import STAFF_CHAT, TelegramBot
+from tests.e2e.conftest import STAFF_CHAT, TelegramBot, conversation
 from tests.e2e.test_telegram import buttons, exchange, texts
 from tests.fakes.telegram import FakeTelegram
 
@@ -17,14 +17,19 @@ def answer_button(message: dict, suffix: str) -> str:
     return next(b for b in buttons(message) if b.endswith(suffix))
 
 
-async def start_application(fake: FakeTelegram) -> None:
+def step(bot: TelegramBot) -> tuple[str, str | None]:
+    state = conversation(bot.services, "telegram", PRODUCER)
+    return state.flow, state.step
+
+
+async def start_application(fake: FakeTelegram, bot: TelegramBot) -> None:
     await exchange(fake, PRODUCER, lambda: fake.send_text(PRODUCER, "/start", first_name="Hoa"))
     await exchange(fake, PRODUCER, lambda: fake.press_button(PRODUCER, "p:machinery-national"))
-    replies = await exchange(fake, PRODUCER, lambda: fake.press_button(PRODUCER, "a:machinery-national"))
-    assert "họ và tên" in replies[-1]["text"]
+    await exchange(fake, PRODUCER, lambda: fake.press_button(PRODUCER, "a:machinery-national"))
+    assert step(bot) == ("apply", "full_name")
 
 
-async def finish_application(fake: FakeTelegram, after_name: bool = False) -> list[dict]:
+async def finish_application(fake: FakeTelegram, bot: TelegramBot, after_name: bool = False) -> list[dict]:
     say = fake.send_text
     if not after_name:
         replies = await exchange(fake, PRODUCER, lambda: say(PRODUCER, "Trần Thị Hoa"))
@@ -41,7 +46,7 @@ async def finish_application(fake: FakeTelegram, after_name: bool = False) -> li
     replies = await exchange(
         fake, PRODUCER, lambda: fake.press_button(PRODUCER, answer_button(replies[-1], ":yes"))
     )
-    assert "xem lại hồ sơ" in replies[-1]["text"]
+    assert step(bot) == ("apply", "summary")
     return replies
 
 
@@ -49,8 +54,8 @@ async def test_full_application_reaches_staff_and_status_changes_reach_the_produ
     fake_telegram: FakeTelegram, telegram_bot: TelegramBot
 ) -> None:
     fake = fake_telegram
-    await start_application(fake)
-    summary = await finish_application(fake)
+    await start_application(fake, telegram_bot)
+    summary = await finish_application(fake, telegram_bot)
     assert "0912 345 678" in summary[-1]["text"] and "500 triệu đồng" in summary[-1]["text"]
     submit = next(b for b in buttons(summary[-1]) if b.startswith("as:"))
     done = await exchange(fake, PRODUCER, lambda: fake.press_button(PRODUCER, submit))
@@ -62,20 +67,24 @@ async def test_full_application_reaches_staff_and_status_changes_reach_the_produ
     before = len(fake.messages(PRODUCER))
     await exchange(fake, STAFF_CHAT, lambda: fake.press_button(STAFF_CHAT, status_button))
     told = await fake.wait_for_messages(PRODUCER, before + 1)
-    assert "Đã liên hệ" in told[-1]["text"]
+    contacted = telegram_bot.services.texts.labels["lead_status"]["contacted"]
+    with telegram_bot.services.db.session() as s:
+        lead = s.exec(select(Lead)).one()
+    assert lead.status == "contacted"
+    assert lead.ref_code in told[-1]["text"] and contacted in told[-1]["text"]  # the producer is told
 
     replies = await exchange(fake, PRODUCER, lambda: fake.send_text(PRODUCER, "/hoso"))
-    assert "Đã liên hệ" in replies[-1]["text"]
+    assert lead.ref_code in replies[-1]["text"] and contacted in replies[-1]["text"]
 
 
 async def test_restart_in_the_middle_of_an_application(
     fake_telegram: FakeTelegram, telegram_bot: TelegramBot
 ) -> None:
     fake = fake_telegram
-    await start_application(fake)
+    await start_application(fake, telegram_bot)
     await exchange(fake, PRODUCER, lambda: fake.send_text(PRODUCER, "Trần Thị Hoa"))
     await telegram_bot.restart()
-    summary = await finish_application(fake, after_name=True)
+    summary = await finish_application(fake, telegram_bot, after_name=True)
     assert "Trần Thị Hoa" in summary[-1]["text"]
 
 
@@ -83,15 +92,14 @@ async def test_double_tap_on_submit_creates_one_lead(
     fake_telegram: FakeTelegram, telegram_bot: TelegramBot
 ) -> None:
     fake = fake_telegram
-    await start_application(fake)
-    summary = await finish_application(fake)
+    await start_application(fake, telegram_bot)
+    summary = await finish_application(fake, telegram_bot)
     submit = next(b for b in buttons(summary[-1]) if b.startswith("as:"))
     message_id = summary[-1]["message_id"]
     fake.press_button(PRODUCER, submit, message_id=message_id)
     replies = await exchange(
         fake, PRODUCER, lambda: fake.press_button(PRODUCER, submit, message_id=message_id)
     )
-    assert "đã được gửi rồi" in texts(replies)
     with telegram_bot.services.db.session() as s:
         leads = s.exec(select(Lead)).all()
         assert len(leads) == 1

@@ -1,4 +1,8 @@
-"""Serving a fake platform API on 127.0.0.1 and a free port, as a task of the test's event loop."""
+"""Serving a fake platform API on 127.0.0.1 and a free port, as a task of the test's event loop.
+
+`FakeServer` is what the fake Telegram and Zalo Bot APIs share: start and stop, and use as
+``async with FakeTelegram() as fake:``; the ``fake_telegram`` and ``fake_zalo`` fixtures in
+tests/conftest.py and the benchmarks start them only that way."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Callable, Iterator
+from typing import Self
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -119,3 +124,40 @@ class Waiting:
         except TimeoutError:
             return predicate()
         return True
+
+
+class FakeServer(Waiting):
+    """A fake platform API served by a `LocalServer`; pending long polls are answered on stop.
+
+    Subclasses build their Starlette ``app`` and call ``super().__init__(app, name, path)``; the
+    base URL is ``http://127.0.0.1:{port}{path}``.
+    """
+
+    def __init__(self, app: ASGIApp, name: str, path: str = "") -> None:
+        self._stopping = False
+        self._http = LocalServer(app, name)
+        self._base_path = path
+
+    @property
+    def base_url(self) -> str:
+        if self._http.port is None:
+            raise RuntimeError(f"{self._http.name} is not started")
+        return f"http://127.0.0.1:{self._http.port}{self._base_path}"
+
+    async def start(self) -> None:
+        """Serve on 127.0.0.1 and a free port, as a task of the current event loop."""
+        self._stopping = False
+        await self._http.start()
+
+    async def stop(self) -> None:
+        """Answer pending long polls, then shut the server down."""
+        self._stopping = True
+        await self._notify()
+        await self._http.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()

@@ -23,8 +23,8 @@ import itertools
 import json
 import re
 import time
-from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections import Counter, defaultdict, deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -36,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.fakes.server import LocalServer, Waiting
+from tests.fakes.server import FakeServer
 
 JSONDict = dict[str, Any]
 Handler = Callable[[JSONDict], Awaitable[Any]]
@@ -738,7 +738,7 @@ def _error_response(error: ApiError) -> JSONResponse:
 # --------------------------------------------------------------------------- the fake
 
 
-class FakeTelegram(Waiting):
+class FakeTelegram(FakeServer):
     """An in-process Bot API server with an update queue and a record of what the bot did."""
 
     def __init__(
@@ -752,6 +752,8 @@ class FakeTelegram(Waiting):
             "username": username,
         }
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])])
+        # base_url is the value for ApplicationBuilder().base_url(); PTB appends the token.
+        super().__init__(self.app, "FakeTelegram", "/bot")
         # What the bot did.
         self.calls: list[tuple[str, JSONDict]] = []
         self.sent_log: list[tuple[float, int]] = []  # (time.time(), chat id) of every message sent
@@ -784,8 +786,6 @@ class FakeTelegram(Waiting):
         self._last_sent_by_chat: dict[int, float] = {}
         self._count_429 = 0
         self._pending_callbacks: set[str] = set()
-        self._stopping = False
-        self._http = LocalServer(self.app, "FakeTelegram")
         self._handlers: dict[str, Handler] = {
             "getMe": self._get_me,
             "close": self._true,
@@ -806,26 +806,6 @@ class FakeTelegram(Waiting):
             "setChatMenuButton": self._set_chat_menu_button,
             "getChatMenuButton": self._get_chat_menu_button,
         }
-
-    # ----------------------------------------------------------------- server lifecycle
-
-    @property
-    def base_url(self) -> str:
-        """The value for ApplicationBuilder().base_url(); PTB appends the token."""
-        if self._http.port is None:
-            raise RuntimeError("FakeTelegram is not started")
-        return f"http://127.0.0.1:{self._http.port}/bot"
-
-    async def start(self) -> None:
-        """Serve on 127.0.0.1 and a free port, as a task of the current event loop."""
-        self._stopping = False
-        await self._http.start()
-
-    async def stop(self) -> None:
-        """Answer pending long polls, then shut the server down."""
-        self._stopping = True
-        await self._notify()
-        await self._http.stop()
 
     # ----------------------------------------------------------------- the HTTP endpoint
 
@@ -1117,6 +1097,17 @@ class FakeTelegram(Waiting):
     def calls_to(self, method: str) -> list[JSONDict]:
         """The params of every call to `method`, in order."""
         return [params for name, params in self.calls if name == method]
+
+    def received(self, chats: Iterable[int], needle: str) -> Counter[int]:
+        """How many bot messages containing ``needle`` each chat got; chats that got none are left out.
+
+        Reads the log without copying it, so it is cheap enough to poll over a thousand chats.
+        """
+        counts: Counter[int] = Counter()
+        for chat in chats:
+            if n := sum(needle in m.get("text", "") for m in self._log.get(chat, [])):
+                counts[chat] = n
+        return counts
 
     def count_429(self) -> int:
         """How many requests were refused with HTTP 429."""

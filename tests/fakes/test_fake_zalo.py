@@ -23,11 +23,8 @@ TIMEOUT_BODY = {"ok": False, "error_code": 408, "description": "Request timeout"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeZalo]:
-    server = FakeZalo()
-    await server.start()
-    yield server
-    await server.stop()
+def fake(fake_zalo: FakeZalo) -> FakeZalo:
+    return fake_zalo
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.fakes.server import LocalServer, Waiting
+from tests.fakes.server import FakeServer
 
 JSONDict = dict[str, Any]
 Handler = Callable[[JSONDict, Request], Awaitable[Any]]
@@ -221,7 +221,7 @@ class WebhookConfig:
 # --------------------------------------------------------------------------- the fake
 
 
-class FakeZalo(Waiting):
+class FakeZalo(FakeServer):
     """An in-process Zalo Bot API server with an update queue and a record of what the bot did."""
 
     def __init__(
@@ -231,6 +231,8 @@ class FakeZalo(Waiting):
         self.bot_id = token.split(":", 1)[0]
         self.account_name = account_name
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["POST"])])
+        # base_url is the value for ZALO_API_BASE_URL; the client appends /bot{token}/{method}.
+        super().__init__(self.app, "FakeZalo")
         # What the bot did.
         self.calls: list[tuple[str, JSONDict]] = []
         self.webhook: WebhookConfig | None = None
@@ -240,8 +242,6 @@ class FakeZalo(Waiting):
         self._chats: dict[str, str] = {}
         self._log: dict[str, list[JSONDict]] = defaultdict(list)
         self._failures: dict[str, list[tuple[int, str]]] = defaultdict(list)
-        self._stopping = False
-        self._http = LocalServer(self.app, "FakeZalo")
         self._handlers: dict[str, Handler] = {
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
@@ -253,26 +253,6 @@ class FakeZalo(Waiting):
             "sendSticker": self._send_sticker,
             "sendChatAction": self._send_chat_action,
         }
-
-    # ----------------------------------------------------------------- server lifecycle
-
-    @property
-    def base_url(self) -> str:
-        """The value for ZALO_API_BASE_URL; the client appends ``/bot{token}/{method}``."""
-        if self._http.port is None:
-            raise RuntimeError("FakeZalo is not started")
-        return f"http://127.0.0.1:{self._http.port}"
-
-    async def start(self) -> None:
-        """Serve on 127.0.0.1 and a free port, as a task of the current event loop."""
-        self._stopping = False
-        await self._http.start()
-
-    async def stop(self) -> None:
-        """Answer pending long polls, then shut the server down."""
-        self._stopping = True
-        await self._notify()
-        await self._http.stop()
 
     # ----------------------------------------------------------------- the HTTP endpoint
 

@@ -1,6 +1,7 @@
 """The real bot process (``python -m bot run``) as tests and benchmarks drive it: started with an
 environment pointing at local fakes, stopped cleanly (SIGTERM) or killed (SIGKILL, as the OOM
-killer or a power cut would), and restarted at once on the same database."""
+killer or a power cut would), and restarted at once on the same database; its environment for the
+fake Telegram Bot API (`telegram_env`), and waiting on what it does (`wait_until`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.fakes.telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[2]
 _DASHBOARD_LINE = re.compile(r"Staff dashboard: http://[^:/]+:(\d+)/")
@@ -23,6 +29,11 @@ def bot_env(database_url: str, **values: str) -> dict[str, str]:
     return base | {"DATABASE_URL": database_url, "WEB_PORT": "0", "STAFF_TELEGRAM_IDS": ""} | values
 
 
+def telegram_env(fake: FakeTelegram, database_url: str, **values: str) -> dict[str, str]:
+    """`bot_env` for a process talking to the fake Telegram Bot API ``fake``."""
+    return bot_env(database_url, TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_BASE_URL=fake.base_url, **values)
+
+
 class BotProcess:
     """One ``python -m bot run``; ``output`` collects what it prints, ``port`` is its web port."""
 
@@ -32,6 +43,7 @@ class BotProcess:
         self.output: list[str] = []
         self.port: int | None = None
         self._ready = threading.Event()
+        self._reader: threading.Thread | None = None
 
     def start(self) -> BotProcess:
         self.output, self.port = [], None
@@ -45,7 +57,8 @@ class BotProcess:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
+        self._reader.start()
         return self
 
     def _read(self, process: subprocess.Popen[str]) -> None:
@@ -78,7 +91,22 @@ class BotProcess:
         assert self.process is not None
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return await asyncio.to_thread(self.process.wait, timeout)
+        code = await asyncio.to_thread(self.process.wait, timeout)
+        if self._reader is not None:  # so that ``output`` has all it printed
+            await asyncio.to_thread(self._reader.join, 5)
+        return code
 
     def log(self) -> str:
         return "".join(self.output[-200:])
+
+
+async def wait_until(
+    predicate: Callable[[], bool], timeout: float, what: str, *bots: BotProcess, interval: float = 0.05
+) -> None:
+    """Poll ``predicate`` until it holds; after ``timeout`` seconds fail with ``what`` and the bots' logs."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            logs = "\n".join(bot.log() for bot in bots)
+            raise AssertionError(f"timed out waiting for {what}\n{logs}")
+        await asyncio.sleep(interval)

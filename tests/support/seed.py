@@ -1,5 +1,5 @@
-"""Seeding a database fast (bulk inserts): producers with profiles and conversations, and
-reminder subscribers."""
+"""Seeding a database fast (bulk inserts): producers with profiles and conversations, reminder
+subscribers and applications; and a broadcast to everyone, confirmed and queued."""
 
 from __future__ import annotations
 
@@ -8,8 +8,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert
 from sqlmodel import col, select
 
+from knowledge.catalog import load_catalog
+from knowledge.loader import KnowledgeBase
+from services.broadcasts import Audience, BroadcastService
+from services.staff_directory import StaffDirectory
 from storage.db import Database
 from storage.models import Conversation, Lead, Profile, Subscription, User
+from storage.repositories import Repos
 from storage.search_text import lead_search_text
 
 
@@ -53,6 +58,19 @@ def seed_producers(
             [{"user_id": i, "flow": "menu", "data": {}, "menu_version": 0, "updated_at": now} for i in ids],
         )
     return ids
+
+
+def queue_broadcast(
+    database: Database, text: str, author: str = "test", kb: KnowledgeBase | None = None
+) -> int:
+    """A broadcast of ``text`` to every producer, confirmed by staff so the outbox sends it; its id."""
+    with database.session() as s:
+        repos = Repos(s)
+        service = BroadcastService(StaffDirectory())
+        draft = service.create(repos, text, Audience(), [], author)
+        service.confirm(repos, kb if kb is not None else load_catalog().kb, draft)
+        assert draft.id is not None
+        return draft.id
 
 
 def subscribe(database: Database, user_ids: list[int]) -> None:
