@@ -139,23 +139,10 @@ class ZaloClient:
     async def delete_webhook(self) -> JSONDict:
         return await self.call("deleteWebhook")
 
-    async def get_webhook_info(self) -> JSONDict:
-        return await self.call("getWebhookInfo")
-
     async def send_message(self, chat_id: str, text: str) -> JSONDict:
         """Send plain text (1-2000 characters; longer text is refused here, split it first)."""
         _check_text(text, "text")
         return await self.call("sendMessage", {"chat_id": chat_id, "text": text})
-
-    async def send_photo(self, chat_id: str, photo_url: str, caption: str | None = None) -> JSONDict:
-        params: JSONDict = {"chat_id": chat_id, "photo": photo_url}
-        if caption:
-            _check_text(caption, "caption")
-            params["caption"] = caption
-        return await self.call("sendPhoto", params)
-
-    async def send_chat_action(self, chat_id: str, action: str = "typing") -> None:
-        await self.call("sendChatAction", {"chat_id": chat_id, "action": action})
 
 
 def _check_text(text: str, name: str) -> None:
