@@ -11,6 +11,7 @@ from services.broadcasts import Audience
 from storage.db import Database
 from storage.models import OutboxMessage, metadata
 from tests.bot.test_dashboard_security import client, login, seed_lead, services  # noqa: F401
+from tests.support.checks import one
 
 PAGES = ("/", "/leads/1", "/questions", "/deadlines", "/broadcasts", "/broadcasts/1", "/export.csv")
 
@@ -33,8 +34,8 @@ def delivered_broadcast(services: Services) -> None:  # noqa: F811
         core.broadcasts.confirm(repos, services.catalog.kb, draft)
         core.questions.ask(repos, repos.users.get_or_create("telegram", "43", "Chị Cúc"), "Hỏi gì?", None)
     with services.db.unit() as repos:
-        for row in repos.session.exec(text("SELECT id FROM outbox")).all():
-            repos.session.get(OutboxMessage, row[0]).status = "sent"
+        for row in repos.session.execute(text("SELECT id FROM outbox")).all():
+            one(repos.session.get(OutboxMessage, row[0])).status = "sent"
 
 
 async def test_no_page_writes_to_the_database(services: Services, client: httpx.AsyncClient) -> None:  # noqa: F811

@@ -14,9 +14,10 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,20 +30,22 @@ from bot.services import Services, build_services
 from bot.settings import SettingsError, load_settings
 from bot.web import create_web_app
 from handlers.types import Incoming
+from knowledge.catalog import Catalog
 from services.broadcasts import Audience, BroadcastService
 from services.staff_directory import StaffDirectory
 from storage.db import Database
-from storage.models import Lead, MessageLog, OutboxMessage, User
+from storage.models import Lead, MessageLog, OutboxMessage, User, saved_id
 from storage.passwords import hash_password
 from storage.repositories import Repos
 from storage.search_text import lead_search_text
+from tests.support.checks import one
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "mat-khau-du-dai-123"
 
 
 @pytest.fixture
-def services(database_url: str, tmp_path: Path) -> Services:
+def services(database_url: str, tmp_path: Path) -> Iterator[Services]:
     running = build_services(load_settings(_env_file=None, database_url=database_url, data_dir=tmp_path))
     with running.db.session() as s:
         Repos(s).staff.upsert("canbo1", hash_password(PASSWORD), None)
@@ -73,10 +76,14 @@ def seed_lead(database: Database, **fields: str) -> None:
     now = datetime.now(UTC)
     with database.session() as s:
         user = Repos(s).users.get_or_create("telegram", "555", "Kẻ gian")
-        values = {"full_name": "Nguyễn Văn A", "phone": "0912345678", "establishment_name": "Cơ sở"} | fields
+        values: dict[str, Any] = {
+            "full_name": "Nguyễn Văn A",
+            "phone": "0912345678",
+            "establishment_name": "Cơ sở",
+        } | fields
         lead = Lead(
             submission_key="k1",
-            user_id=user.id,
+            user_id=saved_id(user),
             channel="telegram",
             consent_at=now,
             **values,
@@ -106,7 +113,7 @@ async def test_exports_never_carry_a_live_formula(client: httpx.AsyncClient, dat
         assert "'" + value in cells, value  # shown as typed, after a quote: never run
     assert not any(cell[0] in "=+-@\t\r" for cell in cells)
     workbook = load_workbook(io.BytesIO((await client.get("/export.xlsx")).content))
-    sheet = workbook.active
+    sheet = one(workbook.active)
     values = [cell for row in sheet.iter_rows() for cell in row if cell.value is not None]
     assert not [cell.coordinate for cell in values if cell.data_type == "f"]  # no formula cells at all
     texts = {cell.value for cell in values if isinstance(cell.value, str)}
@@ -141,7 +148,7 @@ async def test_forwarded_for_counts_only_from_a_trusted_proxy(services: Services
     )
     try:
         with trusted.db.session() as s:
-            s.exec(text("DELETE FROM login_failures"))
+            s.execute(text("DELETE FROM login_failures"))
         app = create_web_app(trusted)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
             for i in range(5):
@@ -152,14 +159,19 @@ async def test_forwarded_for_counts_only_from_a_trusted_proxy(services: Services
         trusted.close()
 
 
-async def test_an_unknown_username_costs_a_password_hash(client: httpx.AsyncClient, monkeypatch) -> None:
+async def test_an_unknown_username_costs_a_password_hash(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import storage.passwords as passwords
 
-    calls = []
+    calls: list[str] = []
     real = passwords.verify_password
-    monkeypatch.setattr(
-        passwords, "verify_password", lambda pw, stored: calls.append(stored) or real(pw, stored)
-    )
+
+    def counted(pw: str, stored: str) -> bool:
+        calls.append(stored)
+        return real(pw, stored)
+
+    monkeypatch.setattr(passwords, "verify_password", counted)
     await login(client, "no-such-user", "whatever-password")
     await login(client, "canbo1", "wrong-password")
     assert len(calls) == 2  # the same work either way: timing does not reveal who exists
@@ -171,7 +183,7 @@ async def test_logout_and_a_password_change_end_the_session(
     await login(client)
     saved = dict(client.cookies)
     page = (await client.get("/")).text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    csrf = one(re.search(r'name="csrf_token" value="([^"]+)"', page)).group(1)
     await client.post("/logout", data={"csrf_token": csrf})
     client.cookies.clear()
     client.cookies.update(saved)  # the cookie someone copied before the logout
@@ -211,20 +223,20 @@ async def test_bad_paths_and_ids_get_a_vietnamese_page(client: httpx.AsyncClient
     assert response.status_code == 404 and "Không tìm thấy" in response.text
 
 
-def test_a_repeated_confirmation_is_harmless(database: Database, catalog) -> None:
+def test_a_repeated_confirmation_is_harmless(database: Database, catalog: Catalog) -> None:
     with database.session() as s:
         repos = Repos(s)
         for i in range(20):
             repos.users.get_or_create("telegram", str(900 + i), f"Hộ {i}")
         draft = BroadcastService(StaffDirectory()).create(repos, "Thông báo", Audience(), [], "test")
-        draft_id = draft.id
+        draft_id = saved_id(draft)
     results, errors = [], []
 
     def confirm() -> None:
         try:
             with database.session() as s:
                 repos = Repos(s)
-                item = Repos(s).broadcasts.get(draft_id)
+                item = one(Repos(s).broadcasts.get(draft_id))
                 results.append(BroadcastService(StaffDirectory()).confirm(repos, catalog.kb, item))
         except Exception as exc:  # pragma: no cover - the failure being tested for
             errors.append(exc)
@@ -295,7 +307,9 @@ def test_a_settings_error_never_prints_a_token(tmp_path: Path) -> None:
     assert token not in out.stderr + out.stdout and "AAH-very" not in out.stderr + out.stdout
 
 
-def test_logs_never_carry_a_token_or_database_values(caplog, database: Database) -> None:
+def test_logs_never_carry_a_token_or_database_values(
+    caplog: pytest.LogCaptureFixture, database: Database
+) -> None:
     from bot.secrets import RedactingFormatter
 
     formatter = RedactingFormatter("%(message)s", ["s3cret-webhook-value"])
@@ -317,14 +331,14 @@ def test_logs_never_carry_a_token_or_database_values(caplog, database: Database)
     assert "0912345678" not in str(failure.value)  # SQLAlchemy hides bound values
 
 
-def test_control_characters_never_reach_the_database(database: Database, catalog) -> None:
+def test_control_characters_never_reach_the_database(database: Database, catalog: Catalog) -> None:
     from handlers.dialogue import Dialogue
 
     dialogue = Dialogue(database, catalog)
     dialogue.handle(Incoming.text_message("telegram", "77", "máy\x00 sấy\u202e lúa", "Tên\x00 lạ"))
     with database.session() as s:
         logged = s.exec(select(MessageLog.text).where(MessageLog.direction == "in")).all()
-        user = Repos(s).users.find("telegram", "77")
+        user = one(Repos(s).users.find("telegram", "77"))
     assert logged == ["máy sấy lúa"] and user.display_name == "Tên lạ"
     with database.session() as s:  # raw updates with a NUL are stored too (PostgreSQL json keeps \u0000)
         assert Repos(s).inbox.add("telegram", "u1", "77", {"message": {"text": "a\x00b"}})

@@ -7,23 +7,27 @@ text channel answering the producer's next number."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlmodel import select
 
 from bot.channels.telegram import TelegramTransport
-from bot.outbox import OutboxSender
+from bot.outbox import OutboxSender, Pace
 from bot.settings import Settings
 from handlers.dialogue import Dialogue
 from handlers.texts import Texts
 from handlers.types import Incoming, Reply
+from knowledge.catalog import Catalog
 from services.notifications import PRIORITY_REPLY
 from storage.db import Database
-from storage.models import OutboxMessage, User, utcnow
+from storage.models import OutboxMessage, User, saved_id, utcnow
 from storage.repositories import Repos
 from tests.fakes.telegram import FakeTelegram
+from tests.support.checks import one
 
 
 @pytest.fixture
@@ -33,7 +37,9 @@ def fake(fake_telegram: FakeTelegram) -> FakeTelegram:
 
 @pytest.fixture
 async def transport(fake: FakeTelegram) -> AsyncIterator[TelegramTransport]:
-    settings = Settings(_env_file=None, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url)
+    settings = Settings(
+        _env_file=None, telegram_bot_token=SecretStr(fake.token), telegram_api_base_url=fake.base_url
+    )
     client = TelegramTransport(settings, Texts())
     await client.start()
     yield client
@@ -76,13 +82,17 @@ async def drain(sender: OutboxSender, database: Database, timeout: float = 20.0)
         await task
 
 
-def sender(database: Database, transport: TelegramTransport, rate: float = 200.0, **options) -> OutboxSender:
+def sender(
+    database: Database, transport: TelegramTransport, rate: float = 200.0, **options: Any
+) -> OutboxSender:
     return OutboxSender(
         database, {"telegram": transport}, rates={"telegram": rate}, poll_interval=0.05, **options
     )
 
 
-async def test_delivers_each_message_once(database, fake, transport) -> None:
+async def test_delivers_each_message_once(
+    database: Database, fake: FakeTelegram, transport: TelegramTransport
+) -> None:
     chats = list(range(100, 140))
     queue(database, chats)
     await drain(sender(database, transport), database)
@@ -91,7 +101,9 @@ async def test_delivers_each_message_once(database, fake, transport) -> None:
         assert [m["text"] for m in fake.messages(chat)] == ["Thông báo mới"]
 
 
-async def test_flood_limit_is_honoured_and_nothing_is_lost_or_repeated(database, fake, transport) -> None:
+async def test_flood_limit_is_honoured_and_nothing_is_lost_or_repeated(
+    database: Database, fake: FakeTelegram, transport: TelegramTransport
+) -> None:
     fake.flood_limit_per_sec = 20
     chats = list(range(200, 260))
     queue(database, chats)
@@ -101,7 +113,9 @@ async def test_flood_limit_is_honoured_and_nothing_is_lost_or_repeated(database,
     assert all(len(fake.messages(chat)) == 1 for chat in chats)
 
 
-async def test_at_most_one_message_per_second_per_chat(database, fake, transport) -> None:
+async def test_at_most_one_message_per_second_per_chat(
+    database: Database, fake: FakeTelegram, transport: TelegramTransport
+) -> None:
     fake.per_chat_limit = True  # the fake answers 429 to a second message within a second to one chat
     queue(database, [300, 300, 300], kind="notify")
     await drain(sender(database, transport), database)
@@ -109,7 +123,9 @@ async def test_at_most_one_message_per_second_per_chat(database, fake, transport
     assert len(fake.messages(300)) == 3
 
 
-async def test_blocked_users_are_marked_and_skipped(database, fake, transport) -> None:
+async def test_blocked_users_are_marked_and_skipped(
+    database: Database, fake: FakeTelegram, transport: TelegramTransport
+) -> None:
     fake.blocked_chats = {401}
     queue(database, [400, 401, 402])
     await drain(sender(database, transport), database)
@@ -118,16 +134,18 @@ async def test_blocked_users_are_marked_and_skipped(database, fake, transport) -
         assert s.exec(select(User).where(User.external_id == "401")).one().is_blocked
 
 
-async def test_a_refused_message_fails_without_retries(database, fake, transport) -> None:
+async def test_a_refused_message_fails_without_retries(
+    database: Database, fake: FakeTelegram, transport: TelegramTransport
+) -> None:
     queue(database, [500], text="<b>không đóng thẻ")
     await drain(sender(database, transport), database)
     with database.session() as s:
         row = s.exec(select(OutboxMessage)).one()
     assert (row.status, row.attempts) == ("failed", 1)
-    assert "parse" in row.last_error.lower()
+    assert "parse" in one(row.last_error).lower()
 
 
-async def run_until(sender: OutboxSender, predicate, timeout: float = 20.0) -> None:
+async def run_until(sender: OutboxSender, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(sender.run(stop))
     deadline = asyncio.get_running_loop().time() + timeout
@@ -145,9 +163,13 @@ def only_row(database: Database) -> OutboxMessage:
         return s.exec(select(OutboxMessage)).one()
 
 
-async def test_temporary_errors_are_retried_then_given_up(database, transport) -> None:
+async def test_temporary_errors_are_retried_then_given_up(
+    database: Database, transport: TelegramTransport
+) -> None:
     broken = Settings(
-        _env_file=None, telegram_bot_token="123456:TEST-TOKEN", telegram_api_base_url="http://127.0.0.1:9/bot"
+        _env_file=None,
+        telegram_bot_token=SecretStr("123456:TEST-TOKEN"),
+        telegram_api_base_url="http://127.0.0.1:9/bot",
     )  # nothing listens there
     dead = TelegramTransport(broken, Texts())
     queue(database, [600])
@@ -172,7 +194,7 @@ def claimed_by_a_dead_sender(database: Database, lease_left: float) -> None:
 
 
 async def test_messages_of_a_dead_sender_go_out_at_once_and_are_reported_unknown(
-    database, fake, transport
+    database: Database, fake: FakeTelegram, transport: TelegramTransport
 ) -> None:
     queue(database, [700, 701])
     claimed_by_a_dead_sender(database, lease_left=-1)  # its lease ran out: it died mid-call
@@ -185,7 +207,9 @@ async def test_messages_of_a_dead_sender_go_out_at_once_and_are_reported_unknown
     assert (report["sent"], report["unknown"]) == (0, 2)
 
 
-async def test_a_lease_still_running_is_given_back_when_it_ends(database, fake, transport) -> None:
+async def test_a_lease_still_running_is_given_back_when_it_ends(
+    database: Database, fake: FakeTelegram, transport: TelegramTransport
+) -> None:
     """Any sender takes over, at any time, as soon as the dead sender's lease ends (not only at start)."""
     queue(database, [710])
     claimed_by_a_dead_sender(database, lease_left=1.5)
@@ -212,12 +236,12 @@ class HeldTransport:
         self.calls = 0
         self.release = asyncio.Event()
 
-    async def deliver(self, chat_id: str, reply: Reply, pace) -> None:
+    async def deliver(self, chat_id: str, reply: Reply, pace: Pace) -> None:
         self.calls += 1
         await self.release.wait()
 
 
-async def test_only_messages_in_flight_are_claimed(database) -> None:
+async def test_only_messages_in_flight_are_claimed(database: Database) -> None:
     """A crash can only strand what was being sent: nothing is claimed ahead of its HTTP call."""
     queue(database, list(range(900, 940)))
     held = HeldTransport()
@@ -254,7 +278,9 @@ def queue_reply(database: Database, chat: int, parts: int, inbox_id: int = 1) ->
             )
 
 
-async def test_live_replies_go_before_a_waiting_broadcast_and_in_order(database, fake, transport) -> None:
+async def test_live_replies_go_before_a_waiting_broadcast_and_in_order(
+    database: Database, fake: FakeTelegram, transport: TelegramTransport
+) -> None:
     chats = list(range(1000, 1100))
     queue(database, chats)
     outbox = sender(database, transport, rate=20)
@@ -273,11 +299,13 @@ async def test_live_replies_go_before_a_waiting_broadcast_and_in_order(database,
     assert [m["text"] for m in fake.messages(1500)] == ["Trả lời 0", "Trả lời 1", "Trả lời 2"]
 
 
-async def test_two_senders_share_one_budget(database, fake) -> None:
+async def test_two_senders_share_one_budget(database: Database, fake: FakeTelegram) -> None:
     """Two processes' senders for one bot token: together they stay under the platform's limit."""
     fake.flood_limit_per_sec = 30
     queue(database, list(range(2000, 2150)))
-    settings = Settings(_env_file=None, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url)
+    settings = Settings(
+        _env_file=None, telegram_bot_token=SecretStr(fake.token), telegram_api_base_url=fake.base_url
+    )
     transports = [TelegramTransport(settings, Texts()) for _ in range(2)]
     senders = [
         OutboxSender(
@@ -303,11 +331,15 @@ async def test_two_senders_share_one_budget(database, fake) -> None:
     assert fake.count_429() == 0
 
 
-async def test_a_flood_limit_pauses_every_sender_for_its_retry_after(database, fake) -> None:
+async def test_a_flood_limit_pauses_every_sender_for_its_retry_after(
+    database: Database, fake: FakeTelegram
+) -> None:
     fake.flood_limit_per_sec = 10
     fake.retry_after_seconds = 2
     queue(database, list(range(3000, 3060)))
-    settings = Settings(_env_file=None, telegram_bot_token=fake.token, telegram_api_base_url=fake.base_url)
+    settings = Settings(
+        _env_file=None, telegram_bot_token=SecretStr(fake.token), telegram_api_base_url=fake.base_url
+    )
     transports = [TelegramTransport(settings, Texts()) for _ in range(2)]
     senders = [  # each too fast on its own: the platform will refuse
         OutboxSender(
@@ -342,27 +374,32 @@ class TextTransport:
     def __init__(self) -> None:
         self.sent: list[tuple[str, Reply]] = []
 
-    async def deliver(self, chat_id: str, reply: Reply, pace) -> None:
+    async def deliver(self, chat_id: str, reply: Reply, pace: Pace) -> None:
         self.sent.append((chat_id, reply))
 
 
-async def test_a_menu_the_outbox_delivered_answers_the_next_number(database, catalog) -> None:
+async def test_a_menu_the_outbox_delivered_answers_the_next_number(
+    database: Database, catalog: Catalog
+) -> None:
     """The outbox writes only its own rows; the dialogue reads the last menu sent from them."""
     dialogue = Dialogue(database, catalog)
     dialogue.handle(Incoming.text_message("zalo", "z9", "/start"))  # the main menu: 1 is "Tra cứu"
     buttons = [{"row": 0, "label": "Đăng ký ngay", "data": "a"}]
     with database.session() as s:
         repos = Repos(s)
-        user = repos.users.find("zalo", "z9")
+        user = one(repos.users.find("zalo", "z9"))
         repos.outbox.add("broadcast", 1, user, "Hỗ trợ máy móc", buttons, 20)
-        conversation_before = repos.conversations.get(user.id).model_dump()
+        conversation_before = repos.conversations.get(saved_id(user)).model_dump()
     text = TextTransport()
     await drain(OutboxSender(database, {"zalo": text}, rates={"zalo": 100.0}), database)
     assert [reply.flat_buttons[0].data for _, reply in text.sent] == ["a"]
     with database.session() as s:
         repos = Repos(s)
-        assert repos.conversations.get(repos.users.find("zalo", "z9").id).model_dump() == conversation_before
+        assert (
+            repos.conversations.get(saved_id(one(repos.users.find("zalo", "z9")))).model_dump()
+            == conversation_before
+        )
     dialogue.handle(Incoming.text_message("zalo", "z9", "1"))
     with database.session() as s:
         repos = Repos(s)
-        assert repos.conversations.get(repos.users.find("zalo", "z9").id).flow == "apply"
+        assert repos.conversations.get(saved_id(one(repos.users.find("zalo", "z9")))).flow == "apply"

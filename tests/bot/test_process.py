@@ -12,6 +12,7 @@ from bot.settings import Settings
 from bot.web import create_web_app
 from handlers.dialogue import Dialogue
 from handlers.texts import Texts
+from knowledge.catalog import Catalog
 from storage.db import Database
 from tests.support.botprocess import ROOT, BotProcess, bot_env
 
@@ -48,7 +49,7 @@ async def test_run_without_token_serves_the_dashboard_and_stops_cleanly(database
     assert "Traceback" not in bot.log()
 
 
-def test_healthz_is_503_when_the_database_is_unreachable(catalog) -> None:
+def test_healthz_is_503_when_the_database_is_unreachable(catalog: Catalog) -> None:
     db = Database("postgresql://postgres@127.0.0.1:1/unreachable")
     texts = Texts()
     dialogue = Dialogue(db, catalog, texts)

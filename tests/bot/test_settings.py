@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from bot.settings import PROJECT_ROOT, Settings
 
 
-def test_defaults_need_no_environment(monkeypatch) -> None:
+def test_defaults_need_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("TELEGRAM_BOT_TOKEN", "ZALO_BOT_TOKEN", "DATABASE_URL", "STAFF_TELEGRAM_IDS"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings(_env_file=None)
@@ -16,7 +16,7 @@ def test_defaults_need_no_environment(monkeypatch) -> None:
     assert settings.timezone == "Asia/Ho_Chi_Minh" and settings.broadcast_rate_per_sec == 25
 
 
-def test_lists_and_empty_values_from_the_environment(monkeypatch) -> None:
+def test_lists_and_empty_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STAFF_TELEGRAM_IDS", "123, 456;789")
     monkeypatch.setenv("REMINDER_OFFSETS_DAYS", "7,2")
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "")
@@ -26,7 +26,7 @@ def test_lists_and_empty_values_from_the_environment(monkeypatch) -> None:
     assert settings.telegram_bot_token is None
 
 
-def test_production_refuses_placeholder_secrets(monkeypatch) -> None:
+def test_production_refuses_placeholder_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
     assert Settings(_env_file=None).session_secret is None  # unset: generated and kept (bot.secrets)
     monkeypatch.setenv("SESSION_SECRET", "Wq8-zJ2v_Lr0Xc7pN4sY1tK9mB6fH3dG5aE0")
@@ -41,7 +41,7 @@ def test_production_refuses_placeholder_secrets(monkeypatch) -> None:
     assert Settings(_env_file=None).secure_cookies
 
 
-def test_unknown_timezone_is_refused(monkeypatch) -> None:
+def test_unknown_timezone_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIMEZONE", "Mars/Olympus")
     with pytest.raises(ValidationError):
         Settings(_env_file=None)

@@ -4,21 +4,22 @@ against the local fake Telegram Bot API over HTTP (the ``fake_telegram`` fixture
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from bot.app import Runner
 from bot.services import Services
 from bot.settings import Settings
-from storage.models import Conversation
+from storage.models import Conversation, saved_id
 from storage.repositories import Repos
 from tests.fakes.telegram import FakeTelegram
 
 STAFF_CHAT = 900
 
 
-def telegram_settings(fake: FakeTelegram, database_url: str, **extra) -> Settings:
-    values = {
+def telegram_settings(fake: FakeTelegram, database_url: str, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
         "telegram_bot_token": fake.token,
         "telegram_api_base_url": fake.base_url,
         "database_url": database_url,
@@ -35,7 +36,7 @@ def conversation(services: Services, channel: str, chat_id: int | str) -> Conver
         repos = Repos(s)
         user = repos.users.find(channel, str(chat_id))
         assert user is not None, f"no {channel} user {chat_id}"
-        return repos.conversations.get(user.id)
+        return repos.conversations.get(saved_id(user))
 
 
 def template_text(services: Services, template: str) -> str:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from openpyxl import load_workbook
@@ -21,6 +22,10 @@ from handlers.types import Incoming, Kind
 from storage.models import Lead, StaffAccount
 from tests.e2e.conftest import TelegramBot, telegram_settings
 from tests.fakes.telegram import FakeTelegram
+from tests.support.checks import one
+
+if TYPE_CHECKING:  # types only: the browser fixture imports playwright when it starts one
+    from playwright.async_api import Browser, Page
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +106,7 @@ async def site(fake_telegram: FakeTelegram, database_url: str) -> AsyncIterator[
 
 
 @pytest.fixture
-async def browser():
+async def browser() -> AsyncIterator[Browser]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -123,7 +128,7 @@ async def browser():
         await launched.close()
 
 
-async def log_in(page, base: str, username: str = "canbo.ha", password: str = PASSWORD) -> None:
+async def log_in(page: Page, base: str, username: str = "canbo.ha", password: str = PASSWORD) -> None:
     await page.goto(base + "/")
     await page.fill("input[name=username]", username)
     await page.fill("input[name=password]", password)
@@ -132,7 +137,7 @@ async def log_in(page, base: str, username: str = "canbo.ha", password: str = PA
 
 
 async def test_log_in_filter_change_status_notify_and_export(
-    site, browser, fake_telegram: FakeTelegram
+    site: tuple[str, TelegramBot], browser: Browser, fake_telegram: FakeTelegram
 ) -> None:
     base, bot = site
     context = await browser.new_context(accept_downloads=True)
@@ -186,7 +191,7 @@ async def test_log_in_filter_change_status_notify_and_export(
         await page.click("#export-xlsx")
     download = await xlsx_download.value
     assert download.suggested_filename.endswith(".xlsx")
-    sheet = load_workbook(io.BytesIO(Path(await download.path()).read_bytes())).active
+    sheet = one(load_workbook(io.BytesIO(Path(await download.path()).read_bytes())).active)
     assert sheet["A1"].value == "DANH SÁCH HỒ SƠ ĐỀ NGHỊ HỖ TRỢ KHUYẾN CÔNG"
     assert [c.value for c in sheet[4]][:2] == ["STT", "Mã hồ sơ"]
     refs = {sheet.cell(row=r, column=2).value for r in range(5, sheet.max_row + 1)}
@@ -196,7 +201,9 @@ async def test_log_in_filter_change_status_notify_and_export(
     await context.close()
 
 
-async def test_answer_a_question_from_the_dashboard(site, browser, fake_telegram: FakeTelegram) -> None:
+async def test_answer_a_question_from_the_dashboard(
+    site: tuple[str, TelegramBot], browser: Browser, fake_telegram: FakeTelegram
+) -> None:
     base, bot = site
     bot.services.dialogue.handle(Incoming("telegram", "7001", Kind.CHOICE, user_name="Lan", choice="h"))
     bot.services.dialogue.handle(
@@ -214,18 +221,20 @@ async def test_answer_a_question_from_the_dashboard(site, browser, fake_telegram
     await wait_for_text(fake_telegram, 7001, "tháng 3 năm sau")
 
 
-async def test_logged_out_browser_sees_nothing(site, browser) -> None:
+async def test_logged_out_browser_sees_nothing(site: tuple[str, TelegramBot], browser: Browser) -> None:
     base, _ = site
     page = await (await browser.new_context()).new_page()
     for path in ("/", "/leads/1", "/questions", "/export.csv", "/export.xlsx"):
-        response = await page.goto(base + path)
+        response = one(await page.goto(base + path))
         assert response.status == 200 and "Đăng nhập" in await page.content(), path
         assert "0912345678" not in await page.content()
         assert await page.locator("input[name=username]").count() == 1
         assert await page.locator("input[name=password]").count() == 1
 
 
-async def test_wrong_password_inactive_account_and_rate_limit(site, browser) -> None:
+async def test_wrong_password_inactive_account_and_rate_limit(
+    site: tuple[str, TelegramBot], browser: Browser
+) -> None:
     base, bot = site
     add_staff(bot.settings.database_url, "nghi.viec")
     with bot.services.db.session() as s:
@@ -243,7 +252,9 @@ async def test_wrong_password_inactive_account_and_rate_limit(site, browser) -> 
     assert await page.locator("#leads").count() == 0
 
 
-async def test_forms_without_the_csrf_token_are_refused(site, browser) -> None:
+async def test_forms_without_the_csrf_token_are_refused(
+    site: tuple[str, TelegramBot], browser: Browser
+) -> None:
     base, bot = site
     context = await browser.new_context()
     page = await context.new_page()
@@ -251,10 +262,12 @@ async def test_forms_without_the_csrf_token_are_refused(site, browser) -> None:
     response = await page.request.post(base + "/leads/1/status", form={"to_status": "contacted"})
     assert response.status == 403
     with bot.services.db.session() as s:
-        assert s.get(Lead, 1).status == "new"
+        assert one(s.get(Lead, 1)).status == "new"
 
 
-async def test_compose_preview_and_send_a_broadcast(site, browser, fake_telegram: FakeTelegram) -> None:
+async def test_compose_preview_and_send_a_broadcast(
+    site: tuple[str, TelegramBot], browser: Browser, fake_telegram: FakeTelegram
+) -> None:
     base, _ = site
     page = await (await browser.new_context()).new_page()
     await log_in(page, base)
@@ -285,7 +298,7 @@ async def test_compose_preview_and_send_a_broadcast(site, browser, fake_telegram
     assert await page.locator("#report-waiting").inner_text() == "0"
 
 
-async def test_add_a_deadline_on_the_dashboard(site, browser) -> None:
+async def test_add_a_deadline_on_the_dashboard(site: tuple[str, TelegramBot], browser: Browser) -> None:
     base, _ = site
     page = await (await browser.new_context()).new_page()
     await log_in(page, base)
@@ -299,7 +312,9 @@ async def test_add_a_deadline_on_the_dashboard(site, browser) -> None:
     assert "15/03/2027" in table and "Nghệ An" in table and "dashboard:canbo.ha" in table
 
 
-async def test_logging_out_ends_the_session_for_a_copied_cookie(site, browser) -> None:
+async def test_logging_out_ends_the_session_for_a_copied_cookie(
+    site: tuple[str, TelegramBot], browser: Browser
+) -> None:
     base, _ = site
     context = await browser.new_context()
     page = await context.new_page()
@@ -308,14 +323,16 @@ async def test_logging_out_ends_the_session_for_a_copied_cookie(site, browser) -
     await page.click("header form button")
     await page.wait_for_load_state()
     thief = await browser.new_context()
-    await thief.add_cookies(copied)
+    await thief.add_cookies(copied)  # type: ignore[arg-type]  # playwright: a Cookie is a SetCookieParam, its TypedDicts disagree
     stolen = await thief.new_page()
     await stolen.goto(base + "/")
     assert await stolen.locator("input[name=password]").count() == 1  # the login form, not the leads
     assert "0912345678" not in await stolen.content()
 
 
-async def test_pages_keep_their_style_under_a_strict_content_security_policy(site, browser) -> None:
+async def test_pages_keep_their_style_under_a_strict_content_security_policy(
+    site: tuple[str, TelegramBot], browser: Browser
+) -> None:
     base, _ = site
     page = await (await browser.new_context()).new_page()
     refused = []
@@ -323,7 +340,7 @@ async def test_pages_keep_their_style_under_a_strict_content_security_policy(sit
         "console",
         lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None,
     )
-    response = await page.goto(base + "/")
+    response = one(await page.goto(base + "/"))
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert response.headers["x-frame-options"] == "DENY"
     await log_in(page, base)
@@ -332,12 +349,12 @@ async def test_pages_keep_their_style_under_a_strict_content_security_policy(sit
     assert refused == []
 
 
-async def test_a_bad_address_gets_a_vietnamese_page(site, browser) -> None:
+async def test_a_bad_address_gets_a_vietnamese_page(site: tuple[str, TelegramBot], browser: Browser) -> None:
     base, _ = site
     page = await (await browser.new_context()).new_page()
     await log_in(page, base)
     for path in ("/leads/99999999999999999999", "/leads/abc", "/trang-khong-co"):
-        response = await page.goto(base + path)
+        response = one(await page.goto(base + path))
         assert response.status == 404
         assert "Không tìm thấy" in await page.content()
         assert "detail" not in await page.content()  # not FastAPI's English JSON

@@ -15,6 +15,7 @@ from storage.passwords import hash_password
 from storage.repositories import Repos
 from tests.e2e.conftest import TelegramBot
 from tests.fakes.telegram import FakeTelegram
+from tests.support.checks import one
 
 PASSWORD = "mat-khau-du-dai-123"
 CHAT = 6161
@@ -22,7 +23,7 @@ CHAT = 6161
 
 async def one_login(client: httpx.AsyncClient) -> int:
     form = (await client.get("/")).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    token = one(re.search(r'name="csrf_token" value="([^"]+)"', form)).group(1)
     response = await client.post(
         "/login", data={"username": "canbo", "password": PASSWORD, "csrf_token": token}
     )

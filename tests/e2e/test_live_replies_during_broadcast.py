@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.channels.telegram import TelegramTransport
 from services.broadcasts import BroadcastService
 from storage.repositories import Repos
 from tests.e2e.conftest import TelegramBot, telegram_settings
 from tests.e2e.test_telegram import exchange
 from tests.fakes.telegram import FakeTelegram
+from tests.support.checks import one
 from tests.support.seed import queue_broadcast, seed_producers
 
 RECIPIENTS = 250
@@ -27,7 +29,9 @@ async def test_live_replies_stay_fast_during_a_broadcast(
     await bot.start()
     try:
         runner = bot.runner
-        assert runner.transports["telegram"].bot is runner.telegram.application.bot  # one client, one budget
+        transport = runner.transports["telegram"]
+        assert isinstance(transport, TelegramTransport)
+        assert transport.bot is one(runner.telegram).application.bot  # one client, one budget
         seed_producers(runner.services.db, RECIPIENTS, FIRST_CHAT)
         broadcast_id = queue_broadcast(
             runner.services.db, "Thông báo lịch hội chợ", kb=runner.services.catalog.kb
@@ -38,7 +42,7 @@ async def test_live_replies_stay_fast_during_a_broadcast(
         for _ in range(5):
             await exchange(fake_telegram, 4242, lambda: fake_telegram.send_text(4242, "/menu"), settle=0.0)
             with runner.services.db.session() as s:
-                report = BroadcastService.report(Repos(s), Repos(s).broadcasts.get(broadcast_id)).counts
+                report = BroadcastService.report(Repos(s), one(Repos(s).broadcasts.get(broadcast_id))).counts
             assert report["waiting"] > 0, "the reply waited until the broadcast was over"
             sent_when_answered.append(report["sent"])
             await asyncio.sleep(0.4)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import time_machine
 from sqlmodel import col, select
 
 from bot.scheduler import ReminderScheduler
+from knowledge.catalog import Catalog
 from services.leads import LeadService
 from storage.db import Database
 from storage.models import (
@@ -39,6 +41,7 @@ from tests.fakes.telegram import FakeTelegram
 from tests.fakes.zalo import FakeZalo
 from tests.handlers.conftest import Chat, recording_dialogue
 from tests.handlers.test_losses import fill_form
+from tests.support.checks import one
 
 CHAT = 5150
 NAME = "Hoàng Thị Xuân"
@@ -51,7 +54,7 @@ async def apply_subscribe_and_ask(fake: FakeTelegram, chat: int) -> None:
     await exchange(fake, chat, lambda: send(chat, "/start", first_name="Xuân"))
     replies = await exchange(fake, chat, lambda: press(chat, "a:machinery-national"))
     for text in (NAME, PHONE, "Cơ sở mây tre Xuân"):
-        replies = await exchange(fake, chat, lambda text=text: send(chat, text))
+        replies = await exchange(fake, chat, partial(send, chat, text))
     answer = next(b for b in buttons(replies[-1]) if b.endswith(":household_business"))
     replies = await exchange(fake, chat, lambda: press(chat, answer))
     for text in (
@@ -61,7 +64,7 @@ async def apply_subscribe_and_ask(fake: FakeTelegram, chat: int) -> None:
         "Mua máy dệt chiếu cói tự động",
         "200 triệu",
     ):
-        replies = await exchange(fake, chat, lambda text=text: send(chat, text))
+        replies = await exchange(fake, chat, partial(send, chat, text))
     consent = next(b for b in buttons(replies[-1]) if b.endswith(":yes"))
     replies = await exchange(fake, chat, lambda: press(chat, consent))
     submit = next(b for b in buttons(replies[-1]) if b.startswith("as:"))
@@ -138,10 +141,10 @@ async def test_see_and_erase_everything_on_telegram(
         notes = [e.note or "" for e in s.exec(select(LeadEvent).where(LeadEvent.lead_id == lead.id)).all()]
         assert any("Nghị định 13/2023" in note for note in notes)  # staff see why in the history
         assert not any(NAME in note or "0987" in note for note in notes)
-        tombstone = s.get(User, lead.user_id)
+        tombstone = one(s.get(User, lead.user_id))
         assert tombstone.display_name == "" and tombstone.external_id.startswith("erased:")
     if database.dialect == "sqlite":  # deleted means gone from the file too, not just unlinked
-        path = Path(database.engine.url.database)
+        path = Path(one(database.engine.url.database))
         for file in (path, path.with_name(path.name + "-wal")):
             if file.exists():
                 raw = file.read_bytes()
@@ -164,7 +167,7 @@ async def test_withdrawing_consent_anonymises_the_applications(
     await exchange(fake_telegram, CHAT, lambda: fake_telegram.press_button(CHAT, confirm))
     with telegram_bot.services.db.session() as s:
         lead = s.exec(select(Lead)).one()
-        profile = Repos(s).profiles.get(lead.user_id)
+        profile = one(Repos(s).profiles.get(lead.user_id))
         notes = [e.note or "" for e in s.exec(select(LeadEvent).where(LeadEvent.lead_id == lead.id)).all()]
     assert lead.full_name == ANONYMISED_NAME and lead.phone == ""
     assert profile.full_name is None and profile.phone is None
@@ -191,7 +194,7 @@ async def test_erase_on_zalo_by_number(fake_zalo: FakeZalo, database_url: str) -
         await bot.stop()
 
 
-def test_console_producer_has_the_same_rights(database: Database, catalog) -> None:
+def test_console_producer_has_the_same_rights(database: Database, catalog: Catalog) -> None:
     chat = Chat(recording_dialogue(database, catalog), channel="console", chat_id="lan")
     chat.press("a:machinery-national")
     fill_form(chat)
@@ -204,7 +207,7 @@ def test_console_producer_has_the_same_rights(database: Database, catalog) -> No
     assert not any(personal_rows(database, "lan").values())
 
 
-def test_retention_purges_old_messages_and_stale_drafts(database: Database, catalog) -> None:
+def test_retention_purges_old_messages_and_stale_drafts(database: Database, catalog: Catalog) -> None:
     from bot.services import Services
     from bot.settings import load_settings
     from handlers.dialogue import Dialogue
@@ -223,10 +226,10 @@ def test_retention_purges_old_messages_and_stale_drafts(database: Database, cata
     sweeper = ReminderScheduler(Services(settings, database, catalog, texts, dialogue, dialogue.services))
     sweeper.sweep_once()
     with database.session() as s:
-        old_user = Repos(s).users.find("telegram", "old")
+        old_user = one(Repos(s).users.find("telegram", "old"))
         old_messages = s.exec(select(MessageLog).where(MessageLog.user_id == old_user.id)).all()
-        conversation = s.get(Conversation, old_user.id)
-        new_user = Repos(s).users.find("telegram", "new")
+        conversation = one(s.get(Conversation, old_user.id))
+        new_user = one(Repos(s).users.find("telegram", "new"))
         new_messages = s.exec(select(MessageLog).where(MessageLog.user_id == new_user.id)).all()
     assert old_messages == [] and "_draft" not in conversation.data
     assert new_messages  # recent messages stay

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from storage.models import InboxUpdate
+from storage.models import InboxUpdate, saved_id
 from storage.repositories import Repos
 from tests.e2e.conftest import TelegramBot, conversation, telegram_settings, template_text
 from tests.fakes.telegram import FakeTelegram, post_webhook_update
+from tests.support.checks import one
 
 CHAT = 4242
 SECRET = "s3cret-token_123"
@@ -45,7 +46,7 @@ def texts(messages: list[dict]) -> str:
 
 
 async def test_start_greets_registers_commands_and_shows_the_menu(
-    fake_telegram: FakeTelegram, telegram_bot
+    fake_telegram: FakeTelegram, telegram_bot: TelegramBot
 ) -> None:
     replies = await exchange(
         fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "/start", first_name="Lan")
@@ -57,7 +58,7 @@ async def test_start_greets_registers_commands_and_shows_the_menu(
     assert commands["kiemtra"] == "Kiểm tra điều kiện được hỗ trợ"
 
 
-async def test_browse_to_a_programme_card(fake_telegram: FakeTelegram, telegram_bot) -> None:
+async def test_browse_to_a_programme_card(fake_telegram: FakeTelegram, telegram_bot: TelegramBot) -> None:
     await exchange(fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "/start"))
     replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.press_button(CHAT, "mb"))
     assert "c:machinery" in buttons(replies[-1])
@@ -71,7 +72,7 @@ async def test_browse_to_a_programme_card(fake_telegram: FakeTelegram, telegram_
     assert fake_telegram.callback_answers  # every button press is answered
 
 
-async def test_diacritic_free_question(fake_telegram: FakeTelegram, telegram_bot) -> None:
+async def test_diacritic_free_question(fake_telegram: FakeTelegram, telegram_bot: TelegramBot) -> None:
     replies = await exchange(
         fake_telegram,
         CHAT,
@@ -80,7 +81,7 @@ async def test_diacritic_free_question(fake_telegram: FakeTelegram, telegram_bot
     assert "300 triệu" in texts(replies)
 
 
-async def test_whole_eligibility_check(fake_telegram: FakeTelegram, telegram_bot) -> None:
+async def test_whole_eligibility_check(fake_telegram: FakeTelegram, telegram_bot: TelegramBot) -> None:
     send = fake_telegram.send_text
     press = fake_telegram.press_button
     await exchange(fake_telegram, CHAT, lambda: send(CHAT, "/start"))
@@ -115,8 +116,8 @@ async def test_restart_in_the_middle_of_the_check(
     replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "Sơn La"))
     with telegram_bot.services.db.session() as s:
         repos = Repos(s)
-        user = repos.users.find("telegram", str(CHAT))
-        profile = repos.profiles.get(user.id)
+        user = one(repos.users.find("telegram", str(CHAT)))
+        profile = one(repos.profiles.get(saved_id(user)))
         assert (profile.legal_form, profile.activity, profile.province) == ("coop", "production", "Sơn La")
 
 
@@ -124,14 +125,14 @@ async def test_restart_in_the_middle_of_the_check(
     "send", ["send_sticker", "send_photo", "send_voice", "send_location", "send_document"]
 )
 async def test_unsupported_media_gets_a_polite_answer(
-    fake_telegram: FakeTelegram, telegram_bot, send: str
+    fake_telegram: FakeTelegram, telegram_bot: TelegramBot, send: str
 ) -> None:
     replies = await exchange(fake_telegram, CHAT, lambda: getattr(fake_telegram, send)(CHAT))
     assert replies[0]["text"].startswith("Dạ")
     assert buttons(replies[-1]) == MAIN_MENU
 
 
-async def test_bad_input_never_breaks_the_bot(fake_telegram: FakeTelegram, telegram_bot) -> None:
+async def test_bad_input_never_breaks_the_bot(fake_telegram: FakeTelegram, telegram_bot: TelegramBot) -> None:
     await exchange(fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "/start"))
     replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "máy " * 1500))
     assert replies and "Traceback" not in texts(replies)
@@ -159,12 +160,12 @@ async def test_bad_input_never_breaks_the_bot(fake_telegram: FakeTelegram, teleg
 
 
 async def test_a_crash_in_the_dialogue_gets_a_polite_message(
-    fake_telegram: FakeTelegram, telegram_bot: TelegramBot, monkeypatch
+    fake_telegram: FakeTelegram, telegram_bot: TelegramBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(incoming, receipt=None):
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr(telegram_bot.runner.telegram.dialogue, "handle", broken)
+    monkeypatch.setattr(one(telegram_bot.runner.telegram).dialogue, "handle", broken)
     replies = await exchange(fake_telegram, CHAT, lambda: fake_telegram.send_text(CHAT, "hello"))
     assert replies[0]["raw_text"] == telegram_bot.services.texts.render("error")
     assert "Traceback" not in replies[0]["text"] and "fire" not in replies[0]["text"]
@@ -183,8 +184,9 @@ async def test_webhook_mode_checks_the_secret_and_stores_before_answering(
     )
     await bot.start()
     try:
-        assert fake_telegram.webhook.url == "https://bot.example.org/webhook/telegram"
-        assert fake_telegram.webhook.secret_token == SECRET
+        webhook = one(fake_telegram.webhook)
+        assert webhook.url == "https://bot.example.org/webhook/telegram"
+        assert webhook.secret_token == SECRET
         transport = httpx.ASGITransport(app=bot.runner.web_app)
         update = fake_telegram.text_update(CHAT, "/start")
         url = "http://testserver/webhook/telegram"
@@ -266,7 +268,7 @@ async def test_blocking_the_bot_is_recorded(fake_telegram: FakeTelegram, telegra
 
     def blocked() -> bool:
         with telegram_bot.services.db.session() as s:
-            return Repos(s).users.find("telegram", str(CHAT)).is_blocked
+            return one(Repos(s).users.find("telegram", str(CHAT))).is_blocked
 
     fake_telegram.enqueue(fake_telegram.bot_status_update(CHAT, "kicked"))
     for _ in range(50):

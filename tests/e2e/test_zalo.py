@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
+from functools import partial
+from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlmodel import col, select
 
 from bot.channels.plaintext import html_to_text
@@ -19,10 +22,11 @@ from bot.channels.zalo import SECRET_HEADER, ZaloChannel, ZaloError, render_part
 from bot.settings import Settings
 from handlers.texts import Texts
 from handlers.types import Button, Kind, Reply
-from storage.models import OutboxMessage
+from storage.models import OutboxMessage, saved_id
 from storage.repositories import Repos
 from tests.e2e.conftest import RunningBot, conversation
 from tests.fakes.zalo import TEXT_EVENT, FakeZalo, make_update, post_webhook
+from tests.support.checks import one
 
 CHAT = "6ede9afa66b88fe6d6a9"
 MENU_KEYS = ["browse", "eligibility", "apply", "reminders", "ask_staff"]
@@ -36,10 +40,10 @@ TEXTS = Texts()
 # --------------------------------------------------------------------------- fixtures
 
 
-def zalo_settings(fake: FakeZalo, database_url: str, **extra: object) -> Settings:
+def zalo_settings(fake: FakeZalo, database_url: str, **extra: Any) -> Settings:
     return Settings(
         _env_file=None,
-        zalo_bot_token=fake.token,
+        zalo_bot_token=SecretStr(fake.token),
         zalo_api_base_url=fake.base_url,
         database_url=database_url,
         **{"web_port": 0, **extra},  # a free port: 8080 may be taken by another run on this machine
@@ -124,7 +128,7 @@ def profile_of(bot: ZaloBot, chat: str = CHAT) -> tuple[str | None, str | None, 
         repos = Repos(session)
         user = repos.users.find("zalo", chat)
         assert user is not None
-        profile = repos.profiles.get(user.id)
+        profile = one(repos.profiles.get(saved_id(user)))
         return profile.legal_form, profile.activity, profile.province
 
 
@@ -213,7 +217,7 @@ MEDIA_SENDERS: list[Callable[[FakeZalo, str], object]] = [
 async def test_media_and_unknown_events_get_a_polite_answer(fake_zalo: FakeZalo, zalo_bot: ZaloBot) -> None:
     answers = []
     for send in MEDIA_SENDERS:
-        replies = await exchange(fake_zalo, zalo_bot, lambda send=send: send(fake_zalo, CHAT))
+        replies = await exchange(fake_zalo, zalo_bot, partial(send, fake_zalo, CHAT))
         assert replies[0].startswith("Dạ")
         assert shows_main_menu(replies[-1])
         assert_plain(replies)
@@ -372,7 +376,9 @@ async def test_a_wrong_token_fails_at_start(fake_zalo: FakeZalo, database_url: s
     settings = zalo_settings(fake_zalo, database_url).model_copy(update={"zalo_bot_token": None})
     with pytest.raises(ValueError):
         ZaloChannel(settings, None, TEXTS, None)  # type: ignore[arg-type]
-    settings = Settings(_env_file=None, zalo_bot_token="1:wrong", zalo_api_base_url=fake_zalo.base_url)
+    settings = Settings(
+        _env_file=None, zalo_bot_token=SecretStr("1:wrong"), zalo_api_base_url=fake_zalo.base_url
+    )
     channel = ZaloChannel(settings, None, TEXTS, None)  # type: ignore[arg-type]
     with pytest.raises(ZaloError) as error:
         await channel.start()

@@ -8,6 +8,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -19,18 +20,19 @@ from bot.settings import Settings
 from handlers.broadcasts import broadcast_buttons
 from services.broadcasts import Audience, BroadcastService
 from services.staff_directory import StaffDirectory
-from storage.models import Deadline, Lead, Reminder, Subscription, utcnow
+from storage.models import Deadline, Lead, Reminder, Subscription, saved_id, utcnow
 from storage.repositories import Repos
 from tests.e2e.conftest import conversation
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.zalo import FakeZalo, post_webhook
+from tests.support.checks import one
 
 ZALO_CHAT = "a1b2c3d4e5f60718"
 TELEGRAM_CHAT = 4343
 
 
-def settings(zalo: FakeZalo, telegram: FakeTelegram | None, database_url: str, **extra) -> Settings:
-    values = {
+def settings(zalo: FakeZalo, telegram: FakeTelegram | None, database_url: str, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
         "zalo_bot_token": zalo.token,
         "zalo_api_base_url": zalo.base_url,
         "database_url": database_url,
@@ -116,12 +118,12 @@ async def test_application_typed_on_zalo(
         repos = Repos(s)
         lead = s.exec(select(Lead)).one()
         assert (lead.channel, lead.phone, lead.province) == ("zalo", "0912345678", "Tuyên Quang")
-        assert repos.users.get(lead.user_id).external_id == ZALO_CHAT
+        assert one(repos.users.get(lead.user_id)).external_id == ZALO_CHAT
         telegram_user = repos.users.get_or_create("telegram", str(TELEGRAM_CHAT), "Anh Tư")
         repos.leads.add(
             Lead(
                 submission_key="t-1",
-                user_id=telegram_user.id,
+                user_id=saved_id(telegram_user),
                 channel="telegram",
                 full_name="Anh Tư",
                 phone="0987654321",
@@ -141,9 +143,9 @@ async def test_a_reminder_reaches_zalo_and_is_answered_by_number(fake_zalo: Fake
     replies = await say(fake_zalo, number_of(replies[-1], "Nhắc tất cả"))
     with runner.services.db.session() as s:
         repos = Repos(s)
-        user = repos.users.find("zalo", ZALO_CHAT)
+        user = one(repos.users.find("zalo", ZALO_CHAT))
         assert [sub.user_id for sub in s.exec(select(Subscription).where(Subscription.is_active))] == [
-            user.id
+            saved_id(user)
         ]
         today = utcnow().astimezone(runner.settings.tz).date()
         deadline = Deadline(
@@ -158,8 +160,8 @@ async def test_a_reminder_reaches_zalo_and_is_answered_by_number(fake_zalo: Fake
         # Planned earlier and due a minute ago: the next sweep sends it.
         s.add(
             Reminder(
-                user_id=user.id,
-                deadline_id=deadline.id,
+                user_id=saved_id(user),
+                deadline_id=saved_id(deadline),
                 offset_days=3,
                 due_at=utcnow() - timedelta(minutes=1),
             )

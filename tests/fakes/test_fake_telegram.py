@@ -37,6 +37,8 @@ from telegram.ext import (
     filters,
 )
 
+from tests.support.checks import one
+
 from .telegram import SECRET_HEADER, FakeTelegram, HtmlError, parse_html, post_webhook_update
 
 CHAT = 42
@@ -80,13 +82,14 @@ def build_app(fake: FakeTelegram) -> Application:
 @asynccontextmanager
 async def polling(app: Application) -> AsyncIterator[Application]:
     """Run the Application with long polling inside the test's event loop."""
+    updater = one(app.updater)  # the builder makes one unless told not to
     async with app:
-        await app.updater.start_polling(poll_interval=0, timeout=1)
+        await updater.start_polling(poll_interval=0, timeout=1)
         await app.start()
         try:
             yield app
         finally:
-            await app.updater.stop()
+            await updater.stop()
             await app.stop()
 
 
@@ -395,7 +398,8 @@ async def test_document_upload_and_other_methods(fake: FakeTelegram, bot: Bot) -
     await bot.send_chat_action(CHAT, "typing")
     await bot.set_chat_menu_button(menu_button=MenuButtonCommands())
 
-    assert (sent.document.file_name, sent.document.file_size, sent.caption) == ("ho_so.pdf", 14, "Hồ sơ")
+    document = one(sent.document)
+    assert (document.file_name, document.file_size, sent.caption) == ("ho_so.pdf", 14, "Hồ sơ")
     [upload] = fake.uploads
     assert (upload.filename, upload.size) == ("ho_so.pdf", 14)
     assert fake.messages(CHAT)[0]["method"] == "sendDocument"
@@ -464,15 +468,15 @@ def test_update_builders_parse_with_ptb() -> None:
 
     assert command.message is not None and command.message.entities[0].length == len("/start@test_bot")
     assert command.effective_user is not None and command.effective_user.username == "lan"
-    assert later.effective_user == command.effective_user and later.message.entities == ()
+    assert later.effective_user == command.effective_user and one(later.message).entities == ()
     assert contact.message is not None and contact.message.contact is not None
-    assert contact.message.contact.user_id == CHAT == contact.message.from_user.id
+    assert contact.message.contact.user_id == CHAT == one(contact.message.from_user).id
     assert (
         edited.edited_message is not None and edited.edited_message.message_id == contact.message.message_id
     )
-    assert kinds[0].message.sticker is not None and kinds[1].message.photo[-1].width == 800
-    assert kinds[2].message.voice is not None and location.message.location is not None
-    assert document.message.document.file_name == "tai_lieu.pdf"
+    assert one(kinds[0].message).sticker is not None and one(kinds[1].message).photo[-1].width == 800
+    assert one(kinds[2].message).voice is not None and one(location.message).location is not None
+    assert one(one(document.message).document).file_name == "tai_lieu.pdf"
     ids = [u.update_id for u in (command, contact, edited, *kinds, location, document)]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     with pytest.raises(ValueError, match="no bot message"):

@@ -17,7 +17,9 @@ from handlers.texts import Texts
 from handlers.types import Incoming, Kind, Reply
 from knowledge.catalog import Catalog
 from storage.db import Database
+from storage.models import saved_id
 from storage.repositories import Repos
+from tests.support.checks import one
 
 # A sentence end glued to the next sentence ("...nào.Em hỏi"): a template lost its line break.
 GLUED = re.compile(r"[.!?…)][A-ZĐÀ-Ỹ]")
@@ -72,7 +74,7 @@ class Chat:
             self._handle(Incoming(self.channel, self.chat_id, Kind.CHOICE, user_name=self.name, choice=data))
         )
 
-    def media(self, media: str) -> list[Reply]:
+    def media(self, media: str | None) -> list[Reply]:
         return self._handle(
             Incoming(self.channel, self.chat_id, Kind.UNSUPPORTED, user_name=self.name, media=media)
         )
@@ -110,8 +112,8 @@ class Chat:
     def state(self):
         with self.dialogue.db.session() as s:
             repos = Repos(s)
-            user = repos.users.find(self.channel, self.chat_id)
-            return repos.conversations.get(user.id), repos.profiles.get(user.id)
+            user_id = saved_id(one(repos.users.find(self.channel, self.chat_id)))
+            return repos.conversations.get(user_id), repos.profiles.get(user_id)
 
 
 @pytest.fixture

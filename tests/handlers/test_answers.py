@@ -8,6 +8,7 @@ import io
 
 from bot.channels.console import chat as console_chat
 from bot.channels.plaintext import numbered_menu
+from handlers.dialogue import Dialogue
 from handlers.texts import Texts
 from handlers.types import Button, Reply
 from tests.handlers.conftest import Chat
@@ -98,7 +99,7 @@ def test_a_single_choice_is_not_from_1_to_1() -> None:
     assert "1 đến 1" not in menu and "gõ số 1" in menu
 
 
-def test_the_console_does_not_greet_by_the_login_name(dialogue) -> None:
+def test_the_console_does_not_greet_by_the_login_name(dialogue: Dialogue) -> None:
     out = io.StringIO()
     console_chat(dialogue, TEXTS.label("plain_menu_hint"), stdin=io.StringIO(""), stdout=out, chat_id="root")
     assert "root" not in out.getvalue()

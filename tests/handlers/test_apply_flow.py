@@ -7,8 +7,11 @@ from sqlmodel import select
 
 from handlers.dialogue import Dialogue
 from handlers.types import Incoming, Kind
+from knowledge.catalog import Catalog
+from storage.db import Database
 from storage.models import Lead, LeadEvent, OutboxMessage, StaffQuestion
 from tests.handlers.conftest import Chat, recording_dialogue
+from tests.support.checks import one
 
 STAFF_ID = "900"
 
@@ -45,7 +48,7 @@ def test_full_application_gives_a_reference_code_and_checklist(chat: Chat) -> No
     submit = chat.button_for("as:")
     chat.press(submit)
     done = chat.shown("apply_done")
-    programme = chat.dialogue.catalog.kb.by_id["machinery-national"]
+    programme = one(chat.dialogue.catalog.kb.programme("machinery-national"))
     for_household = [d.text for d in programme.documents if "household_business" in (d.only_for or [])]
     assert not done["again"] and done["programme"] is programme
     assert done["documents"]  # the document checklist, filtered for a household business
@@ -68,7 +71,7 @@ def test_double_tap_on_submit_creates_one_lead(chat: Chat) -> None:
     assert chat.shown("apply_done")["again"]
     with chat.dialogue.db.session() as s:
         assert len(s.exec(select(Lead)).all()) == 1
-        ref = s.exec(select(Lead)).one().ref_code
+        ref = one(s.exec(select(Lead)).one().ref_code)
     assert ref in first and ref in chat.text
 
 
@@ -140,7 +143,9 @@ def test_refusing_consent_sends_nothing(chat: Chat) -> None:
     assert leads(chat) == []
 
 
-def test_half_filled_application_survives_a_restart_and_can_be_resumed(chat: Chat, database, catalog) -> None:
+def test_half_filled_application_survives_a_restart_and_can_be_resumed(
+    chat: Chat, database: Database, catalog: Catalog
+) -> None:
     chat.press("a:branding-trademark")
     chat.send("Võ Thị Hoa")
     chat.send("0912345678")
@@ -191,11 +196,11 @@ def test_markup_in_answers_is_escaped(chat: Chat) -> None:
 # --- staff in the chat ---
 
 
-def staff_dialogue(database, catalog) -> Dialogue:
+def staff_dialogue(database: Database, catalog: Catalog) -> Dialogue:
     return recording_dialogue(database, catalog, staff_telegram_ids={STAFF_ID})
 
 
-def test_new_lead_is_queued_for_staff_with_status_buttons(database, catalog) -> None:
+def test_new_lead_is_queued_for_staff_with_status_buttons(database: Database, catalog: Catalog) -> None:
     dialogue = staff_dialogue(database, catalog)
     producer = Chat(dialogue)
     fill_form(producer)
@@ -207,7 +212,7 @@ def test_new_lead_is_queued_for_staff_with_status_buttons(database, catalog) -> 
         assert any(b["data"].startswith("ls:") for b in message.buttons)
 
 
-def test_staff_changes_a_status_and_the_producer_is_notified(database, catalog) -> None:
+def test_staff_changes_a_status_and_the_producer_is_notified(database: Database, catalog: Catalog) -> None:
     dialogue = staff_dialogue(database, catalog)
     producer = Chat(dialogue)
     fill_form(producer)
@@ -217,7 +222,7 @@ def test_staff_changes_a_status_and_the_producer_is_notified(database, catalog) 
     assert officer.shown("staff_status_changed")["lead"].status == "contacted"
     assert officer.shown("lead_status_changed")["event"].to_status == "contacted"  # for the producer
     with database.session() as s:
-        lead = s.get(Lead, 1)
+        lead = one(s.get(Lead, 1))
         assert lead.status == "contacted"
         event = s.exec(select(LeadEvent).filter_by(to_status="contacted")).one()
         assert event.actor.startswith(f"telegram:{STAFF_ID}")
@@ -228,7 +233,7 @@ def test_staff_changes_a_status_and_the_producer_is_notified(database, catalog) 
     assert (refused["lead"].status, refused["wanted"]) == ("contacted", "approved")
 
 
-def test_non_staff_cannot_use_staff_buttons(database, catalog) -> None:
+def test_non_staff_cannot_use_staff_buttons(database: Database, catalog: Catalog) -> None:
     dialogue = staff_dialogue(database, catalog)
     producer = Chat(dialogue)
     fill_form(producer)
@@ -239,10 +244,10 @@ def test_non_staff_cannot_use_staff_buttons(database, catalog) -> None:
     producer.send("/leads")
     assert "0912345678" not in producer.text
     with database.session() as s:
-        assert s.get(Lead, 1).status == "new"
+        assert one(s.get(Lead, 1)).status == "new"
 
 
-def test_staff_lists_open_leads(database, catalog) -> None:
+def test_staff_lists_open_leads(database: Database, catalog: Catalog) -> None:
     dialogue = staff_dialogue(database, catalog)
     producer = Chat(dialogue)
     fill_form(producer)
@@ -254,7 +259,7 @@ def test_staff_lists_open_leads(database, catalog) -> None:
     assert "0912345678" in officer.text
 
 
-def test_staff_answer_reaches_the_producer(database, catalog) -> None:
+def test_staff_answer_reaches_the_producer(database: Database, catalog: Catalog) -> None:
     dialogue = staff_dialogue(database, catalog)
     producer = Chat(dialogue)
     producer.press("h")
@@ -266,7 +271,7 @@ def test_staff_answer_reaches_the_producer(database, catalog) -> None:
     officer.press("qa:1")
     officer.send("Dạ, tháng 4 năm sau ạ.")
     with database.session() as s:
-        question = s.get(StaffQuestion, 1)
+        question = one(s.get(StaffQuestion, 1))
         assert question.status == "answered" and question.answer == "Dạ, tháng 4 năm sau ạ."
         answer = s.exec(select(OutboxMessage).filter_by(kind="question_answer")).one()
         assert answer.chat_id == producer.chat_id and "tháng 4" in answer.text

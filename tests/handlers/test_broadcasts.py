@@ -3,22 +3,27 @@ confirming twice queues nobody twice, and the staff's /broadcast in the chat."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlmodel import select
 
 from handlers.broadcasts import broadcast_buttons
+from knowledge.catalog import Catalog
 from services import broadcasts
 from services.broadcasts import BroadcastService
 from services.staff_directory import StaffDirectory
-from storage.models import Broadcast, OutboxMessage, Subscription
+from storage.db import Database
+from storage.models import Broadcast, OutboxMessage, Subscription, saved_id
 from storage.repositories import Repos
 from tests.handlers.conftest import Chat, recording_dialogue
+from tests.support.checks import one
 
 STAFF = "900"
 SERVICE = BroadcastService(StaffDirectory.of([STAFF]))
 
 
-def seed(database) -> None:
+def seed(database: Database) -> None:
     people = [
         ("telegram", "1", "Lan", "Nghệ An", "household_business", ["machinery"]),
         ("telegram", "2", "Bình", "Sơn La", "coop", ["trade_fair"]),
@@ -31,25 +36,25 @@ def seed(database) -> None:
         for channel, ext, name, province, form, interests in people:
             user = repos.users.get_or_create(channel, ext, name)
             repos.profiles.update(
-                user.id,
+                saved_id(user),
                 province=province,
                 legal_form=form,
                 interests=interests,
                 establishment_name=f"Cơ sở {name}",
             )
             if ext == "5":
-                repos.users.mark_blocked(user.id)
+                repos.users.mark_blocked(saved_id(user))
         repos.users.get_or_create("telegram", STAFF, "Cán bộ")
-        s.add(Subscription(user_id=repos.users.find("zalo", "z4").id, categories=["trade_fair"]))
+        s.add(Subscription(user_id=saved_id(one(repos.users.find("zalo", "z4"))), categories=["trade_fair"]))
 
 
-def chosen(database, catalog, **audience) -> list[str]:
+def chosen(database: Database, catalog: Catalog, **audience: Any) -> list[str]:
     with database.session() as s:
         picked = SERVICE.recipients(Repos(s), catalog.kb, broadcasts.Audience(**audience))
         return [u.external_id for u, _ in picked]
 
 
-def test_audience_filters(database, catalog) -> None:
+def test_audience_filters(database: Database, catalog: Catalog) -> None:
     seed(database)
     assert chosen(database, catalog) == ["1", "2", "z3", "z4"]  # blocked user and staff left out
     assert chosen(database, catalog, province="Nghệ An") == ["1", "z3"]
@@ -61,7 +66,7 @@ def test_audience_filters(database, catalog) -> None:
         assert broadcasts.count_by_channel(picked) == {"telegram": 2, "zalo": 2}
 
 
-def test_each_recipient_gets_their_own_escaped_message(database, catalog) -> None:
+def test_each_recipient_gets_their_own_escaped_message(database: Database, catalog: Catalog) -> None:
     seed(database)
     with database.session() as s:
         repos = Repos(s)
@@ -75,7 +80,7 @@ def test_each_recipient_gets_their_own_escaped_message(database, catalog) -> Non
     assert texts["z3"].startswith("Chào Cúc &lt;b&gt; ở Nghệ An")
 
 
-def test_confirming_twice_queues_nobody_twice(database, catalog) -> None:
+def test_confirming_twice_queues_nobody_twice(database: Database, catalog: Catalog) -> None:
     seed(database)
     with database.session() as s:
         repos = Repos(s)
@@ -95,12 +100,12 @@ def test_confirming_twice_queues_nobody_twice(database, catalog) -> None:
 @pytest.mark.parametrize(
     "template", ["", "{{ unknown_variable }}", "{% for %}", "x" * 3001, "{{ ten.__class__ }}"]
 )
-def test_unusable_templates_are_refused(database, template: str) -> None:
+def test_unusable_templates_are_refused(database: Database, template: str) -> None:
     with database.session() as s, pytest.raises(broadcasts.TemplateProblem):
         SERVICE.create(Repos(s), template, broadcasts.Audience(), [], "test")
 
 
-def test_broadcast_button_opens_a_flow(database, catalog) -> None:
+def test_broadcast_button_opens_a_flow(database: Database, catalog: Catalog) -> None:
     from handlers.texts import Texts
 
     buttons = broadcast_buttons(Texts(), "apply", "")
@@ -108,7 +113,7 @@ def test_broadcast_button_opens_a_flow(database, catalog) -> None:
     assert broadcast_buttons(Texts(), "p:machinery-national", "Xem")[0]["data"] == "p:machinery-national"
 
 
-def test_staff_broadcast_in_the_chat_is_previewed_then_sent(database, catalog) -> None:
+def test_staff_broadcast_in_the_chat_is_previewed_then_sent(database: Database, catalog: Catalog) -> None:
     seed(database)
     dialogue = recording_dialogue(database, catalog, staff_telegram_ids={STAFF})
     officer = Chat(dialogue, chat_id=STAFF, name="Cán bộ")
@@ -126,7 +131,7 @@ def test_staff_broadcast_in_the_chat_is_previewed_then_sent(database, catalog) -
         assert s.exec(select(Broadcast)).one().status == "sending"
 
 
-def test_producers_cannot_broadcast(database, catalog) -> None:
+def test_producers_cannot_broadcast(database: Database, catalog: Catalog) -> None:
     seed(database)
     producer = Chat(recording_dialogue(database, catalog, staff_telegram_ids={STAFF}), chat_id="1")
     producer.send("/broadcast spam")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from handlers.dialogue import Dialogue
+from knowledge.catalog import Catalog
 from knowledge.eligibility import Status
+from storage.db import Database
 from storage.repositories import Repos
 from tests.handlers.conftest import Chat
 
@@ -185,7 +187,7 @@ def test_media_in_the_middle_reasks_the_question(chat: Chat) -> None:
     assert any(b.endswith(":production") for b in chat.buttons)
 
 
-def test_restart_resumes_where_the_user_was(chat: Chat, database, catalog) -> None:
+def test_restart_resumes_where_the_user_was(chat: Chat, database: Database, catalog: Catalog) -> None:
     chat.press("e")
     chat.answer("household_business")
     button = chat.button_for("s:").rsplit(":", 1)[0] + ":production"

@@ -18,11 +18,13 @@ from handlers import callbacks as cb
 from handlers.context import State
 from handlers.dialogue import FLOWS, Dialogue
 from handlers.flow import Flow
+from knowledge.catalog import Catalog
 from services.notifications import PRIORITY_BROADCAST, PRIORITY_REPLY
 from storage.db import Database
-from storage.models import OutboxMessage, StaffQuestion, utcnow
+from storage.models import OutboxMessage, StaffQuestion, saved_id, utcnow
 from storage.repositories import Repos
 from tests.handlers.conftest import Chat
+from tests.support.checks import one
 
 STAFF_ID = "900"
 
@@ -112,7 +114,7 @@ def test_every_flow_has_a_back_and_resume_case() -> None:
 
 
 @pytest.fixture
-def staff_chat(database: Database, catalog) -> Chat:
+def staff_chat(database: Database, catalog: Catalog) -> Chat:
     return Chat(Dialogue(database, catalog, staff_telegram_ids={STAFF_ID}), chat_id=STAFF_ID)
 
 
@@ -159,10 +161,10 @@ def _store_old_row(
     with database.session() as s:
         repos = Repos(s)
         user = repos.users.get_or_create("zalo", "old1", "Nguyễn Văn An")
-        repos.conversations.save(user.id, flow, step, data, version)
+        repos.conversations.save(saved_id(user), flow, step, data, version)
 
 
-def test_an_old_apply_row_loads_and_the_form_goes_on(database: Database, catalog) -> None:
+def test_an_old_apply_row_loads_and_the_form_goes_on(database: Database, catalog: Catalog) -> None:
     old = {
         "_draft": {
             "id": "0123456789abcdef",
@@ -189,19 +191,21 @@ def test_an_old_apply_row_loads_and_the_form_goes_on(database: Database, catalog
     assert chat.state()[0].step == "phone"
 
 
-def test_an_old_menu_of_pairs_still_answers_its_numbers(database: Database, catalog) -> None:
+def test_an_old_menu_of_pairs_still_answers_its_numbers(database: Database, catalog: Catalog) -> None:
     _store_old_row(database, "menu", None, {"_buttons": [["Tra cứu", "mb"], ["Đăng ký", "a"]]}, 3)
     chat = Chat(Dialogue(database, catalog), channel="zalo", chat_id="old1")
     chat.send("2")
     assert chat.state()[0].flow == "apply"
 
 
-def test_an_old_eligibility_row_loads_and_the_check_goes_on(database: Database, catalog) -> None:
+def test_an_old_eligibility_row_loads_and_the_check_goes_on(database: Database, catalog: Catalog) -> None:
     old = {"target": None, "asked": ["legal_form"], "skipped": [], "retries": 0, "pending": "activity"}
     _store_old_row(database, "eligibility", "activity", old, 4)
     with database.session() as s:
         repos = Repos(s)
-        repos.profiles.update(repos.users.find("zalo", "old1").id, legal_form="household_business")
+        repos.profiles.update(
+            saved_id(one(repos.users.find("zalo", "old1"))), legal_form="household_business"
+        )
     chat = Chat(Dialogue(database, catalog), channel="zalo", chat_id="old1")
     chat.press(cb.answer(4, "production"))
     conversation, profile = chat.state()
@@ -232,7 +236,7 @@ def _deliver(
     """A message with ``buttons`` to ``chat``'s user, marked sent ``ago``."""
     with database.session() as s:
         repos = Repos(s)
-        user = repos.users.find(chat.channel, chat.chat_id)
+        user = one(repos.users.find(chat.channel, chat.chat_id))
         row = repos.outbox.add("broadcast", 1, user, "Tin mới", buttons, priority, dedupe_key=None)
         assert row is not None
         row.status, row.sent_at = "sent", utcnow() - ago
@@ -242,7 +246,7 @@ APPLY_MENU = [{"row": 0, "label": "Đăng ký ngay", "data": "a"}, {"row": 1, "l
 
 
 @pytest.fixture
-def zalo_chat(database: Database, catalog) -> Chat:
+def zalo_chat(database: Database, catalog: Catalog) -> Chat:
     chat = Chat(Dialogue(database, catalog), channel="zalo", chat_id="z1")
     chat.send("/start")  # the main menu: its first item is "Tra cứu"
     return chat
@@ -268,7 +272,9 @@ def test_the_latest_of_several_menus_wins(database: Database, zalo_chat: Chat) -
     assert zalo_chat.state()[0].flow == "apply"
 
 
-def test_live_replies_and_telegram_messages_are_not_menus_to_adopt(database: Database, catalog) -> None:
+def test_live_replies_and_telegram_messages_are_not_menus_to_adopt(
+    database: Database, catalog: Catalog
+) -> None:
     for channel in ("zalo", "telegram"):
         chat = Chat(Dialogue(database, catalog), channel=channel, chat_id="t1")
         chat.send("/start")
@@ -281,15 +287,15 @@ def test_live_replies_and_telegram_messages_are_not_menus_to_adopt(database: Dat
 def test_last_menu_reads_only_sent_proactive_rows(database: Database, zalo_chat: Chat) -> None:
     with database.session() as s:
         repos = Repos(s)
-        user = repos.users.find("zalo", "z1")
+        user = one(repos.users.find("zalo", "z1"))
         since = utcnow() - timedelta(minutes=1)
-        assert repos.outbox.last_menu(user.id, since, 0) == []
+        assert repos.outbox.last_menu(saved_id(user), since, 0) == []
         repos.outbox.add("broadcast", 2, user, "Chưa gửi", APPLY_MENU, PRIORITY_BROADCAST)
         s.flush()
-        assert repos.outbox.last_menu(user.id, since, 0) == []  # still pending
+        assert repos.outbox.last_menu(saved_id(user), since, 0) == []  # still pending
         row = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "broadcast")).one()
         row.status, row.sent_at = "sent", utcnow()
         s.add(row)
         s.flush()
-        assert repos.outbox.last_menu(user.id, since, 0) == APPLY_MENU
-        assert repos.outbox.last_menu(user.id, utcnow() + timedelta(seconds=1), 0) == []
+        assert repos.outbox.last_menu(saved_id(user), since, 0) == APPLY_MENU
+        assert repos.outbox.last_menu(saved_id(user), utcnow() + timedelta(seconds=1), 0) == []

@@ -7,9 +7,11 @@ search and export that stopped at the newest 20,000 leads."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import SecretStr
 from sqlmodel import select
 
 from bot.dashboard.export import columns, csv_chunks
@@ -19,13 +21,25 @@ from bot.settings import Settings
 from handlers.apply import max_length
 from handlers.notify import ChatMessages
 from handlers.texts import Texts
+from knowledge.catalog import Catalog
 from services.notifications import PRIORITY_BROADCAST
 from services.questions import QuestionService
 from services.staff_directory import StaffDirectory
 from storage.db import Database
-from storage.models import Conversation, Deadline, Lead, OutboxMessage, Reminder, StaffQuestion, utcnow
+from storage.models import (
+    Conversation,
+    Deadline,
+    Lead,
+    OutboxMessage,
+    Reminder,
+    StaffQuestion,
+    saved_id,
+    table_of,
+    utcnow,
+)
 from storage.repositories import LeadQuery, Repos
 from tests.handlers.conftest import Chat
+from tests.support.checks import one
 from tests.support.seed import seed_leads
 
 ANSWERS = {
@@ -77,8 +91,8 @@ def test_a_question_keeps_the_province_it_was_asked_from(chat: Chat, database: D
     chat.send("Lịch hội chợ năm sau ở đâu ạ?")
     with database.session() as s:
         repos = Repos(s)
-        user = repos.users.find("telegram", chat.chat_id)
-        repos.profiles.update(user.id, province="Nghệ An")  # the producer moves later
+        user = one(repos.users.find("telegram", chat.chat_id))
+        repos.profiles.update(saved_id(user), province="Nghệ An")  # the producer moves later
     with database.session() as s:
         question = s.exec(select(StaffQuestion)).one()
         staff_note = s.exec(select(OutboxMessage.text).where(OutboxMessage.kind == "question_new")).all()
@@ -86,7 +100,7 @@ def test_a_question_keeps_the_province_it_was_asked_from(chat: Chat, database: D
     assert all("Nghệ An" not in text for text in staff_note)
 
 
-def test_a_withdrawn_knowledge_deadline_stays_withdrawn(database: Database, catalog) -> None:
+def test_a_withdrawn_knowledge_deadline_stays_withdrawn(database: Database, catalog: Catalog) -> None:
     services = build_services(Settings(_env_file=None, database_url=database.url))
     services.db.dispose()
     services.db = database
@@ -100,16 +114,16 @@ def test_a_withdrawn_knowledge_deadline_stays_withdrawn(database: Database, cata
         withdrawn = deadline.id
     sweeper.sweep_once()
     with database.session() as s:
-        assert s.get(Deadline, withdrawn).is_active is False
+        assert one(s.get(Deadline, withdrawn)).is_active is False
 
 
 def test_reminder_offsets_and_hour_come_from_the_settings(database: Database) -> None:
     settings = Settings(
         _env_file=None,
         database_url=database.url,
-        telegram_bot_token="1:x",  # reminders go to the channels that run
-        reminder_offsets_days="10,2",
-        reminder_hour="17",
+        telegram_bot_token=SecretStr("1:x"),  # reminders go to the channels that run
+        reminder_offsets_days=[10, 2],
+        reminder_hour=17,
     )
     services = build_services(settings)
     try:
@@ -136,9 +150,10 @@ def test_every_free_text_answer_fits_the_columns_that_store_it() -> None:
             continue
         limit = max_length(field, spec)
         for model in (Lead,):
-            column = model.__table__.c.get(field)
-            if column is not None and getattr(column.type, "length", None):
-                assert limit <= column.type.length, field
+            column = table_of(model).c.get(field)
+            length = getattr(column.type, "length", None) if column is not None else None
+            if length:
+                assert limit <= length, field
 
 
 def test_a_long_sector_answer_is_refused_with_the_limit_and_a_fitting_one_is_saved(
@@ -152,8 +167,10 @@ def test_a_long_sector_answer_is_refused_with_the_limit_and_a_fitting_one_is_sav
     assert refused["retry"] and "256" in refused["rejected"]  # refused, saying why
     chat.send("Làm bún tươi, bánh phở " + "x" * 200)
     with database.session() as s:
-        user = Repos(s).users.find("telegram", chat.chat_id)
-        assert len(Repos(s).profiles.get(user.id).sector) <= 256  # stored, on SQLite and PostgreSQL
+        user = one(Repos(s).users.find("telegram", chat.chat_id))
+        assert (
+            len(one(one(Repos(s).profiles.get(saved_id(user))).sector)) <= 256
+        )  # stored, on SQLite and PostgreSQL
 
 
 def test_a_leads_pre_check_uses_the_answers_as_edited(chat: Chat, database: Database) -> None:
@@ -163,8 +180,8 @@ def test_a_leads_pre_check_uses_the_answers_as_edited(chat: Chat, database: Data
     chat.answer("production")
     chat.send("Nghệ An phường Vinh Tân")
     with database.session() as s:
-        user = Repos(s).users.find("telegram", chat.chat_id)
-        assert Repos(s).profiles.get(user.id).place_type == "ward"
+        user = one(Repos(s).users.find("telegram", chat.chat_id))
+        assert one(Repos(s).profiles.get(saved_id(user))).place_type == "ward"
     chat.press("a:machinery-national")
     fill_form(chat, commune="xã Nghi Phong")
     assert chat.state()[0].step == "summary"
@@ -179,13 +196,13 @@ def _sent_menu(database: Database, user_id: int, buttons: list[dict]) -> None:
     """A broadcast with buttons, queued and delivered to ``user_id`` now."""
     with database.session() as s:
         repos = Repos(s)
-        user = repos.users.get(user_id)
+        user = one(repos.users.get(user_id))
         row = repos.outbox.add("broadcast", 1, user, "Tin mới", buttons, PRIORITY_BROADCAST, dedupe_key=None)
         assert row is not None
         row.status, row.sent_at = "sent", utcnow()
 
 
-def test_the_outbox_never_overwrites_the_dialogues_state(database: Database, catalog) -> None:
+def test_the_outbox_never_overwrites_the_dialogues_state(database: Database, catalog: Catalog) -> None:
     """Zalo: a broadcast's menu is delivered while the producer is answering a form. The outbox
     writes its own rows only (the dialogue reads the menu from them), so no answer is lost (it once
     rewrote the whole state from a stale read)."""
@@ -195,7 +212,7 @@ def test_the_outbox_never_overwrites_the_dialogues_state(database: Database, cat
     chat = Chat(dialogue, channel="zalo", chat_id="abc123")
     chat.press("a:machinery-national")
     with database.session() as s:
-        user_id = Repos(s).users.find("zalo", "abc123").id
+        user_id = saved_id(one(Repos(s).users.find("zalo", "abc123")))
     stop = threading.Event()
 
     def deliver_menus() -> None:
@@ -209,7 +226,7 @@ def test_the_outbox_never_overwrites_the_dialogues_state(database: Database, cat
         for name in names:
             chat.send(name)
             with database.session() as s:
-                conversation = s.get(Conversation, user_id)
+                conversation = one(s.get(Conversation, user_id))
                 assert conversation.data["_draft"]["values"].get("full_name") == name
             chat.send("quay lại")
     finally:
@@ -217,14 +234,14 @@ def test_the_outbox_never_overwrites_the_dialogues_state(database: Database, cat
         thread.join()
 
 
-def test_a_menu_delivered_by_the_outbox_answers_the_next_number(database: Database, catalog) -> None:
+def test_a_menu_delivered_by_the_outbox_answers_the_next_number(database: Database, catalog: Catalog) -> None:
     from handlers.dialogue import Dialogue
 
     dialogue = Dialogue(database, catalog)
     chat = Chat(dialogue, channel="zalo", chat_id="abc124")
     chat.send("/start")
     with database.session() as s:
-        user_id = Repos(s).users.find("zalo", "abc124").id
+        user_id = saved_id(one(Repos(s).users.find("zalo", "abc124")))
     _sent_menu(database, user_id, [{"row": 0, "label": "Đăng ký ngay", "data": "a"}])
     chat.send("1")
     assert chat.state()[0].flow == "apply"  # the broadcast's button, not the main menu's first item
@@ -240,8 +257,8 @@ def test_search_and_export_have_no_cap(database: Database) -> None:
         found = repos.leads.search(LeadQuery(text="nguyen thi dau"))
         assert [lead.ref_code for lead in found] == ["KC-2026-000001"]  # the oldest of 20,050
         assert repos.leads.count(LeadQuery(text="0900000001")) == 1  # by phone digits
-        labels = {"legal_forms": {}, "programmes": {}, "eligibility": {}, "statuses": {}}
-        exported = b"".join(csv_chunks(repos.leads.stream(LeadQuery()), columns(labels, UTC)))
+        labels: dict[str, Any] = {"legal_forms": {}, "programmes": {}, "eligibility": {}, "statuses": {}}
+        exported = b"".join(csv_chunks(repos.leads.stream(LeadQuery()), columns(labels, ZoneInfo("UTC"))))
     rows = exported.decode("utf-8-sig").splitlines()
     assert len(rows) == count + 1  # the header and every lead
     assert "KC-2026-000001" in rows[-1]

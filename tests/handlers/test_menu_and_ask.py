@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers.dialogue import Dialogue
 from storage.repositories import Repos
 from tests.handlers.conftest import Chat
+from tests.support.checks import one
 
 MAIN_MENU = ["mb", "e", "a", "r", "h"]
 
@@ -58,7 +59,7 @@ def test_card_documents_follow_the_legal_form(chat: Chat) -> None:
     with chat.dialogue.db.session() as s:
         Repos(s).profiles.update(user_id, legal_form="coop")
     chat.press("pd:machinery-national")
-    programme = chat.dialogue.catalog.kb.by_id["machinery-national"]
+    programme = one(chat.dialogue.catalog.kb.programme("machinery-national"))
     for_coop = [d.text for d in programme.documents if not d.only_for or "coop" in d.only_for]
     assert chat.shown("programme_details")["documents"] == for_coop
     assert len(for_coop) < len(programme.documents)  # a household business's papers are left out

@@ -10,16 +10,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot.scheduler import ReminderScheduler
 from bot.services import Services
 from bot.settings import Settings
 from handlers.dialogue import Dialogue
 from handlers.texts import Texts
+from knowledge.catalog import Catalog
 from services.reminders import ReminderSettings
 from storage.db import Database
-from storage.models import Deadline, OutboxMessage, Reminder, User
+from storage.models import Deadline, OutboxMessage, Reminder, User, saved_id
 from storage.repositories import Repos
 from tests.handlers.conftest import Chat
 
@@ -31,7 +32,7 @@ def at(year: int, month: int, day: int, hour: int = 12, minute: int = 0) -> date
     return datetime(year, month, day, hour, minute, tzinfo=VN)
 
 
-def scheduler(database: Database, catalog) -> ReminderScheduler:
+def scheduler(database: Database, catalog: Catalog) -> ReminderScheduler:
     texts = Texts()
     dialogue = Dialogue(database, catalog, texts)
     services = Services(Settings(_env_file=None), database, catalog, texts, dialogue, dialogue.services)
@@ -43,7 +44,7 @@ def reminders_sent(database: Database) -> list[OutboxMessage]:
         return list(s.exec(select(OutboxMessage).where(OutboxMessage.kind == "reminder")).all())
 
 
-def reminders_for(session, due_on: date = DEADLINE) -> list[Reminder]:
+def reminders_for(session: Session, due_on: date = DEADLINE) -> list[Reminder]:
     deadline = session.exec(select(Deadline).where(Deadline.due_on == due_on)).one()
     return list(session.exec(select(Reminder).where(Reminder.deadline_id == deadline.id)).all())
 
@@ -62,7 +63,9 @@ def traveller():
         yield machine
 
 
-def test_subscribing_plans_three_reminders_at_8_local(chat: Chat, database, catalog, traveller) -> None:
+def test_subscribing_plans_three_reminders_at_8_local(
+    chat: Chat, database: Database, catalog: Catalog, traveller: time_machine.Traveller
+) -> None:
     scheduler(database, catalog).sweep_once()  # the calendar becomes dated rows
     subscribe(chat)
     assert "20/5/2027" in chat.text and "14, 3, 1" in chat.text
@@ -89,7 +92,9 @@ def test_no_daylight_saving_shift_in_winter_or_summer() -> None:
         assert settings.due_at(due_on, 1).astimezone(UTC).time().hour == 1
 
 
-def test_reminder_goes_out_at_8_and_only_once(chat: Chat, database, catalog, traveller) -> None:
+def test_reminder_goes_out_at_8_and_only_once(
+    chat: Chat, database: Database, catalog: Catalog, traveller: time_machine.Traveller
+) -> None:
     sweeper = scheduler(database, catalog)
     sweeper.sweep_once()
     subscribe(chat)
@@ -108,7 +113,7 @@ def test_reminder_goes_out_at_8_and_only_once(chat: Chat, database, catalog, tra
 
 
 def test_two_processes_sweeping_at_once_queue_each_reminder_once(
-    chat: Chat, database, catalog, traveller
+    chat: Chat, database: Database, catalog: Catalog, traveller: time_machine.Traveller
 ) -> None:
     scheduler(database, catalog).sweep_once()
     for i in range(5):
@@ -138,7 +143,7 @@ def test_two_processes_sweeping_at_once_queue_each_reminder_once(
 
 
 def test_missed_reminders_send_only_the_latest_after_downtime(
-    chat: Chat, database, catalog, traveller
+    chat: Chat, database: Database, catalog: Catalog, traveller: time_machine.Traveller
 ) -> None:
     sweeper = scheduler(database, catalog)
     sweeper.sweep_once()
@@ -152,7 +157,9 @@ def test_missed_reminders_send_only_the_latest_after_downtime(
     assert statuses == {14: "skipped", 3: "skipped", 1: "queued"}
 
 
-def test_reminders_of_a_passed_deadline_are_skipped(chat: Chat, database, catalog, traveller) -> None:
+def test_reminders_of_a_passed_deadline_are_skipped(
+    chat: Chat, database: Database, catalog: Catalog, traveller: time_machine.Traveller
+) -> None:
     sweeper = scheduler(database, catalog)
     sweeper.sweep_once()
     subscribe(chat)
@@ -163,7 +170,9 @@ def test_reminders_of_a_passed_deadline_are_skipped(chat: Chat, database, catalo
         assert {r.status for r in reminders_for(s)} == {"skipped"}
 
 
-def test_stop_cancels_pending_reminders(chat: Chat, database, catalog, traveller) -> None:
+def test_stop_cancels_pending_reminders(
+    chat: Chat, database: Database, catalog: Catalog, traveller: time_machine.Traveller
+) -> None:
     sweeper = scheduler(database, catalog)
     sweeper.sweep_once()
     subscribe(chat)
@@ -175,7 +184,9 @@ def test_stop_cancels_pending_reminders(chat: Chat, database, catalog, traveller
     assert not chat.shown("reminders_off")["had"]
 
 
-def test_province_deadlines_reach_only_that_province(chat: Chat, database, catalog, traveller) -> None:
+def test_province_deadlines_reach_only_that_province(
+    chat: Chat, database: Database, catalog: Catalog, traveller: time_machine.Traveller
+) -> None:
     sweeper = scheduler(database, catalog)
     with database.session() as s:
         s.add(
@@ -194,18 +205,22 @@ def test_province_deadlines_reach_only_that_province(chat: Chat, database, catal
     assert [m.chat_id for m in reminders_sent(database)] == [chat.chat_id]
 
 
-def test_blocked_users_are_skipped(chat: Chat, database, catalog, traveller) -> None:
+def test_blocked_users_are_skipped(
+    chat: Chat, database: Database, catalog: Catalog, traveller: time_machine.Traveller
+) -> None:
     sweeper = scheduler(database, catalog)
     sweeper.sweep_once()
     subscribe(chat)
     with database.session() as s:
         user = s.exec(select(User).where(User.external_id == chat.chat_id)).one()
-        Repos(s).users.mark_blocked(user.id)
+        Repos(s).users.mark_blocked(saved_id(user))
     traveller.move_to(at(2027, 5, 6, 9, 0))
     assert sweeper.sweep_once().queued == 0
 
 
-def test_programme_subscription_from_a_card(chat: Chat, database, catalog, traveller) -> None:
+def test_programme_subscription_from_a_card(
+    chat: Chat, database: Database, catalog: Catalog, traveller: time_machine.Traveller
+) -> None:
     scheduler(database, catalog).sweep_once()
     chat.send("/start")
     with database.session() as s:

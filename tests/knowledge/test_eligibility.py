@@ -8,6 +8,7 @@ import pytest
 
 from knowledge.catalog import Catalog
 from knowledge.eligibility import Profile, Status, max_support
+from tests.support.checks import one
 
 TODAY = date(2026, 11, 23)
 E, N, U = Status.ELIGIBLE, Status.NOT_ELIGIBLE, Status.UNKNOWN
@@ -301,8 +302,16 @@ TABLE = [
 @pytest.mark.parametrize(
     ("case", "profile", "programme_id", "status", "amount", "needs"), TABLE, ids=[row[0] for row in TABLE]
 )
-def test_verdicts(catalog: Catalog, case, profile, programme_id, status, amount, needs) -> None:
-    programme = catalog.kb.by_id[programme_id]
+def test_verdicts(
+    catalog: Catalog,
+    case: str,
+    profile: dict[str, object],
+    programme_id: str,
+    status: Status,
+    amount: int | None,
+    needs: tuple[str, ...],
+) -> None:
+    programme = one(catalog.kb.programme(programme_id))
     verdict = catalog.evaluator.evaluate(programme, Profile.model_validate(profile), TODAY)
     assert verdict.status == status, verdict.reasons
     assert verdict.max_support_vnd == amount
@@ -312,13 +321,13 @@ def test_verdicts(catalog: Catalog, case, profile, programme_id, status, amount,
 
 
 def test_one_reason_per_criterion(catalog: Catalog) -> None:
-    programme = catalog.kb.by_id["machinery-national"]
+    programme = one(catalog.kb.programme("machinery-national"))
     verdict = catalog.evaluator.evaluate(programme, Profile.model_validate(RURAL_HOUSEHOLD), TODAY)
     assert len(verdict.reasons) == len(programme.criteria)
 
 
 def test_failed_criterion_is_explained_in_plain_words(catalog: Catalog) -> None:
-    programme = catalog.kb.by_id["machinery-national"]
+    programme = one(catalog.kb.programme("machinery-national"))
     verdict = catalog.evaluator.evaluate(
         programme, Profile.model_validate({**RURAL_HOUSEHOLD, "legal_form": "unregistered"}), TODAY
     )
@@ -343,14 +352,14 @@ def test_unconfirmed_levels_give_no_amount(catalog: Catalog) -> None:
 
 
 def test_max_support_arithmetic(catalog: Catalog) -> None:
-    line = catalog.kb.by_id["machinery-national"].levels[1]
+    line = one(catalog.kb.programme("machinery-national")).levels[1]
     assert max_support(line, 2_000_000_000) == 450_000_000
     assert max_support(line, 100_000_000) == 50_000_000
     assert max_support(line, None) is None
 
 
 def test_province_with_typo_is_unknown_not_a_crash(catalog: Catalog) -> None:
-    programme = catalog.kb.by_id["machinery-national"]
+    programme = one(catalog.kb.programme("machinery-national"))
     verdict = catalog.evaluator.evaluate(
         programme, Profile.model_validate({**RURAL_HOUSEHOLD, "province": "Atlantis"}), TODAY
     )

@@ -22,7 +22,7 @@ def data_dir(tmp_path: Path) -> Path:
     return target
 
 
-def _edit(path: Path, **changes) -> None:
+def _edit(path: Path, **changes: object) -> None:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     for key, value in changes.items():
         if value is None:

@@ -4,19 +4,22 @@ commits (a step that fails leaves nothing behind, its messages included)."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import select
 
 from handlers.notify import ChatMessages
 from handlers.texts import Texts
+from knowledge.catalog import Catalog
 from services import deadlines
 from services.broadcasts import Audience
 from services.bundle import ServiceSet, build_service_set
 from services.leads import TransitionError
 from storage.db import Database
-from storage.models import Broadcast, Lead, LeadEvent, OutboxMessage, User
+from storage.models import Broadcast, Deadline, Lead, LeadEvent, OutboxMessage, User, saved_id
 from storage.repositories import Repos
+from tests.support.checks import one
 
 STAFF = "777"
 
@@ -33,7 +36,7 @@ def producer(repos: Repos, external_id: str = "1") -> User:
 def new_lead(user: User, key: str = "k1") -> Lead:
     return Lead(
         submission_key=key,
-        user_id=user.id,
+        user_id=saved_id(user),
         channel="telegram",
         programme_id="machinery-national",
         category="machinery",
@@ -56,8 +59,10 @@ def outbox(database: Database, kind: str) -> list[OutboxMessage]:
         return list(s.exec(select(OutboxMessage).where(OutboxMessage.kind == kind)).all())
 
 
-def test_a_submission_twice_is_one_lead_announced_once(database: Database, core: ServiceSet, catalog) -> None:
-    programme = catalog.kb.by_id["machinery-national"]
+def test_a_submission_twice_is_one_lead_announced_once(
+    database: Database, core: ServiceSet, catalog: Catalog
+) -> None:
+    programme = one(catalog.kb.programme("machinery-national"))
     with database.unit() as repos:
         user = producer(repos)
         first, new = core.leads.submit(repos, new_lead(user), programme, 2026)
@@ -70,7 +75,7 @@ def test_a_submission_twice_is_one_lead_announced_once(database: Database, core:
 
 
 def test_the_workflow_refuses_a_jump_and_tells_the_producer_of_a_move(
-    database: Database, core: ServiceSet, catalog
+    database: Database, core: ServiceSet, catalog: Catalog
 ) -> None:
     with database.unit() as repos:
         lead, _ = core.leads.submit(repos, new_lead(producer(repos)), None, 2026)
@@ -86,12 +91,12 @@ def test_only_the_unit_of_work_commits(database: Database, core: ServiceSet) -> 
     with database.unit() as repos:
         lead, _ = core.leads.submit(repos, new_lead(producer(repos)), None, 2026)
     with pytest.raises(RuntimeError), database.unit() as repos:
-        stored = repos.leads.get(lead.id)
+        stored = one(repos.leads.get(saved_id(lead)))
         core.leads.change_status(repos, stored, "contacted", "dashboard:a")
         core.leads.add_note(repos, stored, "dashboard:a", "ghi chú")
         raise RuntimeError("the step fails after the service ran")
     with database.session() as s:
-        assert s.get(Lead, lead.id).status == "new"
+        assert one(s.get(Lead, lead.id)).status == "new"
         assert [e.to_status for e in s.exec(select(LeadEvent)).all()] == ["new"]
     assert outbox(database, "lead_status") == []
 
@@ -111,7 +116,7 @@ def test_a_question_and_its_answers(database: Database, core: ServiceSet) -> Non
 
 
 def test_a_broadcast_report_only_reads_and_the_sweep_finishes_it(
-    database: Database, core: ServiceSet, catalog
+    database: Database, core: ServiceSet, catalog: Catalog
 ) -> None:
     with database.unit() as repos:
         producer(repos)
@@ -127,31 +132,30 @@ def test_a_broadcast_report_only_reads_and_the_sweep_finishes_it(
         report = core.broadcasts.report(repos, draft)
     assert report.status == "done" and report.counts["sent"] == 1
     with database.session() as s:
-        assert s.get(Broadcast, draft.id).status == "sending"  # the report wrote nothing
+        assert one(s.get(Broadcast, draft.id)).status == "sending"  # the report wrote nothing
     with database.unit() as repos:
         assert core.broadcasts.finish_delivered(repos, datetime.now(UTC)) == 1
     with database.session() as s:
-        assert s.get(Broadcast, draft.id).status == "done"
+        assert one(s.get(Broadcast, draft.id)).status == "done"
 
 
 def test_subscribe_plans_reminders_and_stop_cancels_them(
-    database: Database, core: ServiceSet, catalog
+    database: Database, core: ServiceSet, catalog: Catalog
 ) -> None:
     now = datetime(2026, 3, 1, tzinfo=UTC)
     with database.unit() as repos:
         user = producer(repos)
         repos.deadlines.add(deadlines_row(date(2026, 4, 1)))
-        subscription = core.reminders.subscribe(repos, catalog.kb, user.id, "Nghệ An", [], None, now)
+        subscription = core.reminders.subscribe(repos, catalog.kb, saved_id(user), "Nghệ An", [], None, now)
         assert subscription is not None
-        assert len(repos.reminders.planned([d.id for d in repos.deadlines.active_from(now.date())])) == 3
-        assert core.reminders.stop(repos, user.id, now) is True
-        assert core.reminders.stop(repos, user.id, now) is False
+        active = repos.deadlines.active_from(now.date())
+        assert len(repos.reminders.planned([saved_id(d) for d in active])) == 3
+        assert core.reminders.stop(repos, saved_id(user), now) is True
+        assert core.reminders.stop(repos, saved_id(user), now) is False
         assert repos.reminders.due(now + timedelta(days=60)) == []
 
 
-def deadlines_row(due_on: date):
-    from storage.models import Deadline
-
+def deadlines_row(due_on: date) -> Deadline:
     return Deadline(due_on=due_on, action="Nộp hồ sơ đề nghị hỗ trợ máy móc", created_by="test")
 
 
@@ -165,8 +169,13 @@ def deadlines_row(due_on: date):
         ({"programme_id": "nope"}, "programme"),
     ],
 )
-def test_one_rule_for_a_valid_deadline(database: Database, catalog, change: dict, problem: str) -> None:
-    fields = {"due_on": date(2026, 6, 1), "action": "Nộp hồ sơ đăng ký kế hoạch năm sau"} | change
+def test_one_rule_for_a_valid_deadline(
+    database: Database, catalog: Catalog, change: dict[str, Any], problem: str
+) -> None:
+    fields: dict[str, Any] = {
+        "due_on": date(2026, 6, 1),
+        "action": "Nộp hồ sơ đăng ký kế hoạch năm sau",
+    } | change
     with database.unit() as repos, pytest.raises(deadlines.DeadlineProblem) as refused:
         deadlines.add(repos, catalog.kb, deadlines.NewDeadline(**fields), date(2026, 3, 1), "test")
     assert refused.value.code == problem

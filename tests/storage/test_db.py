@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
@@ -11,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from storage.db import Database, normalise_url
 from storage.models import ChatPacing, Lead, User, metadata, saved_id, table_of
 from storage.repositories import Repos
+from tests.support.checks import one
 
 
 def test_normalise_url_picks_psycopg_for_postgres() -> None:
@@ -64,7 +66,7 @@ def test_migrate_twice_is_harmless(database: Database) -> None:
     assert database.ping()
 
 
-def test_sqlite_default_creates_its_directory(tmp_path) -> None:
+def test_sqlite_default_creates_its_directory(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'nested' / 'dir' / 'kc.db'}")
     db.migrate()
     assert (tmp_path / "nested" / "dir" / "kc.db").exists()
@@ -87,23 +89,23 @@ def test_vietnamese_text_and_big_money_round_trip(database: Database) -> None:
         repos = Repos(s)
         user = repos.users.get_or_create("telegram", "7", "Đặng Thị Hồng <b>")
         repos.profiles.update(
-            user.id, province="Đắk Lắk", investment_cost_vnd=12_500_000_000, interests=["machinery"]
+            saved_id(user), province="Đắk Lắk", investment_cost_vnd=12_500_000_000, interests=["machinery"]
         )
     with database.session() as s:
-        profile = Repos(s).profiles.get(user.id)
+        profile = one(Repos(s).profiles.get(saved_id(user)))
         assert profile.province == "Đắk Lắk"
         assert profile.investment_cost_vnd == 12_500_000_000
         assert profile.interests == ["machinery"]
-        assert Repos(s).users.get(user.id).display_name == "Đặng Thị Hồng <b>"
+        assert one(Repos(s).users.get(saved_id(user))).display_name == "Đặng Thị Hồng <b>"
 
 
 def test_times_are_stored_timezone_aware_utc(database: Database) -> None:
     with database.session() as s:
         user = Repos(s).users.get_or_create("zalo", "abc123", "X")
     with database.session() as s:
-        loaded = Repos(s).users.get(user.id)
+        loaded = one(Repos(s).users.get(saved_id(user)))
         assert loaded.created_at.tzinfo is not None
-        assert loaded.created_at.utcoffset().total_seconds() == 0
+        assert one(loaded.created_at.utcoffset()).total_seconds() == 0
 
 
 def test_conversation_state_survives_a_new_session(database: Database) -> None:
@@ -111,10 +113,10 @@ def test_conversation_state_survives_a_new_session(database: Database) -> None:
         repos = Repos(s)
         user = repos.users.get_or_create("telegram", "1", "A")
         repos.conversations.save(
-            user.id, "eligibility", "ask_province", {"answers": {"legal_form": "coop"}}, 3
+            saved_id(user), "eligibility", "ask_province", {"answers": {"legal_form": "coop"}}, 3
         )
     with database.session() as s:
-        conv = Repos(s).conversations.get(user.id)
+        conv = Repos(s).conversations.get(saved_id(user))
         assert (conv.flow, conv.step, conv.menu_version) == ("eligibility", "ask_province", 3)
         assert conv.data == {"answers": {"legal_form": "coop"}}
 
@@ -144,20 +146,20 @@ def test_lead_gets_reference_code_and_audit_event(database: Database) -> None:
     with database.session() as s:
         repos = Repos(s)
         user = repos.users.get_or_create("telegram", "5", "C")
-        lead = repos.leads.add(_lead(user.id, "sub-1"), year=2026)
+        lead = repos.leads.add(_lead(saved_id(user), "sub-1"), year=2026)
         assert lead.ref_code == f"KC-2026-{lead.id:06d}"
     with database.session() as s:
         repos = Repos(s)
-        assert repos.leads.by_ref(lead.ref_code).full_name == "Lê Văn C"
-        assert [e.to_status for e in repos.leads.events(lead.id)] == ["new"]
+        assert one(repos.leads.by_ref(lead.ref_code)).full_name == "Lê Văn C"
+        assert [e.to_status for e in repos.leads.events(saved_id(lead))] == ["new"]
 
 
 def test_duplicate_submission_key_is_refused(database: Database) -> None:
     with database.session() as s:
         user = Repos(s).users.get_or_create("telegram", "6", "D")
-        Repos(s).leads.add(_lead(user.id, "same-key"), year=2026)
+        Repos(s).leads.add(_lead(saved_id(user), "same-key"), year=2026)
     with pytest.raises(IntegrityError), database.session() as s:
-        Repos(s).leads.add(_lead(user.id, "same-key"), year=2026)
+        Repos(s).leads.add(_lead(saved_id(user), "same-key"), year=2026)
 
 
 def test_message_log_keeps_order(database: Database) -> None:
@@ -165,6 +167,6 @@ def test_message_log_keeps_order(database: Database) -> None:
         repos = Repos(s)
         user = repos.users.get_or_create("zalo", "z1", "E")
         for i in range(3):
-            repos.messages.add(user.id, "zalo", "in" if i % 2 == 0 else "out", f"m{i}")
+            repos.messages.add(saved_id(user), "zalo", "in" if i % 2 == 0 else "out", f"m{i}")
     with database.session() as s:
-        assert [m.text for m in Repos(s).messages.history(user.id)] == ["m0", "m1", "m2"]
+        assert [m.text for m in Repos(s).messages.history(saved_id(user))] == ["m0", "m1", "m2"]
