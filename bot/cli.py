@@ -134,7 +134,7 @@ def _cmd_staff_add(args: argparse.Namespace) -> int:
     import re
 
     from bot.settings import load_settings
-    from services.staff_scope import PROVINCE
+    from services.staff_scope import ADMIN, PROVINCE, Scope
     from storage.db import Database
     from storage.passwords import MIN_LENGTH, hash_password
     from storage.repositories import normalise_username
@@ -143,10 +143,12 @@ def _cmd_staff_add(args: argparse.Namespace) -> int:
     if not re.fullmatch(r"[a-z0-9_.@-]{3,64}", username):
         print("username: 3-64 characters, letters, digits and _ . @ - only", file=sys.stderr)
         return 2
-    if args.role == PROVINCE and not args.province:
+    # --province alone means a province account; without either, an existing account keeps its role.
+    role = args.role or (PROVINCE if args.province else None)
+    if role == PROVINCE and not args.province:
         print("--role province needs --province (the province this account works for)", file=sys.stderr)
         return 2
-    if args.role != PROVINCE and args.province:
+    if role == ADMIN and args.province:
         print("--province is for --role province only (an admin sees every province)", file=sys.stderr)
         return 2
     try:
@@ -166,12 +168,13 @@ def _cmd_staff_add(args: argparse.Namespace) -> int:
     try:
         with db.unit() as repos:
             account, created = repos.staff.upsert(
-                username, hash_password(password), args.telegram_id, args.role, province
+                username, hash_password(password), args.telegram_id, role, province
             )
+            scope = Scope.of(account)
     finally:
         db.dispose()
-    where = f" for {province}" if province else ""
-    print(f"{'created' if created else 'updated'} staff account {account.username} ({args.role}{where})")
+    what = ADMIN if scope.is_admin else f"{PROVINCE} {scope.province}"
+    print(f"{'created' if created else 'updated'} staff account {account.username} ({what})")
     return 0
 
 
@@ -315,8 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     staff_add.add_argument(
         "--role",
         choices=("admin", "province"),
-        default="admin",
-        help="admin: the whole country (default); province: one province's leads, questions, deadlines",
+        help="admin: the whole country (a new account's default); province: one province's leads, "
+        "questions, deadlines and broadcasts (an existing account keeps its role unless given)",
     )
     staff_add.add_argument(
         "--province", help="the province of a province account (any spelling, old names too)"

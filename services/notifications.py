@@ -22,7 +22,7 @@ def to_staff(
     """The message to the administrators' chats and those of ``province``'s staff (a lead's or a
     question's province), once each; returns how many were queued."""
     queued = 0
-    for user in staff.chats(repos, province, everyone=False):
+    for user in staff.chats(repos, province):
         if repos.outbox.add(kind, source_id, user, message.text, message.buttons, PRIORITY_NOTIFY):
             queued += 1
     return queued

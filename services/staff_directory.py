@@ -41,12 +41,13 @@ class StaffDirectory:
     def is_staff(self, repos: Repos, user: User) -> bool:
         return self.scope_of(repos, user) is not None
 
-    def chats(self, repos: Repos, province: str | None = None, *, everyone: bool = True) -> list[User]:
-        """The staff's chat users (created on first use), in a stable order: with ``everyone``, all
-        of them; otherwise the administrators and the staff of ``province`` only."""
+    def chats(self, repos: Repos, province: str | None) -> list[User]:
+        """The chat users (created on first use), in a stable order, of the staff who see what
+        concerns ``province``: the administrators and that province's staff (no province: the
+        administrators only)."""
         ids = [
             i
             for i, scope in sorted(self.scopes(repos).items())
-            if everyone or scope.is_admin or (province is not None and scope.province == province)
+            if scope.is_admin or (province is not None and scope.province == province)
         ]
         return [repos.users.get_or_create(STAFF_CHANNEL, i) for i in ids]

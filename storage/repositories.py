@@ -916,11 +916,12 @@ class StaffRepo:
         username: str,
         password_hash: str,
         telegram_id: int | None,
-        role: str = "admin",
+        role: str | None = None,
         province: str | None = None,
     ) -> tuple[StaffAccount, bool]:
-        """Create the account or update its password (and Telegram id), with its role and province;
-        True when created. A new password ends every open session of the account."""
+        """Create the account or update its password (and Telegram id); True when created. A new
+        password ends every open session of the account. ``role`` (with its ``province``) is set
+        when given; otherwise a new account is an admin and an existing one keeps its role."""
         name = normalise_username(username)
         account = self.by_username(name)
         created = account is None
@@ -931,8 +932,9 @@ class StaffRepo:
         account.password_hash = password_hash
         if telegram_id is not None:
             account.telegram_id = telegram_id
-        account.role = role
-        account.province = province
+        if role is not None:
+            account.role = role
+            account.province = province
         account.is_active = True
         self.session.add(account)
         self.session.flush()

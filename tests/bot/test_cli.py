@@ -157,12 +157,21 @@ def test_staff_add_is_an_admin_by_default(database: Database, database_url: str)
     assert found is not None and (found.role, found.province) == ("admin", None)
 
 
+def test_a_new_password_keeps_the_accounts_role(database: Database, database_url: str) -> None:
+    assert staff_add(database_url, "canbo.tinh", "--province", "ha tinh").returncode == 0  # implies the role
+    assert staff_add(database_url, "canbo.tinh").returncode == 0  # a new password, nothing else
+    found = account(database, "canbo.tinh")
+    assert found is not None and (found.role, found.province) == ("province", "Hà Tĩnh")
+    assert staff_add(database_url, "canbo.tinh", "--role", "admin").returncode == 0
+    found = account(database, "canbo.tinh")
+    assert found is not None and (found.role, found.province) == ("admin", None)
+
+
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
         (("--role", "province"), "--province"),  # a province account needs its province
         (("--role", "admin", "--province", "Nghệ An"), "--province"),  # an admin has none
-        (("--province", "Nghệ An"), "--province"),  # the default role is admin
         (("--role", "province", "--province", "Atlantis"), "unknown province"),
         (("--role", "chief"), "invalid choice"),
     ],

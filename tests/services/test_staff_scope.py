@@ -124,7 +124,7 @@ def test_scopes_of_the_staff_chats(database: Database) -> None:
         }
         producer = repos.users.get_or_create("telegram", "555", "Hộ A")
         assert directory.scope_of(repos, producer) is None
-        assert {u.external_id for u in directory.chats(repos, A, everyone=False)} == {
+        assert {u.external_id for u in directory.chats(repos, A)} == {
             CONFIGURED,
             str(ADMIN_TG),
             str(A_TG),
