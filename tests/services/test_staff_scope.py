@@ -178,6 +178,14 @@ def test_a_province_account_in_the_chat_lists_and_acts_on_its_province_only(
     assert "stale" in officer.templates
     officer.press(f"ls:{mine}:contacted")
     assert officer.shown("staff_status_changed")["lead"].status == "contacted"
+    with database.unit() as repos:
+        producer = repos.users.get_or_create("telegram", "555", "Hộ A")
+        other = repos.staff_questions.add(producer.id or 0, "Hỏi ở Hà Tĩnh", B)
+        own = repos.staff_questions.add(producer.id or 0, "Hỏi ở Nghệ An", A)
+    officer.press(f"qa:{other.id}")
+    assert "stale" in officer.templates  # another province's question cannot be answered
+    officer.press(f"qa:{own.id}")
+    assert "staff_answer_prompt" in officer.templates
     admin = Chat(dialogue, chat_id=CONFIGURED)
     admin.send("/leads")
     assert {x.id for x in admin.shown("staff_leads")["leads"]} == {mine, theirs}
