@@ -14,7 +14,6 @@ from storage.repositories import LeadQuery
 
 ADMIN = "admin"
 PROVINCE = "province"
-ROLES = (ADMIN, PROVINCE)
 
 
 @dataclass(frozen=True)
