@@ -134,6 +134,7 @@ def _cmd_staff_add(args: argparse.Namespace) -> int:
     import re
 
     from bot.settings import load_settings
+    from services.staff_scope import ADMIN, PROVINCE, Scope
     from storage.db import Database
     from storage.passwords import MIN_LENGTH, hash_password
     from storage.repositories import normalise_username
@@ -141,6 +142,19 @@ def _cmd_staff_add(args: argparse.Namespace) -> int:
     username = normalise_username(args.username)
     if not re.fullmatch(r"[a-z0-9_.@-]{3,64}", username):
         print("username: 3-64 characters, letters, digits and _ . @ - only", file=sys.stderr)
+        return 2
+    # --province alone means a province account; without either, an existing account keeps its role.
+    role = args.role or (PROVINCE if args.province else None)
+    if role == PROVINCE and not args.province:
+        print("--role province needs --province (the province this account works for)", file=sys.stderr)
+        return 2
+    if role == ADMIN and args.province:
+        print("--province is for --role province only (an admin sees every province)", file=sys.stderr)
+        return 2
+    try:
+        province = _province(load_knowledge(), args.province)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
         return 2
     password = sys.stdin.readline().rstrip("\r\n")
     if len(password) < MIN_LENGTH:
@@ -153,10 +167,14 @@ def _cmd_staff_add(args: argparse.Namespace) -> int:
     db.migrate()
     try:
         with db.unit() as repos:
-            account, created = repos.staff.upsert(username, hash_password(password), args.telegram_id)
+            account, created = repos.staff.upsert(
+                username, hash_password(password), args.telegram_id, role, province
+            )
+            scope = Scope.of(account)
     finally:
         db.dispose()
-    print(f"{'created' if created else 'updated'} staff account {account.username}")
+    what = ADMIN if scope.is_admin else f"{PROVINCE} {scope.province}"
+    print(f"{'created' if created else 'updated'} staff account {account.username} ({what})")
     return 0
 
 
@@ -297,6 +315,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     staff_add.add_argument("username")
     staff_add.add_argument("--telegram-id", type=int, help="link the account to this Telegram user id")
+    staff_add.add_argument(
+        "--role",
+        choices=("admin", "province"),
+        help="admin: the whole country (a new account's default); province: one province's leads, "
+        "questions, deadlines and broadcasts (an existing account keeps its role unless given)",
+    )
+    staff_add.add_argument(
+        "--province", help="the province of a province account (any spelling, old names too)"
+    )
     staff_add.set_defaults(func=_cmd_staff_add)
 
     bc = sub.add_parser("broadcast", help="queue an announcement in the outbox (sent by the running bot)")

@@ -2,8 +2,10 @@
 a question from "Hỏi cán bộ" is answered by tapping "Trả lời" and typing the answer.
 
 Only staff (``STAFF_TELEGRAM_IDS`` or a dashboard account linked to a Telegram id) may use these;
-anyone else pressing such a button gets the stale-menu answer. The lead workflow itself
-(``services.leads``) is shared with the web dashboard.
+anyone else pressing such a button gets the stale-menu answer. A province account sees and acts on
+its own province's leads and questions only (``services.staff_scope``): another province's lead or
+question is as unknown to it as a stale button. The lead workflow itself (``services.leads``) is
+shared with the web dashboard.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from handlers.notify import lead_staff_buttons
 from handlers.types import Reply
 from services.broadcasts import Audience, TemplateProblem, render
 from services.leads import TRANSITIONS, TransitionError
+from services.staff_scope import Scope
 from storage.models import Lead, saved_id
 
 FLOW = "staff_answer"
@@ -34,14 +37,20 @@ def is_staff(ctx: Ctx) -> bool:
     return ctx.services.staff.is_staff(ctx.repos, ctx.user)
 
 
+def _scope(ctx: Ctx) -> Scope | None:
+    """What this chat user may see as staff; None when they are not staff."""
+    return ctx.services.staff.scope_of(ctx.repos, ctx.user)
+
+
 def _actor(ctx: Ctx) -> str:
     return f"telegram:{ctx.user.external_id} {ctx.user.display_name}".strip()
 
 
 def list_leads(ctx: Ctx) -> list[Reply] | None:
-    if not is_staff(ctx):
+    scope = _scope(ctx)
+    if scope is None:
         return None
-    leads = ctx.services.leads.open_leads(ctx.repos, MAX_LISTED)
+    leads = ctx.services.leads.open_leads(ctx.repos, MAX_LISTED, scope)
     buttons = [
         [ctx.button_raw(f"{lead.ref_code} · {lead.full_name}"[:60], cb.build(cb.LEAD_DETAIL, str(lead.id)))]
         for lead in leads[:10]
@@ -90,10 +99,11 @@ def set_status(ctx: Ctx, arg: str | None) -> list[Reply] | None:
 
 
 def start_answer(ctx: Ctx, arg: str | None) -> list[Reply] | None:
-    if not is_staff(ctx) or arg is None or not arg.isdigit():
+    scope = _scope(ctx)
+    if scope is None or arg is None or not arg.isdigit():
         return None
     question = ctx.repos.staff_questions.get(int(arg))
-    if question is None:
+    if question is None or not scope.sees_question(question):
         return None
     ctx.state.go(FLOW, "wait_text", AnswerState(question_id=saved_id(question)))
     return [ctx.reply("staff_answer_prompt", [[ctx.button("cancel", cb.CANCEL)]], question=question)]
@@ -102,25 +112,29 @@ def start_answer(ctx: Ctx, arg: str | None) -> list[Reply] | None:
 def on_answer_text(ctx: Ctx, text: str) -> list[Reply]:
     question = ctx.repos.staff_questions.get(ctx.state.values(AnswerState).question_id)
     ctx.state.reset()
-    if question is None or not is_staff(ctx):
+    scope = _scope(ctx)
+    if question is None or scope is None or not scope.sees_question(question):
         return [ctx.main_menu()]
     already = ctx.services.questions.answer(ctx.repos, question, text, _actor(ctx))
     return [ctx.reply("staff_answer_sent", question=question, already=already)]
 
 
 def broadcast_command(ctx: Ctx) -> list[Reply] | None:
-    """/broadcast TEXT: a draft to everyone, previewed with the recipient counts before it goes."""
-    if not is_staff(ctx):
+    """/broadcast TEXT: a draft to everyone (a province account: everyone of its province), previewed
+    with the recipient counts before it goes."""
+    scope = _scope(ctx)
+    if scope is None:
         return None
     text = ctx.command_text
     if not text.strip():
         return [ctx.reply("staff_broadcast_usage")]
     service = ctx.services.broadcasts
+    audience = Audience(province=scope.audience_province(None))
     try:
-        draft = service.create(ctx.repos, text, Audience(), [], _actor(ctx))
+        draft = service.create(ctx.repos, text, audience, [], _actor(ctx))
     except TemplateProblem as exc:
         return [ctx.reply("staff_broadcast_usage", problem=str(exc))]
-    counts = service.counts(service.recipients(ctx.repos, ctx.catalog.kb, Audience()))
+    counts = service.counts(service.recipients(ctx.repos, ctx.catalog.kb, audience))
     sample = render(text, ctx.user, ctx.profile)
     labels = ctx.texts.labels["staff"]
     buttons = [
@@ -137,20 +151,24 @@ def broadcast_command(ctx: Ctx) -> list[Reply] | None:
 
 def broadcast_decision(ctx: Ctx, arg: str | None) -> list[Reply] | None:
     broadcast_id, _, decision = (arg or "").partition(":")
-    if not is_staff(ctx) or not broadcast_id.isdigit() or decision not in ("ok", "no"):
+    scope = _scope(ctx)
+    if scope is None or not broadcast_id.isdigit() or decision not in ("ok", "no"):
         return None
     draft = ctx.repos.broadcasts.get(int(broadcast_id))
-    if draft is None:
+    if draft is None or not scope.sees_broadcast(draft):
         return None
     service = ctx.services.broadcasts
     if decision == "no":
-        service.cancel(ctx.repos, draft)
+        service.cancel(ctx.repos, draft, _actor(ctx))
         return [ctx.reply("staff_broadcast_done", cancelled=True, broadcast=draft, queued=0)]
-    queued = service.confirm(ctx.repos, ctx.catalog.kb, draft)
+    queued = service.confirm(ctx.repos, ctx.catalog.kb, draft, _actor(ctx))
     return [ctx.reply("staff_broadcast_done", cancelled=False, broadcast=draft, queued=queued)]
 
 
 def _lead(ctx: Ctx, arg: str | None) -> Lead | None:
-    if not is_staff(ctx) or arg is None or not arg.isdigit():
+    """The lead of a button, when this staff member may see it (else the stale-menu answer)."""
+    scope = _scope(ctx)
+    if scope is None or arg is None or not arg.isdigit():
         return None
-    return ctx.repos.leads.get(int(arg))
+    lead = ctx.repos.leads.get(int(arg))
+    return lead if lead is not None and scope.sees_lead(lead) else None

@@ -19,6 +19,7 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from knowledge.loader import KnowledgeBase
+from services import audit
 from services.notifications import PRIORITY_BROADCAST
 from services.staff_directory import STAFF_CHANNEL, StaffDirectory
 from storage.models import Broadcast, Profile, Subscription, User, utcnow
@@ -155,27 +156,35 @@ class BroadcastService:
         broadcast = Broadcast(
             template=template, audience=audience.to_dict(), buttons=buttons, created_by=created_by[:MAX_ACTOR]
         )
-        return repos.broadcasts.add(broadcast)
+        repos.broadcasts.add(broadcast)
+        details = f"{audience.to_dict()} {template}"
+        audit.record(repos, created_by, audit.BROADCAST_CREATE, "broadcast", broadcast.id, details)
+        return broadcast
 
-    def confirm(self, repos: Repos, kb: KnowledgeBase, broadcast: Broadcast) -> int:
+    def confirm(self, repos: Repos, kb: KnowledgeBase, broadcast: Broadcast, actor: str = "") -> int:
         """Queue one outbox row per recipient, once: the draft is taken with a conditional update, so a
-        second confirmation (a double click, two staff at once) queues nobody and changes nothing."""
+        second confirmation (a double click, two staff at once) queues nobody and changes nothing.
+        ``actor``: who confirmed it, for the audit log (by default whoever composed it)."""
         now = utcnow()
         if not repos.broadcasts.take_draft(broadcast, now):
             return 0
         chosen = self.recipients(repos, kb, Audience.from_dict(broadcast.audience))
         assert broadcast.id is not None
         messages = [(user, render(broadcast.template, user, profile)) for user, profile in chosen]
-        return repos.outbox.add_many(
+        queued = repos.outbox.add_many(
             "broadcast", broadcast.id, messages, broadcast.buttons, PRIORITY_BROADCAST, now
         )
+        who = actor or broadcast.created_by
+        audit.record(repos, who, audit.BROADCAST_CONFIRM, "broadcast", broadcast.id, f"{queued}")
+        return queued
 
     @staticmethod
-    def cancel(repos: Repos, broadcast: Broadcast) -> bool:
+    def cancel(repos: Repos, broadcast: Broadcast, actor: str = "") -> bool:
         if broadcast.status != "draft":
             return False
         broadcast.status = "cancelled"
         repos.broadcasts.save(broadcast)
+        audit.record(repos, actor or broadcast.created_by, audit.BROADCAST_CANCEL, "broadcast", broadcast.id)
         return True
 
     @staticmethod

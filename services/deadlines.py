@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 from knowledge.loader import KnowledgeBase
 from knowledge.models import Category
+from services import audit
 from storage.models import Deadline
 from storage.repositories import Repos
 
@@ -57,7 +58,7 @@ def add(repos: Repos, kb: KnowledgeBase, new: NewDeadline, today: date, created_
     problem = problem_with(new, kb, today)
     if problem is not None:
         raise DeadlineProblem(problem)
-    return repos.deadlines.add(
+    deadline = repos.deadlines.add(
         Deadline(
             due_on=new.due_on,
             action=new.action.strip()[:MAX_ACTION],
@@ -69,6 +70,9 @@ def add(repos: Repos, kb: KnowledgeBase, new: NewDeadline, today: date, created_
             created_by=created_by[:MAX_ACTOR],
         )
     )
+    details = f"{deadline.due_on:%d/%m/%Y} {deadline.province or ''} {deadline.action}"
+    audit.record(repos, created_by, audit.DEADLINE_ADD, "deadline", deadline.id, details)
+    return deadline
 
 
 def withdraw(repos: Repos, deadline: Deadline, by: str, now: datetime) -> bool:
@@ -76,4 +80,5 @@ def withdraw(repos: Repos, deadline: Deadline, by: str, now: datetime) -> bool:
     if not deadline.is_active:
         return False
     repos.deadlines.withdraw(deadline, by, now)
+    audit.record(repos, by, audit.DEADLINE_WITHDRAW, "deadline", deadline.id, deadline.action)
     return True

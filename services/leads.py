@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from knowledge.models import Programme
-from services import notifications
+from services import audit, notifications
 from services.messages import Messages
 from services.staff_directory import StaffDirectory
+from services.staff_scope import Scope
 from storage.models import Lead, LeadEvent, saved_id, utcnow
 from storage.repositories import Repos
 
@@ -47,9 +48,8 @@ class LeadService:
         stored, new = repos.leads.add_once(lead, year)
         if new:
             assert stored.id is not None
-            notifications.to_staff(
-                repos, self.staff, "lead_new", stored.id, self.messages.new_lead(stored, programme)
-            )
+            message = self.messages.new_lead(stored, programme)
+            notifications.to_staff(repos, self.staff, "lead_new", stored.id, message, stored.province)
         return stored, new
 
     def change_status(
@@ -69,6 +69,8 @@ class LeadService:
         lead.updated_at = utcnow()
         repos.leads.save(lead, event)
         assert event.id is not None
+        details = f"{event.from_status} -> {to_status}" + (f": {event.note}" if event.note else "")
+        audit.record(repos, actor, audit.LEAD_STATUS, "lead", lead.id, details)
         notifications.to_user(
             repos, lead.user_id, "lead_status", event.id, self.messages.lead_status(lead, event)
         )
@@ -76,11 +78,14 @@ class LeadService:
 
     @staticmethod
     def add_note(repos: Repos, lead: Lead, actor: str, note: str) -> LeadEvent:
-        return repos.leads.add_event(
+        event = repos.leads.add_event(
             LeadEvent(lead_id=saved_id(lead), actor=actor[:MAX_ACTOR], note=note.strip()[:MAX_NOTE])
         )
+        audit.record(repos, actor, audit.LEAD_NOTE, "lead", lead.id, event.note or "")
+        return event
 
     @staticmethod
-    def open_leads(repos: Repos, limit: int) -> list[Lead]:
-        """The newest leads still being worked on."""
-        return repos.leads.newest_with_status(OPEN_STATUSES, limit)
+    def open_leads(repos: Repos, limit: int, scope: Scope | None = None) -> list[Lead]:
+        """The newest leads still being worked on (those ``scope`` sees, when given)."""
+        province = scope.province if scope is not None else None
+        return repos.leads.newest_with_status(OPEN_STATUSES, limit, province)

@@ -16,10 +16,13 @@ PRIORITY_REMINDER = 10
 PRIORITY_BROADCAST = 20
 
 
-def to_staff(repos: Repos, staff: StaffDirectory, kind: str, source_id: int, message: Message) -> int:
-    """The message to every staff chat, once each; returns how many were queued."""
+def to_staff(
+    repos: Repos, staff: StaffDirectory, kind: str, source_id: int, message: Message, province: str | None
+) -> int:
+    """The message to the administrators' chats and those of ``province``'s staff (a lead's or a
+    question's province), once each; returns how many were queued."""
     queued = 0
-    for user in staff.chats(repos):
+    for user in staff.chats(repos, province):
         if repos.outbox.add(kind, source_id, user, message.text, message.buttons, PRIORITY_NOTIFY):
             queued += 1
     return queued

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services import notifications
+from services import audit, notifications
 from services.messages import Messages
 from services.staff_directory import StaffDirectory
 from storage.models import StaffQuestion, User, utcnow
@@ -27,7 +27,7 @@ class QuestionService:
         question = repos.staff_questions.add(asker.id, text.strip()[:MAX_QUESTION], province)
         assert question.id is not None
         message = self.messages.new_question(question, asker, province)
-        notifications.to_staff(repos, self.staff, "question_new", question.id, message)
+        notifications.to_staff(repos, self.staff, "question_new", question.id, message, province)
         return question
 
     def answer(self, repos: Repos, question: StaffQuestion, answer: str, actor: str) -> bool:
@@ -39,6 +39,7 @@ class QuestionService:
         question.status = "answered"
         repos.staff_questions.save(question)
         assert question.id is not None
+        audit.record(repos, actor, audit.QUESTION_ANSWER, "question", question.id, question.answer)
         message = self.messages.question_answer(question)
         notifications.to_user(
             repos, question.user_id, "question_answer", question.id, message, repeatable=True

@@ -1,11 +1,13 @@
 """Who the centre's staff are in the chats: the Telegram ids configured in ``STAFF_TELEGRAM_IDS``
-plus every active dashboard account that linked one."""
+(national administrators) plus every active dashboard account that linked one (with its account's
+role and province)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from services.staff_scope import Scope
 from storage.models import User
 from storage.repositories import Repos
 
@@ -24,9 +26,28 @@ class StaffDirectory:
     def telegram_ids(self, repos: Repos) -> set[str]:
         return set(self.configured) | repos.staff.linked_telegram_ids()
 
-    def is_staff(self, repos: Repos, user: User) -> bool:
-        return user.channel == STAFF_CHANNEL and user.external_id in self.telegram_ids(repos)
+    def scopes(self, repos: Repos) -> dict[str, Scope]:
+        """Every staff Telegram id with what it may see; a configured id is an administrator."""
+        found = {i: Scope.of(account) for i, account in repos.staff.linked_accounts().items()}
+        found.update({i: Scope() for i in self.configured})
+        return found
 
-    def chats(self, repos: Repos) -> list[User]:
-        """The staff's chat users (created on first use), in a stable order."""
-        return [repos.users.get_or_create(STAFF_CHANNEL, i) for i in sorted(self.telegram_ids(repos))]
+    def scope_of(self, repos: Repos, user: User) -> Scope | None:
+        """What this chat user may see as staff; None when they are not staff."""
+        if user.channel != STAFF_CHANNEL:
+            return None
+        return self.scopes(repos).get(user.external_id)
+
+    def is_staff(self, repos: Repos, user: User) -> bool:
+        return self.scope_of(repos, user) is not None
+
+    def chats(self, repos: Repos, province: str | None) -> list[User]:
+        """The chat users (created on first use), in a stable order, of the staff who see what
+        concerns ``province``: the administrators and that province's staff (no province: the
+        administrators only)."""
+        ids = [
+            i
+            for i, scope in sorted(self.scopes(repos).items())
+            if scope.is_admin or (province is not None and scope.province == province)
+        ]
+        return [repos.users.get_or_create(STAFF_CHANNEL, i) for i in ids]

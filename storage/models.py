@@ -159,9 +159,28 @@ class StaffAccount(SQLModel, table=True):
     username: str = Field(max_length=64, unique=True)
     password_hash: str = Field(max_length=256)
     telegram_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # "admin" (the whole country) or "province" (only ``province``'s leads, questions, deadlines...).
+    role: str = Field(default="admin", max_length=16, sa_column_kwargs={"server_default": "admin"})
+    province: str | None = Field(default=None, max_length=64)
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
+
+
+class StaffAction(SQLModel, table=True):
+    """One thing a staff member did (a status change, a note, an answer, a deadline, a broadcast, a
+    login...), written in the same unit of work as the change itself: the staff audit log."""
+
+    __tablename__ = "staff_actions"
+    __table_args__ = (Index("ix_staff_actions_actor_id", "actor", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor: str = Field(max_length=128)
+    action: str = Field(max_length=32)
+    object_type: str | None = Field(default=None, max_length=32)
+    object_id: int | None = None
+    details: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
 class StaffSession(SQLModel, table=True):

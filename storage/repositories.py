@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, bindparam, case, delete, func, or_, update
+from sqlalchemy import Float, and_, bindparam, case, delete, false, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -36,6 +36,7 @@ from storage.models import (
     Reminder,
     SendBudget,
     StaffAccount,
+    StaffAction,
     StaffQuestion,
     StaffSession,
     Subscription,
@@ -175,9 +176,12 @@ class LeadQuery:
     created_from: datetime | None = None
     created_before: datetime | None = None
     text: str = ""
+    nothing: bool = False  # matches no lead (a filter outside the staff member's province)
 
     def where(self) -> list[Any]:
         clauses: list[Any] = []
+        if self.nothing:
+            clauses.append(false())
         if self.status:
             clauses.append(Lead.status == self.status)
         if self.province:
@@ -243,9 +247,14 @@ class LeadRepo:
         self.session.add(LeadEvent(lead_id=saved_id(lead), actor="producer", to_status=lead.status))
         return lead
 
-    def newest_with_status(self, statuses: tuple[str, ...], limit: int) -> list[Lead]:
-        stmt = select(Lead).where(col(Lead.status).in_(statuses)).order_by(col(Lead.id).desc()).limit(limit)
-        return list(self.session.exec(stmt).all())
+    def newest_with_status(
+        self, statuses: tuple[str, ...], limit: int, province: str | None = None
+    ) -> list[Lead]:
+        """The newest leads in ``statuses`` (of one province only, when given)."""
+        stmt = select(Lead).where(col(Lead.status).in_(statuses))
+        if province is not None:
+            stmt = stmt.where(Lead.province == province)
+        return list(self.session.exec(stmt.order_by(col(Lead.id).desc()).limit(limit)).all())
 
     def add_once(self, lead: Lead, year: int) -> tuple[Lead, bool]:
         """Insert a lead unless one with its submission key exists (another process may have taken
@@ -329,17 +338,18 @@ class StaffQuestionRepo:
     def get(self, question_id: int) -> StaffQuestion | None:
         return self.session.get(StaffQuestion, question_id)
 
-    def open_questions(self) -> list[StaffQuestion]:
-        stmt = select(StaffQuestion).where(StaffQuestion.status == "open").order_by(col(StaffQuestion.id))
-        return list(self.session.exec(stmt).all())
+    def open_questions(self, province: str | None = None) -> list[StaffQuestion]:
+        """Open questions, oldest first (of one province only, when given)."""
+        stmt = select(StaffQuestion).where(StaffQuestion.status == "open")
+        if province is not None:
+            stmt = stmt.where(StaffQuestion.province == province)
+        return list(self.session.exec(stmt.order_by(col(StaffQuestion.id))).all())
 
-    def recently_answered(self, limit: int) -> list[StaffQuestion]:
-        stmt = (
-            select(StaffQuestion)
-            .where(StaffQuestion.status == "answered")
-            .order_by(col(StaffQuestion.answered_at).desc())
-            .limit(limit)
-        )
+    def recently_answered(self, limit: int, province: str | None = None) -> list[StaffQuestion]:
+        stmt = select(StaffQuestion).where(StaffQuestion.status == "answered")
+        if province is not None:
+            stmt = stmt.where(StaffQuestion.province == province)
+        stmt = stmt.order_by(col(StaffQuestion.answered_at).desc()).limit(limit)
         return list(self.session.exec(stmt).all())
 
     def save(self, question: StaffQuestion) -> None:
@@ -892,14 +902,26 @@ class StaffRepo:
 
     def linked_telegram_ids(self) -> set[str]:
         """Telegram ids that active dashboard accounts linked."""
-        stmt = select(StaffAccount.telegram_id).where(
+        return set(self.linked_accounts())
+
+    def linked_accounts(self) -> dict[str, StaffAccount]:
+        """Active accounts that linked a Telegram id, by that id (as a string)."""
+        stmt = select(StaffAccount).where(
             col(StaffAccount.is_active), col(StaffAccount.telegram_id).is_not(None)
         )
-        return {str(i) for i in self.session.exec(stmt).all()}
+        return {str(a.telegram_id): a for a in self.session.exec(stmt.order_by(col(StaffAccount.id))).all()}
 
-    def upsert(self, username: str, password_hash: str, telegram_id: int | None) -> tuple[StaffAccount, bool]:
+    def upsert(
+        self,
+        username: str,
+        password_hash: str,
+        telegram_id: int | None,
+        role: str | None = None,
+        province: str | None = None,
+    ) -> tuple[StaffAccount, bool]:
         """Create the account or update its password (and Telegram id); True when created. A new
-        password ends every open session of the account."""
+        password ends every open session of the account. ``role`` (with its ``province``) is set
+        when given; otherwise a new account is an admin and an existing one keeps its role."""
         name = normalise_username(username)
         account = self.by_username(name)
         created = account is None
@@ -910,6 +932,9 @@ class StaffRepo:
         account.password_hash = password_hash
         if telegram_id is not None:
             account.telegram_id = telegram_id
+        if role is not None:
+            account.role = role
+            account.province = province
         account.is_active = True
         self.session.add(account)
         self.session.flush()
@@ -943,6 +968,26 @@ class StaffRepo:
 
 def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class StaffActionRepo:
+    """The staff audit log: added with the change it records, read newest first."""
+
+    session: Session
+
+    def add(self, action: StaffAction) -> None:
+        self.session.add(action)
+
+    def newest(self, limit: int, actor: str | None = None) -> list[StaffAction]:
+        stmt = select(StaffAction)
+        if actor:
+            stmt = stmt.where(StaffAction.actor == actor)
+        return list(self.session.exec(stmt.order_by(col(StaffAction.id).desc()).limit(limit)).all())
+
+    def actors(self) -> list[str]:
+        stmt = select(StaffAction.actor).distinct().order_by(col(StaffAction.actor))
+        return list(self.session.exec(stmt).all())
 
 
 @dataclass
@@ -1128,6 +1173,7 @@ class Repos:
         self.staff = StaffRepo(session)
         self.inbox = InboxRepo(session)
         self.login_failures = LoginFailureRepo(session)
+        self.staff_actions = StaffActionRepo(session)
         self.personal_data = PersonalDataRepo(session)
         self.budget = SendBudgetRepo(session)
         self.pacing = ChatPacingRepo(session)

@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot.dashboard.pages import page, services, to_login
-from bot.dashboard.security import client_address, csrf_ok, log_in, log_out, login_keys
+from bot.dashboard.pages import actor, page, services, to_login
+from bot.dashboard.security import client_address, csrf_ok, current_staff, log_in, log_out, login_keys
+from services import audit
 from storage.models import utcnow
 from storage.passwords import check_password
 
@@ -62,6 +63,7 @@ def login(
         repos.staff.touch_login(account, utcnow())
         limiter.succeeded(repos, keys)
         log_in(request, repos, account)
+        audit.login(repos, actor(account))
     return RedirectResponse("/", status_code=303)
 
 
@@ -69,5 +71,8 @@ def login(
 def logout(request: Request, csrf_token_field: str = Form("", alias="csrf_token")) -> Response:
     if csrf_ok(request, csrf_token_field):
         with services(request).db.unit() as repos:
+            staff = current_staff(request, repos)
+            if staff is not None:
+                audit.logout(repos, actor(staff))
             log_out(request, repos)
     return to_login()

@@ -19,22 +19,27 @@ from bot.dashboard.pages import (
     not_found,
     page,
     redirect,
+    scope,
     services,
     wake_outbox,
 )
 from handlers.broadcasts import broadcast_buttons
 from services.broadcasts import MAX_TEMPLATE_CHARS, Audience, TemplateProblem, render
-from storage.models import User
+from storage.models import Broadcast, StaffAccount, User
+from storage.repositories import Repos
 
 router = APIRouter()
 LISTED = 50
+SCANNED = 500  # a province account's list is picked from this many of the newest
 CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "console": "màn hình dòng lệnh"}
 BroadcastId = Path(ge=1, le=MAX_ID)
 
 
 @router.get("/broadcasts", response_class=HTMLResponse)
 def broadcasts_page(request: Request, repos: UnitOfWork, staff: Staff) -> Response:
-    items = repos.broadcasts.newest(LISTED)
+    within = scope(staff)
+    newest = repos.broadcasts.newest(LISTED if within.is_admin else SCANNED)
+    items = [b for b in newest if within.sees_broadcast(b)][:LISTED]
     service = services(request).core.broadcasts
     return page(
         request,
@@ -63,7 +68,7 @@ def create_broadcast(
 ) -> Response:
     running = services(request)
     audience = Audience(
-        province=province or None,
+        province=scope(staff).audience_province(province or None),
         category=category or None,
         legal_form=legal_form or None,
         subscribers_only=bool(subscribers_only),
@@ -82,7 +87,7 @@ def broadcast_page(
     request: Request, repos: UnitOfWork, staff: Staff, broadcast_id: int = BroadcastId
 ) -> Response:
     running = services(request)
-    item = repos.broadcasts.get(broadcast_id)
+    item = _visible(repos, staff, broadcast_id)
     if item is None:
         return not_found(request, staff)
     service = running.core.broadcasts
@@ -112,10 +117,10 @@ def confirm_broadcast(
     request: Request, repos: UnitOfWork, staff: StaffForm, broadcast_id: int = BroadcastId
 ) -> Response:
     running = services(request)
-    item = repos.broadcasts.get(broadcast_id)
+    item = _visible(repos, staff, broadcast_id)
     if item is None:
         return not_found(request, staff)
-    running.core.broadcasts.confirm(repos, running.catalog.kb, item)
+    running.core.broadcasts.confirm(repos, running.catalog.kb, item, actor(staff))
     wake_outbox(request)
     return redirect(f"/broadcasts/{broadcast_id}")
 
@@ -124,7 +129,14 @@ def confirm_broadcast(
 def cancel_broadcast(
     request: Request, repos: UnitOfWork, staff: StaffForm, broadcast_id: int = BroadcastId
 ) -> Response:
-    item = repos.broadcasts.get(broadcast_id)
-    if item is not None:
-        services(request).core.broadcasts.cancel(repos, item)
+    item = _visible(repos, staff, broadcast_id)
+    if item is None:
+        return not_found(request, staff)
+    services(request).core.broadcasts.cancel(repos, item, actor(staff))
     return redirect("/broadcasts")
+
+
+def _visible(repos: Repos, staff: StaffAccount, broadcast_id: int) -> Broadcast | None:
+    """The broadcast, when it exists and this staff member may see it (else "not found")."""
+    item = repos.broadcasts.get(broadcast_id)
+    return item if item is not None and scope(staff).sees_broadcast(item) else None

@@ -16,8 +16,10 @@ from bot.dashboard.pages import (
     actor,
     categories,
     form_text,
+    not_found,
     page,
     redirect,
+    scope,
     services,
     tz,
 )
@@ -35,11 +37,13 @@ def _today(request: Request) -> date:
 @router.get("/deadlines", response_class=HTMLResponse)
 def deadlines_page(request: Request, repos: UnitOfWork, staff: Staff) -> Response:
     today = _today(request)
+    within = scope(staff)
+    listed = repos.deadlines.listed_from(today - timedelta(days=RECENT_DAYS))
     return page(
         request,
         "deadlines.html",
         staff,
-        deadlines=repos.deadlines.listed_from(today - timedelta(days=RECENT_DAYS)),
+        deadlines=[d for d in listed if within.sees_deadline(d)],
         today=today,
         categories=categories(request),
         programmes={p.id: p.title for p in services(request).catalog.kb.programmes},
@@ -70,7 +74,7 @@ def add_deadline(
         action=form_text(action, deadlines.MAX_ACTION),
         place=form_text(place, deadlines.MAX_PLACE),
         note=form_text(note, deadlines.MAX_NOTE),
-        province=province or None,
+        province=scope(staff).deadline_province(province or None),
         category=category or None,
         programme_id=programme or None,
     )
@@ -83,9 +87,10 @@ def add_deadline(
 
 @router.post("/deadlines/{deadline_id}/withdraw")
 def withdraw_deadline(
-    repos: UnitOfWork, staff: StaffForm, deadline_id: int = Path(ge=1, le=MAX_ID)
+    request: Request, repos: UnitOfWork, staff: StaffForm, deadline_id: int = Path(ge=1, le=MAX_ID)
 ) -> Response:
     deadline = repos.deadlines.get(deadline_id)
-    if deadline is not None:
-        deadlines.withdraw(repos, deadline, actor(staff), utcnow())
+    if deadline is None or not scope(staff).edits_deadline(deadline):
+        return not_found(request, staff)  # another province's, or national (read-only for a province)
+    deadlines.withdraw(repos, deadline, actor(staff), utcnow())
     return redirect("/deadlines?msg=withdrawn")

@@ -28,6 +28,7 @@ from bot.dashboard.pages import (
     not_found,
     page,
     redirect,
+    scope,
     services,
     tz,
     wake_outbox,
@@ -35,8 +36,8 @@ from bot.dashboard.pages import (
 from bot.dashboard.security import current_staff
 from services.leads import TransitionError, next_statuses
 from storage.db import Database
-from storage.models import utcnow
-from storage.repositories import LeadQuery
+from storage.models import Lead, StaffAccount, utcnow
+from storage.repositories import LeadQuery, Repos
 
 router = APIRouter()
 PAGE_SIZE = 50
@@ -94,7 +95,8 @@ def home(request: Request, repos: UnitOfWork) -> Response:
     f = LeadFilter.from_request(request)
     page_text = request.query_params.get("page", "1")
     number = int(page_text) if page_text.isdigit() and 0 < int(page_text) < MAX_ID else 1
-    query = lead_query(f, tz(request))
+    within = scope(staff)
+    query = within.lead_query(lead_query(f, tz(request)))
     total = repos.leads.count(query)
     shown = repos.leads.search(query, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     return page(
@@ -106,16 +108,23 @@ def home(request: Request, repos: UnitOfWork) -> Response:
         page=number,
         pages=max(1, -(-total // PAGE_SIZE)),
         f=f,
-        open_questions=len(repos.staff_questions.open_questions()),
+        open_questions=len(repos.staff_questions.open_questions(within.province)),
     )
 
 
 # --- leads ---
 
 
+def _visible_lead(repos: Repos, staff: StaffAccount, lead_id: int) -> Lead | None:
+    """The lead, when it exists and this staff member may see it: another province's lead is "not
+    found", so its existence is not revealed."""
+    lead = repos.leads.get(lead_id)
+    return lead if lead is not None and scope(staff).sees_lead(lead) else None
+
+
 @router.get("/leads/{lead_id}", response_class=HTMLResponse)
 def lead_page(request: Request, repos: UnitOfWork, staff: Staff, lead_id: int = LeadId) -> Response:
-    lead = repos.leads.get(lead_id)
+    lead = _visible_lead(repos, staff, lead_id)
     if lead is None:
         return not_found(request, staff)
     return page(
@@ -141,7 +150,7 @@ def lead_status(
     to_status: str = Form(""),
     note: str = Form(""),
 ) -> Response:
-    lead = repos.leads.get(lead_id)
+    lead = _visible_lead(repos, staff, lead_id)
     if lead is None:
         return not_found(request, staff)
     try:
@@ -158,7 +167,7 @@ def lead_status(
 def lead_note(
     request: Request, repos: UnitOfWork, staff: StaffForm, lead_id: int = LeadId, note: str = Form("")
 ) -> Response:
-    lead = repos.leads.get(lead_id)
+    lead = _visible_lead(repos, staff, lead_id)
     if lead is None:
         return not_found(request, staff)
     if text := form_text(note, 2000):
@@ -175,7 +184,7 @@ def export_leads(request: Request, fmt: str, staff: Staff) -> Response:
     running = services(request)
     zone = tz(request)
     f = LeadFilter.from_request(request)
-    query = lead_query(f, zone)
+    query = scope(staff).lead_query(lead_query(f, zone))
     now = utcnow().astimezone(zone)
     cols = export.columns(labels(request), zone)
     name = f"ho-so-khuyen-cong-{now:%Y%m%d-%H%M}.{fmt}"

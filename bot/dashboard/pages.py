@@ -25,6 +25,7 @@ from bot.dashboard.security import csrf_ok, csrf_token, current_staff
 from handlers.types import clean_text
 from knowledge.models import Category
 from knowledge.money import format_vnd
+from services.staff_scope import Scope
 from storage.models import StaffAccount
 from storage.repositories import Repos
 
@@ -104,15 +105,24 @@ def tz(request: Request) -> ZoneInfo:
     return ZoneInfo(services(request).settings.timezone)
 
 
-def labels(request: Request) -> dict[str, Any]:
+def scope(staff: StaffAccount) -> Scope:
+    """What this staff member may see and do (``services.staff_scope``)."""
+    return Scope.of(staff)
+
+
+def labels(request: Request, within: Scope | None = None) -> dict[str, Any]:
+    """Label tables for the templates; the provinces offered are those of ``within`` only."""
     running = services(request)
+    provinces = running.catalog.kb.provinces.names()
+    if within is not None and within.province is not None:
+        provinces = [p for p in provinces if p == within.province]
     texts = running.texts
     return {
         "statuses": texts.labels["lead_status"],
         "eligibility": texts.labels["status"],
         "legal_forms": {str(o["value"]): o["label"] for o in texts.questions["legal_form"]["options"]},
         "programmes": {p.id: p.title for p in running.catalog.kb.programmes},
-        "provinces": running.catalog.kb.provinces.names(),
+        "provinces": provinces,
     }
 
 
@@ -125,13 +135,15 @@ def categories(request: Request) -> dict[str, str]:
 def page(
     request: Request, template: str, staff: StaffAccount | None, status_code: int = 200, **context: Any
 ) -> Response:
+    within = scope(staff) if staff is not None else None
     return TEMPLATES.TemplateResponse(
         request,
         template,
         {
             "staff": staff,
+            "scope": within,
             "csrf": csrf_token(request),
-            "labels": labels(request),
+            "labels": labels(request, within),
             "tz": tz(request),
             **context,
         },

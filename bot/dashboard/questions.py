@@ -16,6 +16,7 @@ from bot.dashboard.pages import (
     not_found,
     page,
     redirect,
+    scope,
     services,
     wake_outbox,
 )
@@ -26,14 +27,15 @@ ANSWERED_SHOWN = 20
 
 @router.get("/questions", response_class=HTMLResponse)
 def questions_page(request: Request, repos: UnitOfWork, staff: Staff) -> Response:
-    pending = repos.staff_questions.open_questions()
+    province = scope(staff).province
+    pending = repos.staff_questions.open_questions(province)
     return page(
         request,
         "questions.html",
         staff,
         pending=pending,
         askers={q.user_id: repos.users.get(q.user_id) for q in pending},
-        answered=repos.staff_questions.recently_answered(ANSWERED_SHOWN),
+        answered=repos.staff_questions.recently_answered(ANSWERED_SHOWN, province),
         message=request.query_params.get("msg", ""),
     )
 
@@ -47,7 +49,7 @@ def answer_question(
     answer: str = Form(""),
 ) -> Response:
     question = repos.staff_questions.get(question_id)
-    if question is None:
+    if question is None or not scope(staff).sees_question(question):
         return not_found(request, staff)
     text = form_text(answer, 4000)
     if not text:

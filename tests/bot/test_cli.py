@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from storage.db import Database
+from storage.models import StaffAccount
+from storage.repositories import Repos
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,3 +105,80 @@ def test_kb_validate_and_export() -> None:
     entries = json.loads(export.stdout)
     assert all({"id", "category", "title", "scope"} <= set(e) for e in entries)
     assert len({e["id"] for e in entries}) == len(entries)
+
+
+def staff_add(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")} | {
+        "DATABASE_URL": database_url
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "staff", "add", *args],
+        input="mat-khau-du-dai-123\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
+
+
+def account(database: Database, username: str) -> StaffAccount | None:
+    with database.session() as s:
+        found = Repos(s).staff.by_username(username)
+        if found is not None:
+            s.expunge(found)
+        return found
+
+
+@pytest.mark.parametrize(
+    ("spelling", "province"),
+    [
+        ("Nghệ An", "Nghệ An"),
+        ("nghe an", "Nghệ An"),
+        ("tinh Quang Binh", "Quảng Trị"),
+        ("Thái Bình", "Hưng Yên"),
+    ],
+)
+def test_staff_add_a_province_account_in_any_spelling(
+    database: Database, database_url: str, spelling: str, province: str
+) -> None:
+    out = staff_add(
+        database_url, "canbo.tinh", "--role", "province", "--province", spelling, "--telegram-id", "42"
+    )
+    assert out.returncode == 0, out.stderr
+    found = account(database, "canbo.tinh")
+    assert found is not None
+    assert (found.role, found.province, found.telegram_id) == ("province", province, 42)
+
+
+def test_staff_add_is_an_admin_by_default(database: Database, database_url: str) -> None:
+    assert staff_add(database_url, "quantri").returncode == 0
+    found = account(database, "quantri")
+    assert found is not None and (found.role, found.province) == ("admin", None)
+
+
+def test_a_new_password_keeps_the_accounts_role(database: Database, database_url: str) -> None:
+    assert staff_add(database_url, "canbo.tinh", "--province", "ha tinh").returncode == 0  # implies the role
+    assert staff_add(database_url, "canbo.tinh").returncode == 0  # a new password, nothing else
+    found = account(database, "canbo.tinh")
+    assert found is not None and (found.role, found.province) == ("province", "Hà Tĩnh")
+    assert staff_add(database_url, "canbo.tinh", "--role", "admin").returncode == 0
+    found = account(database, "canbo.tinh")
+    assert found is not None and (found.role, found.province) == ("admin", None)
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (("--role", "province"), "--province"),  # a province account needs its province
+        (("--role", "admin", "--province", "Nghệ An"), "--province"),  # an admin has none
+        (("--role", "province", "--province", "Atlantis"), "unknown province"),
+        (("--role", "chief"), "invalid choice"),
+    ],
+)
+def test_staff_add_refuses_a_wrong_role_or_province(
+    database: Database, database_url: str, args: tuple[str, ...], problem: str
+) -> None:
+    out = staff_add(database_url, "canbo.sai", *args)
+    assert out.returncode == 2 and problem in out.stderr, out.stderr
+    assert account(database, "canbo.sai") is None

@@ -42,9 +42,9 @@ PRODUCERS = [
 ]
 
 
-def add_staff(database_url: str, username: str, telegram_id: int | None = None) -> None:
+def add_staff(database_url: str, username: str, telegram_id: int | None = None, *options: str) -> None:
     """Create an account exactly as a centre would: `python -m bot staff add`, password on stdin."""
-    args = [sys.executable, "-m", "bot", "staff", "add", username]
+    args = [sys.executable, "-m", "bot", "staff", "add", username, *options]
     if telegram_id:
         args += ["--telegram-id", str(telegram_id)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")} | {
@@ -358,3 +358,27 @@ async def test_a_bad_address_gets_a_vietnamese_page(site: tuple[str, TelegramBot
         assert response.status == 404
         assert "Không tìm thấy" in await page.content()
         assert "detail" not in await page.content()  # not FastAPI's English JSON
+
+
+async def test_a_province_account_sees_only_its_province(
+    site: tuple[str, TelegramBot], browser: Browser, database_url: str
+) -> None:
+    base, bot = site
+    add_staff(database_url, "canbo.nghean", None, "--role", "province", "--province", "nghe an")
+    with bot.services.db.session() as s:
+        theirs = s.exec(select(Lead).where(Lead.province == "Sơn La")).one()
+        mine = s.exec(select(Lead).where(Lead.province == "Nghệ An")).first()
+    assert mine is not None
+    page = await (await browser.new_context()).new_page()
+    await log_in(page, base, "canbo.nghean")
+    rows = page.locator("#leads tbody tr")
+    assert await rows.count() == 2
+    assert "Trần Văn Bình" not in await page.locator("#leads").inner_text()
+    response = one(await page.goto(f"{base}/leads/{theirs.id}"))  # typed by hand: as if it did not exist
+    assert response.status == 404
+    content = await page.content()
+    assert "Không tìm thấy" in content and "Trần Văn Bình" not in content
+    assert one(await page.goto(f"{base}/leads/{mine.id}")).status == 200
+    await page.goto(base + "/?q=tran+van")
+    assert await page.locator("#leads tbody tr").count() == 0
+    assert one(await page.goto(base + "/audit")).status == 404

@@ -170,3 +170,31 @@ def test_message_log_keeps_order(database: Database) -> None:
             repos.messages.add(saved_id(user), "zalo", "in" if i % 2 == 0 else "out", f"m{i}")
     with database.session() as s:
         assert [m.text for m in Repos(s).messages.history(saved_id(user))] == ["m0", "m1", "m2"]
+
+
+def test_accounts_from_before_roles_become_admins(tmp_path: Path) -> None:
+    """Migration 0008 on a database of 0007 with an account: it is a national administrator."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from storage.db import alembic_config
+
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    config = alembic_config(db.url)
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0007")
+        connection.execute(
+            text(
+                "INSERT INTO staff_accounts (username, password_hash, is_active, created_at)"
+                " VALUES ('canbo.cu', 'h', 1, '2026-01-01 00:00:00')"
+            )
+        )
+    db.migrate()
+    with db.session() as s:
+        account = Repos(s).staff.by_username("canbo.cu")
+        assert account is not None and (account.role, account.province) == ("admin", None)
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0007")  # and back
+    db.dispose()
