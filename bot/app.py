@@ -23,6 +23,7 @@ from bot.channels.console import ConsoleTransport, chat
 from bot.channels.telegram import TelegramChannel, TelegramTransport
 from bot.channels.zalo import ZaloChannel, ZaloTransport
 from bot.inbox import InboxWorker
+from bot.knowledge_watch import KnowledgeWatcher
 from bot.outbox import ChannelTransport, OutboxSender
 from bot.scheduler import ReminderScheduler
 from bot.secrets import RedactingFormatter, ensure_private_dir, secret_values
@@ -93,6 +94,7 @@ class Runner:
         self.scheduler = ReminderScheduler(
             self.services, on_queued=self.outbox.wake, interval_seconds=settings.sweep_interval_seconds
         )
+        self.knowledge_watch = KnowledgeWatcher(self.services, settings.knowledge_check_seconds)
         self._stop_workers = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self.web_app = create_web_app(self.services, self.telegram, self.outbox, zalo=self.zalo)
@@ -130,8 +132,10 @@ class Runner:
         if self.zalo is not None:
             await self.zalo.start()
         await self.scheduler.start()
+        self.knowledge_watch.start()
 
     async def stop(self) -> None:
+        await self.knowledge_watch.stop()
         await self.scheduler.stop()
         for channel in (self.telegram, self.zalo):
             if channel is not None:

@@ -42,11 +42,64 @@ def _cmd_kb_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _live_knowledge_files() -> dict[str, str]:
+    """The knowledge the running processes answer from (the newest published version, else the
+    seed files in the repository)."""
+    from bot.settings import load_settings
+    from services import knowledge
+    from storage.db import Database
+
+    db = Database(load_settings().database_url)
+    try:
+        db.migrate()
+        with db.unit() as repos:
+            return knowledge.live_files(repos)
+    finally:
+        db.dispose()
+
+
 def _cmd_kb_export(args: argparse.Namespace) -> int:
-    kb = load_knowledge()
+    from knowledge import files
+
+    kb = files.load(_live_knowledge_files())
     data = [entry.model_dump(mode="json") for entry in kb.entries]
     json.dump(data, sys.stdout, ensure_ascii=False, indent=2 if args.pretty else None)
     sys.stdout.write("\n")
+    return 0
+
+
+def _cmd_kb_import(args: argparse.Namespace) -> int:
+    """Validate PATH as ``kb validate`` does and make it the live knowledge (every running process
+    answers from it within KNOWLEDGE_CHECK_SECONDS); prints the new version's id."""
+    from pathlib import Path
+
+    from bot.settings import load_settings
+    from knowledge import files
+    from services import knowledge
+    from storage.db import Database
+
+    db = Database(load_settings().database_url)
+    try:
+        db.migrate()
+        with db.unit() as repos:
+            try:
+                new = files.imported(Path(args.path), knowledge.live_files(repos))
+                if args.check:
+                    files.load(new)
+                    print("OK: valid, nothing published (--check)")
+                    return 0
+                version = knowledge.publish(repos, new, args.by or "cli", args.reason or "kb import")
+            except files.ImportProblem as exc:
+                print(f"ERROR {exc}", file=sys.stderr)
+                return 2
+            except KnowledgeError as exc:
+                for problem in exc.problems:
+                    print(f"ERROR {problem}", file=sys.stderr)
+                print(f"{len(exc.problems)} problem(s) found; nothing was published.", file=sys.stderr)
+                return 1
+    finally:
+        db.dispose()
+    print(version)
     return 0
 
 
@@ -348,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--programme", help="only this programme id")
     add.set_defaults(func=_cmd_deadline_add)
 
-    kb = sub.add_parser("kb", help="check or export the knowledge base")
+    kb = sub.add_parser("kb", help="check, export or import the knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
     kb_sub.add_parser("validate", help="load every knowledge file and report problems").set_defaults(
         func=_cmd_kb_validate
@@ -357,6 +410,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--json", action="store_true", default=True, help="JSON output (the only format)")
     export.add_argument("--pretty", action="store_true", help="indent the JSON")
     export.set_defaults(func=_cmd_kb_export)
+    imp = kb_sub.add_parser(
+        "import",
+        help="validate a knowledge export (JSON), an entry file or a knowledge folder and make it live",
+    )
+    imp.add_argument("path", help="what `kb export --json` printed, a YAML entry file, or a folder")
+    imp.add_argument("--reason", help="why (kept with the version)")
+    imp.add_argument("--by", help="who (kept with the version; default cli)")
+    imp.add_argument("--check", action="store_true", help="only validate, publish nothing")
+    imp.set_defaults(func=_cmd_kb_import)
     return parser
 
 

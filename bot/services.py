@@ -1,4 +1,5 @@
-"""Building the long-lived parts from settings: database (migrated), knowledge catalog, texts, the
+"""Building the long-lived parts from settings: database (migrated), the live knowledge catalog (the
+newest version staff published, else the seed files), texts, the
 application services (staff directory, reminder settings, delivery channels, retention) and the
 dialogue over them. Nothing is built at import time."""
 
@@ -11,6 +12,7 @@ from handlers.dialogue import Dialogue
 from handlers.notify import ChatMessages
 from handlers.texts import Texts
 from knowledge.catalog import Catalog, load_catalog
+from services import knowledge
 from services.bundle import ServiceSet, build_service_set
 from services.reminders import ReminderSettings
 from storage.db import Database
@@ -24,6 +26,13 @@ class Services:
     texts: Texts
     dialogue: Dialogue
     core: ServiceSet  # the application services; the dialogue works over the same ones
+    knowledge_version: int | None = None  # the live version answered from (None: the seed files)
+
+    def use_catalog(self, version: int | None, catalog: Catalog) -> None:
+        """Answer from another version of the knowledge from now on (the next update, the next page)."""
+        self.catalog = catalog
+        self.dialogue.catalog = catalog
+        self.knowledge_version = version
 
     def commands(self) -> dict[str, str]:
         """Bot commands the dialogue understands, with their Vietnamese descriptions."""
@@ -61,8 +70,10 @@ def core_services(settings: Settings, texts: Texts) -> ServiceSet:
 def build_services(settings: Settings) -> Services:
     db = Database(settings.database_url)
     db.migrate()
-    catalog = load_catalog()
+    with db.unit() as repos:
+        version, live = knowledge.live_catalog(repos)
+    catalog = live or load_catalog()
     texts = Texts()
     core = core_services(settings, texts)
     dialogue = Dialogue(db, catalog, texts, timezone=settings.timezone, services=core)
-    return Services(settings, db, catalog, texts, dialogue, core)
+    return Services(settings, db, catalog, texts, dialogue, core, version)

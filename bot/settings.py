@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(
         default=60.0, gt=0, description="how often due reminders are looked for"
     )
+    knowledge_check_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        le=10,
+        description="how often a process looks for a newly published knowledge version",
+    )
 
     @field_validator("staff_telegram_ids", "reminder_offsets_days", mode="before")
     @classmethod

@@ -18,7 +18,11 @@ class Catalog:
     evaluator: Evaluator
 
 
+def catalog_of(kb: KnowledgeBase) -> Catalog:
+    """The search index and evaluator of a loaded knowledge base."""
+    return Catalog(kb=kb, index=SearchIndex.build(kb), evaluator=Evaluator(kb))
+
+
 def load_catalog(data_dir: Path | None = None, today: date | None = None) -> Catalog:
     """Load and validate the knowledge files, then build the search index (raises KnowledgeError)."""
-    kb = load_knowledge(data_dir, today)
-    return Catalog(kb=kb, index=SearchIndex.build(kb), evaluator=Evaluator(kb))
+    return catalog_of(load_knowledge(data_dir, today))

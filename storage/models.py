@@ -183,6 +183,20 @@ class StaffAction(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
+class KnowledgeVersion(SQLModel, table=True):
+    """One version of the live knowledge base: every knowledge file (relative path -> YAML text) as it
+    stood after a change, with who made it, when and why. The newest row is what every process
+    answers from; the YAML files in the repository are the seed and the backup."""
+
+    __tablename__ = "knowledge_versions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    files: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_by: str = Field(max_length=128)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class StaffSession(SQLModel, table=True):
     """A logged-in dashboard session. The cookie carries a random token; only its SHA-256 is stored,
     so logging out (or a password change) ends the session for good, whatever the cookie says."""

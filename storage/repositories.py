@@ -27,6 +27,7 @@ from storage.models import (
     Conversation,
     Deadline,
     InboxUpdate,
+    KnowledgeVersion,
     Lead,
     LeadEvent,
     LoginFailure,
@@ -1157,6 +1158,31 @@ class BroadcastRepo:
         return [(user, profile) for user, profile in self.session.exec(stmt).all()]
 
 
+@dataclass
+class KnowledgeRepo:
+    session: Session
+
+    def newest_id(self) -> int | None:
+        return self.session.exec(select(func.max(KnowledgeVersion.id))).one()
+
+    def newest(self) -> KnowledgeVersion | None:
+        stmt = select(KnowledgeVersion).order_by(col(KnowledgeVersion.id).desc()).limit(1)
+        return self.session.exec(stmt).first()
+
+    def get(self, version_id: int) -> KnowledgeVersion | None:
+        return self.session.get(KnowledgeVersion, version_id)
+
+    def history(self, limit: int) -> list[KnowledgeVersion]:
+        stmt = select(KnowledgeVersion).order_by(col(KnowledgeVersion.id).desc()).limit(limit)
+        return list(self.session.exec(stmt).all())
+
+    def add(self, files: dict[str, str], created_by: str, reason: str) -> KnowledgeVersion:
+        version = KnowledgeVersion(files=files, created_by=created_by[:128], reason=reason)
+        self.session.add(version)
+        self.session.flush()
+        return version
+
+
 class Repos:
     """Every repository over one session (one unit of work)."""
 
@@ -1180,3 +1206,4 @@ class Repos:
         self.subscriptions = SubscriptionRepo(session)
         self.reminders = ReminderRepo(session)
         self.broadcasts = BroadcastRepo(session)
+        self.knowledge = KnowledgeRepo(session)
