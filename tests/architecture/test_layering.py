@@ -114,3 +114,14 @@ def test_the_rules_see_the_imports_they_forbid(tmp_path: Path) -> None:
     )
     found = imports_of(source, "handlers.sample")
     assert {"sqlmodel", "handlers.sibling.thing", "bot.services.Services"} <= found
+
+
+def test_every_layer_is_installed_with_the_project() -> None:
+    """A layer missing from the package list works from the project folder and nowhere else."""
+    import fnmatch
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    missing = [layer for layer in LAYERS if not any(fnmatch.fnmatch(layer, p) for p in patterns)]
+    assert not missing, f"add {missing} to [tool.setuptools.packages.find] include"
