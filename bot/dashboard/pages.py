@@ -10,7 +10,7 @@ database work and exports never hold up the event loop that serves the bots.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
@@ -62,6 +62,15 @@ def unit_of_work(request: Request) -> Iterator[Repos]:
         outbox = getattr(request.app.state, "outbox", None)
         if outbox is not None:
             outbox.wake()
+    for then in getattr(request.state, "after_commit", []):
+        then()
+
+
+def after_commit(request: Request, then: Callable[[], None]) -> None:
+    """Run ``then`` once this request's changes are committed (not at all if they are not)."""
+    if not hasattr(request.state, "after_commit"):
+        request.state.after_commit = []
+    request.state.after_commit.append(then)
 
 
 def logged_in(request: Request, repos: UnitOfWork) -> StaffAccount:

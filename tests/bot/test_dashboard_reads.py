@@ -10,7 +10,7 @@ from bot.services import Services
 from services.broadcasts import Audience
 from storage.db import Database
 from storage.models import OutboxMessage, metadata
-from tests.bot.test_dashboard_security import client, login, seed_lead, services  # noqa: F401
+from tests.bot.test_dashboard_security import login, seed_lead
 from tests.support.checks import one
 
 PAGES = ("/", "/leads/1", "/questions", "/deadlines", "/broadcasts", "/broadcasts/1", "/export.csv")
@@ -26,7 +26,7 @@ def snapshot(database: Database) -> dict[str, list[tuple]]:
         }
 
 
-def delivered_broadcast(services: Services) -> None:  # noqa: F811
+def delivered_broadcast(services: Services) -> None:
     core = services.core
     with services.db.unit() as repos:
         repos.users.get_or_create("telegram", "42", "Anh Bình")
@@ -38,7 +38,7 @@ def delivered_broadcast(services: Services) -> None:  # noqa: F811
             one(repos.session.get(OutboxMessage, row[0])).status = "sent"
 
 
-async def test_no_page_writes_to_the_database(services: Services, client: httpx.AsyncClient) -> None:  # noqa: F811
+async def test_no_page_writes_to_the_database(services: Services, client: httpx.AsyncClient) -> None:
     seed_lead(services.db)
     delivered_broadcast(services)
     await login(client)

@@ -25,7 +25,8 @@ from storage.models import Broadcast, Deadline, Lead, StaffAction, StaffQuestion
 from storage.passwords import hash_password
 from storage.repositories import Repos
 from storage.search_text import lead_search_text
-from tests.bot.test_dashboard_security import PASSWORD, login
+from tests.bot.conftest import PASSWORD
+from tests.bot.test_dashboard_security import login
 
 A = "Nghệ An"
 B = "Hà Tĩnh"

@@ -14,7 +14,6 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,28 +37,10 @@ from storage.models import Lead, MessageLog, OutboxMessage, User, saved_id
 from storage.passwords import hash_password
 from storage.repositories import Repos
 from storage.search_text import lead_search_text
+from tests.bot.conftest import PASSWORD
 from tests.support.checks import one
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "mat-khau-du-dai-123"
-
-
-@pytest.fixture
-def services(database_url: str, tmp_path: Path) -> Iterator[Services]:
-    running = build_services(load_settings(_env_file=None, database_url=database_url, data_dir=tmp_path))
-    with running.db.session() as s:
-        Repos(s).staff.upsert("canbo1", hash_password(PASSWORD), None)
-    yield running
-    running.close()
-
-
-@pytest.fixture
-async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_web_app(services)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as http:
-        yield http
 
 
 async def login(
