@@ -341,3 +341,25 @@ async def test_a_bad_address_gets_a_vietnamese_page(site, browser) -> None:
         assert response.status == 404
         assert "Không tìm thấy" in await page.content()
         assert "detail" not in await page.content()  # not FastAPI's English JSON
+
+
+async def test_every_page_fits_a_phone_screen(site, browser) -> None:
+    """At 390 px wide (a common phone) no page scrolls sideways: tables become cards, forms stack."""
+    base, _ = site
+    context = await browser.new_context(viewport={"width": 390, "height": 844})
+    page = await context.new_page()
+    await log_in(page, base)
+    await page.goto(base + "/broadcasts")
+    await page.fill("#broadcast-form textarea[name=template]", "Chào {{ ten }}, hội chợ tháng 9 sắp mở.")
+    await page.click("#broadcast-form button[type=submit]")
+    await page.wait_for_load_state()
+    broadcast = page.url
+    await page.goto(base + "/")
+    lead = base + (await page.locator("#leads tbody a").first.get_attribute("href") or "")
+    too_wide = {}
+    for url in (base + "/", lead, base + "/questions", base + "/deadlines", base + "/broadcasts", broadcast):
+        await page.goto(url)
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        if width > 390:
+            too_wide[url] = width
+    assert too_wide == {}
