@@ -28,7 +28,6 @@ from storage.models import User
 
 router = APIRouter()
 LISTED = 50
-CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "console": "màn hình dòng lệnh"}
 BroadcastId = Path(ge=1, le=MAX_ID)
 
 
@@ -99,7 +98,6 @@ def broadcast_page(
         item=item,
         audience=audience,
         counts=service.counts(chosen),
-        channel_names=CHANNEL_NAMES,
         sample=render(item.template, sample_user, sample_profile),
         report=report.counts,
         status=report.status,

@@ -25,6 +25,7 @@ from bot.dashboard.security import csrf_ok, csrf_token, current_staff
 from handlers.types import clean_text
 from knowledge.models import Category
 from knowledge.money import format_vnd
+from knowledge.yamlio import read_yaml
 from storage.models import StaffAccount
 from storage.repositories import Repos
 
@@ -32,8 +33,25 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+LABELS_FILE = Path(__file__).parent / "templates" / "labels.yaml"
 TEMPLATES.env.filters["vnd"] = lambda v: format_vnd(int(v)) if v else ""
 TEMPLATES.env.filters["plain"] = html_to_text
+
+
+def who(actor: str | None, words: dict[str, str]) -> str:
+    """Who did something, in words: "dashboard:canbo.ha" is "cán bộ canbo.ha", "producer" the
+    producer, "knowledge" the programme calendar (the words come from ``labels.yaml``)."""
+    if not actor:
+        return ""
+    if actor in words:
+        return words[actor].format(name=actor)
+    kind, _, rest = actor.partition(":")
+    if kind == "telegram":  # "telegram:<chat id> <name>" (staff in the chat)
+        rest = rest.partition(" ")[2] or rest
+    return words.get(kind, words["other"]).format(name=rest.strip() or actor)
+
+
+TEMPLATES.env.filters["who"] = who
 MAX_ID = 2**31 - 1  # ids in URLs beyond this are "not found", never a database error
 
 
@@ -107,7 +125,7 @@ def tz(request: Request) -> ZoneInfo:
 def labels(request: Request) -> dict[str, Any]:
     running = services(request)
     texts = running.texts
-    return {
+    return read_yaml(LABELS_FILE) | {
         "statuses": texts.labels["lead_status"],
         "eligibility": texts.labels["status"],
         "legal_forms": {str(o["value"]): o["label"] for o in texts.questions["legal_form"]["options"]},

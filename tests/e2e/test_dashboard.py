@@ -164,7 +164,7 @@ async def test_log_in_filter_change_status_notify_and_export(
     await page.wait_for_load_state()
     assert await page.locator("#lead-status").inner_text() == "Đã liên hệ"
     audit = await page.locator("#audit").inner_text()
-    assert "dashboard:canbo.ha" in audit and "Đã liên hệ" in audit
+    assert "cán bộ canbo.ha" in audit and "Đã liên hệ" in audit
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "dashboard-lead.png"), full_page=True)
 
@@ -296,7 +296,7 @@ async def test_add_a_deadline_on_the_dashboard(site, browser) -> None:
     await page.click("#deadline-form button[type=submit]")
     await page.wait_for_load_state()
     table = await page.locator("#deadlines").inner_text()
-    assert "15/03/2027" in table and "Nghệ An" in table and "dashboard:canbo.ha" in table
+    assert "15/03/2027" in table and "Nghệ An" in table and "cán bộ canbo.ha" in table
 
 
 async def test_logging_out_ends_the_session_for_a_copied_cookie(site, browser) -> None:

@@ -1,0 +1,115 @@
+"""The dashboard as staff read it all day (issue 14): Vietnamese words for every stored code, a
+broadcast preview for a real recipient, a reopened final status, the conversation around a lead,
+questions linked to the producer's leads, notes marked internal, and Vietnamese dates."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from html.parser import HTMLParser
+
+import httpx
+from sqlmodel import select
+
+from bot.services import Services
+from services import deadlines
+from services.broadcasts import Audience
+from storage.models import Deadline, OutboxMessage, utcnow
+from tests.bot.test_dashboard_security import client, login, seed_lead, services  # noqa: F401
+
+STAFF_ACTOR = "dashboard:canbo1"
+# Codes the database keeps that must never show through as they are.
+RAW_CODES = re.compile(
+    r"\b(producer|knowledge|dashboard:\S*|draft|sending|done|cancelled|pending|console|telegram|zalo"
+    r"|new|contacted|eligible|not_eligible|planned|approved|rejected|household_business|cli)\b"
+)
+
+
+class VisibleText(HTMLParser):
+    """The text a reader sees: no tags, attributes, styles or scripts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._hidden += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def visible_text(html: str) -> str:
+    parser = VisibleText()
+    parser.feed(html)
+    return " ".join(parser.parts)
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found
+    return found.group(1)
+
+
+def seed_everything(services: Services) -> None:  # noqa: F811
+    """A lead moved by staff, with a note; deadlines from the calendar and from staff; broadcasts in
+    every state; an answered question."""
+    seed_lead(services.db)
+    core = services.core
+    kb = services.catalog.kb
+    today = utcnow().date()
+    with services.db.unit() as repos:
+        lead = repos.leads.get(1)
+        assert lead is not None
+        core.leads.change_status(repos, lead, "contacted", STAFF_ACTOR, "Đã gọi điện")
+        core.leads.add_note(repos, lead, STAFF_ACTOR, "Hẹn thứ Hai gọi lại")
+        repos.deadlines.add(
+            Deadline(due_on=today + timedelta(days=20), action="Nộp đề án khuyến công địa phương")
+        )
+        new = deadlines.NewDeadline(due_on=today + timedelta(days=30), action="Nộp hồ sơ hội chợ tháng 9")
+        deadlines.add(repos, kb, new, today, STAFF_ACTOR)
+        asker = repos.users.get_or_create("telegram", "43", "Chị Cúc")
+        question = core.questions.ask(repos, asker, "Hỏi về máy sấy?", None)
+        core.questions.answer(repos, question, "Chị gửi hồ sơ nhé.", STAFF_ACTOR)
+        repos.users.get_or_create("console", "local", "Anh Dũng")  # the only channel here
+        for _ in range(4):
+            core.broadcasts.create(repos, "Chào {{ ten }}, hội chợ tháng 9", Audience(), [], STAFF_ACTOR)
+        sending, done, cancelled = (repos.broadcasts.get(i) for i in (2, 3, 4))
+        assert sending and done and cancelled
+        core.broadcasts.confirm(repos, kb, sending)
+        core.broadcasts.confirm(repos, kb, done)
+        core.broadcasts.cancel(repos, cancelled)
+    with services.db.unit() as repos:
+        done_rows = select(OutboxMessage).where(
+            OutboxMessage.kind == "broadcast", OutboxMessage.source_id == 3
+        )
+        for row in repos.session.exec(done_rows).all():
+            row.status = "sent"
+
+
+BROADCAST_PAGES = tuple(f"/broadcasts/{n}" for n in range(1, 5))
+PAGES = ("/", "/leads/1", "/questions", "/deadlines", "/broadcasts", *BROADCAST_PAGES)
+
+
+async def test_no_page_shows_a_raw_code(services: Services, client: httpx.AsyncClient) -> None:  # noqa: F811
+    seed_everything(services)
+    await login(client)
+    shown = {}
+    for path in PAGES:
+        response = await client.get(path)
+        assert response.status_code == 200, path
+        text = visible_text(response.text)
+        shown[path] = sorted(set(RAW_CODES.findall(text)))
+    assert {path: codes for path, codes in shown.items() if codes} == {}
+    lead = visible_text((await client.get("/leads/1")).text)
+    assert "cán bộ canbo1" in lead and "người gửi hồ sơ" in lead
+    assert "kế hoạch khuyến công" in visible_text((await client.get("/deadlines")).text)
+    statuses = visible_text((await client.get("/broadcasts")).text)
+    assert all(word in statuses for word in ("Bản nháp", "Đang gửi", "Đã gửi xong", "Đã hủy")), statuses
