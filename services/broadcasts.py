@@ -159,11 +159,14 @@ class BroadcastService:
 
     def confirm(self, repos: Repos, kb: KnowledgeBase, broadcast: Broadcast) -> int:
         """Queue one outbox row per recipient, once: the draft is taken with a conditional update, so a
-        second confirmation (a double click, two staff at once) queues nobody and changes nothing."""
+        second confirmation (a double click, two staff at once) queues nobody and changes nothing, and
+        neither does one whose audience matches nobody (it stays a draft)."""
         now = utcnow()
+        chosen = self.recipients(repos, kb, Audience.from_dict(broadcast.audience))
+        if not chosen:  # nobody to send to: the draft stays a draft, nothing is queued
+            return 0
         if not repos.broadcasts.take_draft(broadcast, now):
             return 0
-        chosen = self.recipients(repos, kb, Audience.from_dict(broadcast.audience))
         assert broadcast.id is not None
         messages = [(user, render(broadcast.template, user, profile)) for user, profile in chosen]
         return repos.outbox.add_many(

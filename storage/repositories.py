@@ -546,6 +546,16 @@ class OutboxRepo:
                 return list(buttons)
         return []
 
+    def first_of(self, kind: str, source_id: int) -> OutboxMessage | None:
+        """The first message queued for a source (a broadcast's text as its first recipient read it)."""
+        stmt = (
+            select(OutboxMessage)
+            .where(OutboxMessage.kind == kind, OutboxMessage.source_id == source_id)
+            .order_by(col(OutboxMessage.id))
+            .limit(1)
+        )
+        return self.session.exec(stmt).first()
+
     def counts(self, kind: str, source_id: int) -> dict[str, int]:
         """Delivery counts of one source (a broadcast): sent, unknown, blocked, failed, waiting."""
         rows = self.session.exec(

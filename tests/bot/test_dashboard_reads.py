@@ -28,7 +28,7 @@ def snapshot(database: Database) -> dict[str, list[tuple]]:
 def delivered_broadcast(services: Services) -> None:  # noqa: F811
     core = services.core
     with services.db.unit() as repos:
-        repos.users.get_or_create("telegram", "42", "Anh Bình")
+        repos.users.get_or_create("console", "local", "Anh Bình")  # the one channel here
         draft = core.broadcasts.create(repos, "Hội chợ tháng 9", Audience(), [], "test")
         core.broadcasts.confirm(repos, services.catalog.kb, draft)
         core.questions.ask(repos, repos.users.get_or_create("telegram", "43", "Chị Cúc"), "Hỏi gì?", None)

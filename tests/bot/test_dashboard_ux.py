@@ -113,3 +113,55 @@ async def test_no_page_shows_a_raw_code(services: Services, client: httpx.AsyncC
     assert "kế hoạch khuyến công" in visible_text((await client.get("/deadlines")).text)
     statuses = visible_text((await client.get("/broadcasts")).text)
     assert all(word in statuses for word in ("Bản nháp", "Đang gửi", "Đã gửi xong", "Đã hủy")), statuses
+
+
+async def test_preview_reads_as_the_first_recipient_will(
+    services: Services,  # noqa: F811
+    client: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    with services.db.unit() as repos:
+        repos.users.get_or_create("console", "local", "Anh Dũng")
+    await login(client)
+    form = await client.get("/broadcasts")
+    created = await client.post(
+        "/broadcasts", data={"template": "Chào {{ ten }}, hội chợ tháng 9", "csrf_token": csrf_of(form.text)}
+    )
+    assert created.status_code == 303
+    preview = visible_text((await client.get(created.headers["location"])).text)
+    assert "Chào Anh Dũng, hội chợ tháng 9" in preview
+    assert "canbo1," not in preview
+
+
+async def test_nobody_to_send_to_is_said_and_cannot_be_confirmed(
+    services: Services,  # noqa: F811
+    client: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    await login(client)
+    csrf = csrf_of((await client.get("/broadcasts")).text)
+    created = await client.post(
+        "/broadcasts", data={"template": "Chào {{ ten }}, hội chợ", "province": "Sơn La", "csrf_token": csrf}
+    )
+    url = created.headers["location"]
+    html = (await client.get(url)).text
+    assert 'id="nobody"' in html and "confirm-form" not in html and 'id="sample"' not in html
+    refused = await client.post(url + "/confirm", data={"csrf_token": csrf})
+    assert refused.headers["location"].endswith("?msg=nobody")
+    assert "Không có người nhận nào" in (await client.get(refused.headers["location"])).text
+    with services.db.unit() as repos:
+        broadcast = repos.broadcasts.get(int(url.rsplit("/", 1)[1]))
+        assert broadcast is not None and broadcast.status == "draft"
+
+
+async def test_a_refused_broadcast_keeps_what_was_typed(client: httpx.AsyncClient) -> None:  # noqa: F811
+    await login(client)
+    csrf = csrf_of((await client.get("/broadcasts")).text)
+    typed = "Chào {{ ho_ten }}, hội chợ tháng 9 ở Vinh"  # an unknown placeholder
+    response = await client.post(
+        "/broadcasts",
+        data={"template": typed, "province": "Nghệ An", "button_label": "Xem ngay", "csrf_token": csrf},
+    )
+    assert response.status_code == 400
+    assert "Nội dung thông báo không dùng được" in response.text
+    assert ">Chào {{ ho_ten }}, hội chợ tháng 9 ở Vinh</textarea>" in response.text
+    assert "<option selected>Nghệ An</option>" in response.text
+    assert 'value="Xem ngay"' in response.text
