@@ -33,7 +33,7 @@ from bot.dashboard.pages import (
     wake_outbox,
 )
 from bot.dashboard.security import current_staff
-from services.leads import TransitionError, next_statuses
+from services.leads import FINAL_STATUSES, ReasonNeeded, TransitionError, next_statuses
 from storage.db import Database
 from storage.models import utcnow
 from storage.repositories import LeadQuery
@@ -127,6 +127,7 @@ def lead_page(request: Request, repos: UnitOfWork, staff: Staff, lead_id: int = 
         history=repos.messages.history(lead.user_id, HISTORY_SHOWN),
         programme=services(request).catalog.kb.by_id.get(lead.programme_id or ""),
         next_statuses=next_statuses(lead.status),
+        final_statuses=FINAL_STATUSES,
         producer=repos.users.get(lead.user_id),
         message=request.query_params.get("msg", ""),
     )
@@ -148,6 +149,8 @@ def lead_status(
         workflow = services(request).core.leads
         workflow.change_status(repos, lead, to_status, actor(staff), form_text(note, 2000))
         msg = "status"
+    except ReasonNeeded:
+        msg = "reason"
     except TransitionError:
         msg = "refused"
     wake_outbox(request)

@@ -165,3 +165,34 @@ async def test_a_refused_broadcast_keeps_what_was_typed(client: httpx.AsyncClien
     assert ">Chào {{ ho_ten }}, hội chợ tháng 9 ở Vinh</textarea>" in response.text
     assert "<option selected>Nghệ An</option>" in response.text
     assert 'value="Xem ngay"' in response.text
+
+
+async def test_a_decided_lead_is_reopened_on_its_page_with_a_reason(
+    services: Services,  # noqa: F811
+    client: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    seed_lead(services.db)
+    with services.db.unit() as repos:
+        lead = repos.leads.get(1)
+        assert lead is not None
+        services.core.leads.change_status(repos, lead, "not_eligible", STAFF_ACTOR)
+    await login(client)
+    html = (await client.get("/leads/1")).text
+    assert 'id="reopen-form"' in html and 'id="status-form"' not in html
+    csrf = csrf_of(html)
+    without = await client.post("/leads/1/status", data={"to_status": "contacted", "csrf_token": csrf})
+    assert without.headers["location"].endswith("msg=reason")
+    reason = "Cơ sở bổ sung giấy phép kinh doanh"
+    done = await client.post(
+        "/leads/1/status", data={"to_status": "contacted", "note": reason, "csrf_token": csrf}
+    )
+    assert done.headers["location"].endswith("msg=status")
+    with services.db.unit() as repos:
+        events = repos.leads.events(1)
+        assert (events[-1].from_status, events[-1].to_status, events[-1].note) == (
+            "not_eligible",
+            "contacted",
+            reason,
+        )
+    page_text = visible_text((await client.get("/leads/1")).text)
+    assert "Mở lại hồ sơ: " in page_text and reason in page_text
