@@ -163,6 +163,24 @@ class MessageLogRepo:
         )
         return list(reversed(self.session.exec(stmt).all()))
 
+    def around(self, user_id: int, at: datetime, before: int, after: int) -> list[MessageLog]:
+        """The conversation around a moment (a lead's submission): the ``before`` messages up to
+        ``at`` and the ``after`` ones following it, in order."""
+        mine = MessageLog.user_id == user_id
+        earlier = (
+            select(MessageLog)
+            .where(mine, col(MessageLog.created_at) <= at)
+            .order_by(col(MessageLog.created_at).desc(), col(MessageLog.id).desc())
+            .limit(before)
+        )
+        later = (
+            select(MessageLog)
+            .where(mine, col(MessageLog.created_at) > at)
+            .order_by(col(MessageLog.created_at), col(MessageLog.id))
+            .limit(after)
+        )
+        return [*reversed(self.session.exec(earlier).all()), *self.session.exec(later).all()]
+
 
 @dataclass(frozen=True)
 class LeadQuery:

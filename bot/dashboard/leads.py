@@ -41,7 +41,9 @@ from storage.repositories import LeadQuery
 router = APIRouter()
 PAGE_SIZE = 50
 LeadId = Path(ge=1, le=MAX_ID)
-HISTORY_SHOWN = 200
+# The conversation shown on a lead: the messages before its submission and after it.
+MESSAGES_BEFORE = 20
+MESSAGES_AFTER = 10
 
 
 @dataclass(frozen=True)
@@ -124,10 +126,12 @@ def lead_page(request: Request, repos: UnitOfWork, staff: Staff, lead_id: int = 
         staff,
         lead=lead,
         events=repos.leads.events(lead_id),
-        history=repos.messages.history(lead.user_id, HISTORY_SHOWN),
+        history=repos.messages.around(lead.user_id, lead.created_at, MESSAGES_BEFORE, MESSAGES_AFTER),
         programme=services(request).catalog.kb.by_id.get(lead.programme_id or ""),
         next_statuses=next_statuses(lead.status),
         final_statuses=FINAL_STATUSES,
+        messages_before=MESSAGES_BEFORE,
+        messages_after=MESSAGES_AFTER,
         producer=repos.users.get(lead.user_id),
         message=request.query_params.get("msg", ""),
     )

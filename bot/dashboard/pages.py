@@ -11,6 +11,7 @@ database work and exports never hold up the event loop that serves the bots.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
@@ -51,7 +52,22 @@ def who(actor: str | None, words: dict[str, str]) -> str:
     return words.get(kind, words["other"]).format(name=rest.strip() or actor)
 
 
+def when(moment: datetime | None, zone: ZoneInfo) -> str:
+    """A moment as staff read it: 05/03/2027 14:30, in the centre's time zone."""
+    if moment is None:
+        return ""
+    if moment.tzinfo is None:  # SQLite gives stored UTC times back without their zone
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).strftime("%d/%m/%Y %H:%M")
+
+
+def day(value: date | None) -> str:
+    return value.strftime("%d/%m/%Y") if value else ""
+
+
 TEMPLATES.env.filters["who"] = who
+TEMPLATES.env.filters["when"] = when
+TEMPLATES.env.filters["day"] = day
 MAX_ID = 2**31 - 1  # ids in URLs beyond this are "not found", never a database error
 
 

@@ -14,7 +14,7 @@ from sqlmodel import select
 from bot.services import Services
 from services import deadlines
 from services.broadcasts import Audience
-from storage.models import Deadline, OutboxMessage, utcnow
+from storage.models import Deadline, MessageLog, OutboxMessage, utcnow
 from tests.bot.test_dashboard_security import client, login, seed_lead, services  # noqa: F401
 
 STAFF_ACTOR = "dashboard:canbo1"
@@ -196,3 +196,35 @@ async def test_a_decided_lead_is_reopened_on_its_page_with_a_reason(
         )
     page_text = visible_text((await client.get("/leads/1")).text)
     assert "Mở lại hồ sơ: " in page_text and reason in page_text
+
+
+async def test_a_lead_shows_the_conversation_around_it(
+    services: Services,  # noqa: F811
+    client: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    seed_lead(services.db)
+    long = "Cơ sở em làm bún khô. " * 40
+    with services.db.unit() as repos:
+        lead = repos.leads.get(1)
+        assert lead is not None
+        at = lead.created_at
+
+        def logged(text: str, direction: str, minutes: float) -> MessageLog:
+            moment = at + timedelta(minutes=minutes)
+            return MessageLog(
+                user_id=lead.user_id, channel="telegram", direction=direction, text=text, created_at=moment
+            )
+
+        for n in range(1, 41):  # numbered away from the lead: "trước 01" is the last one before it
+            repos.session.add(logged(f"trước {n:02d}", "in", -n))
+        for n in range(1, 21):
+            repos.session.add(logged(f"sau {n:02d}", "out", n))
+        repos.session.add(logged(long, "in", -0.5))
+    await login(client)
+    html = (await client.get("/leads/1")).text
+    shown = visible_text(html)
+    assert [n for n in range(1, 41) if f"trước {n:02d}" in shown] == list(range(1, 20))  # 19 + the long one
+    assert [n for n in range(1, 21) if f"sau {n:02d}" in shown] == list(range(1, 11))
+    assert shown.index("trước 01") < shown.index("Hồ sơ gửi lúc") < shown.index("sau 01")
+    assert "…" in shown and '<details class="long">' in html
+    assert long.strip() in html  # the whole text, one click away
