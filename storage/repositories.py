@@ -564,6 +564,15 @@ class OutboxRepo:
                 return list(buttons)
         return []
 
+    def statuses_of(self, kind: str, source_ids: list[int]) -> dict[int, str]:
+        """Where each source's message stands (sent, pending...), for sources that queued one."""
+        if not source_ids:
+            return {}
+        stmt = select(OutboxMessage.source_id, OutboxMessage.status).where(
+            OutboxMessage.kind == kind, col(OutboxMessage.source_id).in_(source_ids)
+        )
+        return {source_id: status for source_id, status in self.session.exec(stmt).all()}
+
     def first_of(self, kind: str, source_id: int) -> OutboxMessage | None:
         """The first message queued for a source (a broadcast's text as its first recipient read it)."""
         stmt = (

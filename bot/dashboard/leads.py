@@ -120,12 +120,14 @@ def lead_page(request: Request, repos: UnitOfWork, staff: Staff, lead_id: int = 
     lead = repos.leads.get(lead_id)
     if lead is None:
         return not_found(request, staff)
+    events = repos.leads.events(lead_id)
     return page(
         request,
         "lead.html",
         staff,
         lead=lead,
-        events=repos.leads.events(lead_id),
+        events=events,
+        delivered=repos.outbox.statuses_of("lead_status", [e.id for e in events if e.id and e.to_status]),
         history=repos.messages.around(lead.user_id, lead.created_at, MESSAGES_BEFORE, MESSAGES_AFTER),
         programme=services(request).catalog.kb.by_id.get(lead.programme_id or ""),
         next_statuses=next_statuses(lead.status),

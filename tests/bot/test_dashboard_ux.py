@@ -228,3 +228,49 @@ async def test_a_lead_shows_the_conversation_around_it(
     assert shown.index("trước 01") < shown.index("Hồ sơ gửi lúc") < shown.index("sau 01")
     assert "…" in shown and '<details class="long">' in html
     assert long.strip() in html  # the whole text, one click away
+
+
+async def test_questions_link_to_the_askers_leads_and_conversation(
+    services: Services,  # noqa: F811
+    client: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    seed_lead(services.db)
+    with services.db.unit() as repos:
+        asker = repos.users.get_or_create("telegram", "555", "Kẻ gian")  # the lead's producer
+        assert asker.id is not None
+        repos.messages.add(asker.id, "telegram", "in", "Máy sấy có được hỗ trợ không ạ?")
+        services.core.questions.ask(repos, asker, "Bao giờ có kết quả ạ?", None)
+        stranger = repos.users.get_or_create("telegram", "43", "Chị Cúc")
+        services.core.questions.ask(repos, stranger, "Hỏi về hội chợ?", None)
+    await login(client)
+    html = (await client.get("/questions")).text
+    first, second = html.split('id="question-1"')[1].split('id="question-2"')
+    assert 'href="/leads/1"' in first and "KC-2026-000001" in first
+    assert "Máy sấy có được hỗ trợ không ạ?" in first  # the conversation around the question
+    assert 'href="/leads/' not in second and "chưa gửi hồ sơ" in second
+
+
+async def test_notes_are_marked_internal_and_status_changes_with_their_delivery(
+    services: Services,  # noqa: F811
+    client: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    seed_lead(services.db)
+    with services.db.unit() as repos:
+        lead = repos.leads.get(1)
+        assert lead is not None
+        services.core.leads.add_note(repos, lead, STAFF_ACTOR, "Hẹn thứ Hai gọi lại")
+        services.core.leads.change_status(repos, lead, "contacted", STAFF_ACTOR, "Đã gọi điện")
+    await login(client)
+
+    def row_of(html: str, needle: str) -> str:
+        return next(row for row in html.split("<tr>") if needle in row)
+
+    html = (await client.get("/leads/1")).text
+    assert "chỉ cán bộ thấy" in row_of(html, "Hẹn thứ Hai gọi lại")
+    assert "đang chờ gửi" in row_of(html, "Đã gọi điện")
+    with services.db.unit() as repos:
+        for row in repos.session.exec(select(OutboxMessage).where(OutboxMessage.kind == "lead_status")).all():
+            row.status = "sent"
+    html = (await client.get("/leads/1")).text
+    assert "đã gửi tới người dân" in row_of(html, "Đã gọi điện")
+    assert "chỉ cán bộ thấy" not in row_of(html, "Đã gọi điện")
