@@ -197,7 +197,7 @@ def export_leads(request: Request, fmt: str, staff: Staff) -> Response:
     with running.db.unit() as repos:
         count = repos.leads.count(query)
     subtitle = words["subtitle"].format(
-        time=f"{now:%H:%M %d/%m/%Y}", filters=f.describe(words["all_leads"]), count=count
+        time=f"{now:%d/%m/%Y %H:%M}", filters=f.describe(words["all_leads"]), count=count
     )
     spool = _xlsx_file(running.db, query, cols, words["title"], subtitle, now)
     return StreamingResponse(

@@ -274,3 +274,35 @@ async def test_notes_are_marked_internal_and_status_changes_with_their_delivery(
     html = (await client.get("/leads/1")).text
     assert "đã gửi tới người dân" in row_of(html, "Đã gọi điện")
     assert "chỉ cán bộ thấy" not in row_of(html, "Đã gọi điện")
+
+
+# Dates other than 05/03/2027 (14:30): ISO days, a day without its year, a time on its own.
+ODD_DATES = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{2}/\d{2}\b(?!/\d{4})|(?<!\d{4} )\b\d{1,2}:\d{2}\b")
+DASHBOARD_DATE = re.compile(r"\b\d{2}/\d{2}/\d{4}\b")
+
+
+async def test_dates_read_day_month_year_and_long_names_are_cut(
+    services: Services,  # noqa: F811
+    client: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    seed_everything(services)
+    programme = services.catalog.kb.by_id["dak-lak-enterprise-setup"]  # a 72-character name
+    with services.db.unit() as repos:
+        lead = repos.leads.get(1)
+        assert lead is not None
+        lead.programme_id = programme.id
+        repos.leads.save(lead)
+        asker = repos.users.get_or_create("telegram", "43", "Chị Cúc")
+        services.core.questions.ask(repos, asker, "Hỏi thêm?", None)
+    await login(client)
+    odd = {}
+    for path in PAGES:
+        text = visible_text((await client.get(path)).text)
+        dates = ODD_DATES.findall(text)
+        assert DASHBOARD_DATE.search(text) or path.startswith("/broadcasts"), path
+        if dates:
+            odd[path] = dates
+    assert odd == {}
+    html = (await client.get("/")).text
+    assert f'<span title="{programme.title}">{programme.title[:50].strip()}…</span>' in html
+    assert programme.title not in visible_text(html)
