@@ -15,7 +15,7 @@ from handlers.context import Ctx, FlowState
 from handlers.notify import lead_staff_buttons
 from handlers.types import Reply
 from services.broadcasts import Audience, TemplateProblem, render
-from services.leads import TRANSITIONS, TransitionError
+from services.leads import TRANSITIONS, TransitionError, is_reopening
 from storage.models import Lead, saved_id
 
 FLOW = "staff_answer"
@@ -76,7 +76,11 @@ def set_status(ctx: Ctx, arg: str | None) -> list[Reply] | None:
     except TransitionError:
         return [
             ctx.reply(
-                "staff_status_refused", lead=lead, wanted=status, statuses=ctx.texts.labels["lead_status"]
+                "staff_status_refused",
+                lead=lead,
+                wanted=status,
+                statuses=ctx.texts.labels["lead_status"],
+                reopening=is_reopening(lead.status),
             )
         ]
     return [
