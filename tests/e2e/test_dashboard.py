@@ -362,4 +362,7 @@ async def test_every_page_fits_a_phone_screen(site, browser) -> None:
         width = await page.evaluate("document.documentElement.scrollWidth")
         if width > 390:
             too_wide[url] = width
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = url.removeprefix(base).strip("/").replace("/", "-") or "leads"
+        await page.screenshot(path=str(ARTIFACTS / f"phone-{name}.png"), full_page=True)
     assert too_wide == {}
