@@ -9,6 +9,7 @@ reason only, never with the values (a token must not reach a terminal or a log).
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,7 +41,10 @@ def _weak(secret: str) -> str | None:
 class Settings(BaseSettings):
     """Every environment variable the bot reads; see ``.env.example``."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # The project's .env, wherever the command is run from.
+    model_config = SettingsConfigDict(
+        env_file=PROJECT_ROOT / ".env", env_file_encoding="utf-8", extra="ignore"
+    )
 
     environment: str = Field(default="development", description="development | production (any case)")
     telegram_bot_token: SecretStr | None = None
@@ -143,9 +147,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _defaults_and_production_secrets(self) -> Settings:
-        self.data_dir = self.data_dir.expanduser().resolve()
+        self.data_dir = _in_project(self.data_dir)
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'khuyencong.db'}"
+        self.database_url = _sqlite_in_project(self.database_url)
         if self.environment != "production":
             return self
         secrets = {}
@@ -183,6 +188,26 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+def _in_project(path: Path) -> Path:
+    """A relative path (``DATA_DIR=data``) is in the project folder, not wherever the command runs."""
+    path = path.expanduser()
+    return (path if path.is_absolute() else PROJECT_ROOT / path).resolve()
+
+
+_SQLITE_FILE = re.compile(r"^(sqlite(?:\+\w+)?:///)([^?]*)(\?.*)?$")
+
+
+def _sqlite_in_project(url: str) -> str:
+    """``sqlite:///data/kc.db`` (a relative file) is the project's ``data/kc.db``, from any folder."""
+    found = _SQLITE_FILE.match(url)
+    if found is None:
+        return url
+    prefix, database, query = found.group(1), found.group(2), found.group(3) or ""
+    if not database or database == ":memory:" or database.startswith(("file:", "/", "~")):
+        return url
+    return f"{prefix}{PROJECT_ROOT / database}{query}"
 
 
 def _required(secret: SecretStr | None, name: str) -> str:

@@ -17,7 +17,7 @@ from handlers.context import Ctx, FlowState
 from handlers.notify import lead_staff_buttons
 from handlers.types import Reply
 from services.broadcasts import Audience, TemplateProblem, render
-from services.leads import TRANSITIONS, TransitionError
+from services.leads import TRANSITIONS, TransitionError, is_reopening
 from services.staff_scope import Scope
 from storage.models import Lead, saved_id
 
@@ -85,7 +85,11 @@ def set_status(ctx: Ctx, arg: str | None) -> list[Reply] | None:
     except TransitionError:
         return [
             ctx.reply(
-                "staff_status_refused", lead=lead, wanted=status, statuses=ctx.texts.labels["lead_status"]
+                "staff_status_refused",
+                lead=lead,
+                wanted=status,
+                statuses=ctx.texts.labels["lead_status"],
+                reopening=is_reopening(lead.status),
             )
         ]
     return [

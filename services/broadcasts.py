@@ -163,12 +163,15 @@ class BroadcastService:
 
     def confirm(self, repos: Repos, kb: KnowledgeBase, broadcast: Broadcast, actor: str = "") -> int:
         """Queue one outbox row per recipient, once: the draft is taken with a conditional update, so a
-        second confirmation (a double click, two staff at once) queues nobody and changes nothing.
-        ``actor``: who confirmed it, for the audit log (by default whoever composed it)."""
+        second confirmation (a double click, two staff at once) queues nobody and changes nothing, and
+        neither does one whose audience matches nobody (it stays a draft). ``actor``: who confirmed it,
+        for the audit log (by default whoever composed it)."""
         now = utcnow()
+        chosen = self.recipients(repos, kb, Audience.from_dict(broadcast.audience))
+        if not chosen:  # nobody to send to: the draft stays a draft, nothing is queued
+            return 0
         if not repos.broadcasts.take_draft(broadcast, now):
             return 0
-        chosen = self.recipients(repos, kb, Audience.from_dict(broadcast.audience))
         assert broadcast.id is not None
         messages = [(user, render(broadcast.template, user, profile)) for user, profile in chosen]
         queued = repos.outbox.add_many(

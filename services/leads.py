@@ -15,6 +15,8 @@ from storage.models import Lead, LeadEvent, saved_id, utcnow
 from storage.repositories import Repos
 
 OPEN_STATUSES = ("new", "contacted", "eligible", "planned")
+# A decision: leaving one reopens the lead, which needs a reason (a note, recorded and sent).
+FINAL_STATUSES = ("not_eligible", "approved", "rejected")
 # Which status may follow which.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "new": ("contacted", "eligible", "not_eligible"),
@@ -22,7 +24,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "eligible": ("planned", "not_eligible"),
     "not_eligible": ("contacted", "eligible"),
     "planned": ("approved", "rejected"),
-    "approved": (),
+    "approved": ("planned",),
     "rejected": ("planned",),
 }
 MAX_ACTOR = 128
@@ -33,8 +35,17 @@ class TransitionError(ValueError):
     """The lead cannot move to that status from where it is."""
 
 
+class ReasonNeeded(TransitionError):
+    """Reopening a decided lead (leaving a final status) needs a reason."""
+
+
 def next_statuses(status: str) -> tuple[str, ...]:
     return TRANSITIONS.get(status, ())
+
+
+def is_reopening(from_status: str) -> bool:
+    """Leaving a final status reopens the lead: allowed only with a reason."""
+    return from_status in FINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -55,9 +66,12 @@ class LeadService:
     def change_status(
         self, repos: Repos, lead: Lead, to_status: str, actor: str, note: str | None = None
     ) -> LeadEvent:
-        """Move a lead along the workflow, record who did it, and tell the producer."""
+        """Move a lead along the workflow, record who did it, and tell the producer. Reopening a
+        decided lead needs a ``note``: the reason, recorded with the change and sent with it."""
         if to_status not in next_statuses(lead.status):
             raise TransitionError(f"{lead.status} -> {to_status}")
+        if is_reopening(lead.status) and not (note or "").strip():
+            raise ReasonNeeded(f"{lead.status} -> {to_status}")
         event = LeadEvent(
             lead_id=saved_id(lead),
             actor=actor[:MAX_ACTOR],

@@ -165,6 +165,24 @@ class MessageLogRepo:
         )
         return list(reversed(self.session.exec(stmt).all()))
 
+    def around(self, user_id: int, at: datetime, before: int, after: int) -> list[MessageLog]:
+        """The conversation around a moment (a lead's submission): the ``before`` messages up to
+        ``at`` and the ``after`` ones following it, in order."""
+        mine = MessageLog.user_id == user_id
+        earlier = (
+            select(MessageLog)
+            .where(mine, col(MessageLog.created_at) <= at)
+            .order_by(col(MessageLog.created_at).desc(), col(MessageLog.id).desc())
+            .limit(before)
+        )
+        later = (
+            select(MessageLog)
+            .where(mine, col(MessageLog.created_at) > at)
+            .order_by(col(MessageLog.created_at), col(MessageLog.id))
+            .limit(after)
+        )
+        return [*reversed(self.session.exec(earlier).all()), *self.session.exec(later).all()]
+
 
 @dataclass(frozen=True)
 class LeadQuery:
@@ -556,6 +574,25 @@ class OutboxRepo:
             if buttons:
                 return list(buttons)
         return []
+
+    def statuses_of(self, kind: str, source_ids: list[int]) -> dict[int, str]:
+        """Where each source's message stands (sent, pending...), for sources that queued one."""
+        if not source_ids:
+            return {}
+        stmt = select(OutboxMessage.source_id, OutboxMessage.status).where(
+            OutboxMessage.kind == kind, col(OutboxMessage.source_id).in_(source_ids)
+        )
+        return {source_id: status for source_id, status in self.session.exec(stmt).all()}
+
+    def first_of(self, kind: str, source_id: int) -> OutboxMessage | None:
+        """The first message queued for a source (a broadcast's text as its first recipient read it)."""
+        stmt = (
+            select(OutboxMessage)
+            .where(OutboxMessage.kind == kind, OutboxMessage.source_id == source_id)
+            .order_by(col(OutboxMessage.id))
+            .limit(1)
+        )
+        return self.session.exec(stmt).first()
 
     def counts(self, kind: str, source_id: int) -> dict[str, int]:
         """Delivery counts of one source (a broadcast): sent, unknown, blocked, failed, waiting."""

@@ -25,18 +25,29 @@ from bot.dashboard.pages import (
 )
 from handlers.broadcasts import broadcast_buttons
 from services.broadcasts import MAX_TEMPLATE_CHARS, Audience, TemplateProblem, render
-from storage.models import Broadcast, StaffAccount, User
+from storage.models import Broadcast, StaffAccount
 from storage.repositories import Repos
 
 router = APIRouter()
 LISTED = 50
 SCANNED = 500  # a province account's list is picked from this many of the newest
-CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "console": "màn hình dòng lệnh"}
 BroadcastId = Path(ge=1, le=MAX_ID)
 
 
 @router.get("/broadcasts", response_class=HTMLResponse)
 def broadcasts_page(request: Request, repos: UnitOfWork, staff: Staff) -> Response:
+    return _list_page(request, repos, staff, request.query_params.get("error", ""), {})
+
+
+def _list_page(
+    request: Request,
+    repos: Repos,
+    staff: StaffAccount,
+    error: str,
+    typed: dict[str, str],
+    status_code: int = 200,
+) -> Response:
+    """The list and the compose form (``typed``: what staff typed, shown again with ``error``)."""
     within = scope(staff)
     newest = repos.broadcasts.newest(LISTED if within.is_admin else SCANNED)
     items = [b for b in newest if within.sees_broadcast(b)][:LISTED]
@@ -45,11 +56,13 @@ def broadcasts_page(request: Request, repos: UnitOfWork, staff: Staff) -> Respon
         request,
         "broadcasts.html",
         staff,
+        status_code=status_code,
         items=items,
         reports={b.id: service.report(repos, b) for b in items},
         categories=categories(request),
         programmes={p.id: p.title for p in services(request).catalog.kb.programmes},
-        error=request.query_params.get("error", ""),
+        error=error,
+        typed=typed,
     )
 
 
@@ -77,8 +90,17 @@ def create_broadcast(
         buttons = broadcast_buttons(running.texts, button or None, button_label)
         text = form_text(template, MAX_TEMPLATE_CHARS + 1)
         draft = running.core.broadcasts.create(repos, text, audience, buttons, actor(staff))
-    except TemplateProblem:
-        return redirect("/broadcasts?error=template")
+    except TemplateProblem:  # the form again, as typed, with what is wrong
+        typed = {
+            "template": template[: MAX_TEMPLATE_CHARS + 1],
+            "province": province,
+            "category": category,
+            "legal_form": legal_form,
+            "subscribers_only": subscribers_only,
+            "button": button,
+            "button_label": button_label[:40],
+        }
+        return _list_page(request, repos, staff, "template", typed, status_code=400)
     return redirect(f"/broadcasts/{draft.id}")
 
 
@@ -93,9 +115,12 @@ def broadcast_page(
     service = running.core.broadcasts
     audience = Audience.from_dict(item.audience)
     chosen = service.recipients(repos, running.catalog.kb, audience) if item.status == "draft" else []
-    sample_user, sample_profile = chosen[0] if chosen else (None, None)
-    if sample_user is None:  # nobody matches: show the text as it would read for a made-up user
-        sample_user = User(channel="telegram", external_id="0", display_name=staff.username)
+    sample, sample_for = None, None
+    if chosen:  # the text exactly as its first recipient will read it
+        sample_user, sample_profile = chosen[0]
+        sample, sample_for = render(item.template, sample_user, sample_profile), sample_user
+    elif (first := repos.outbox.first_of("broadcast", broadcast_id)) is not None:  # as it was sent
+        sample, sample_for = first.text, repos.users.get(first.user_id)
     report = service.report(repos, item)
     return page(
         request,
@@ -104,8 +129,9 @@ def broadcast_page(
         item=item,
         audience=audience,
         counts=service.counts(chosen),
-        channel_names=CHANNEL_NAMES,
-        sample=render(item.template, sample_user, sample_profile),
+        sample=sample,
+        sample_for=sample_for,
+        message=request.query_params.get("msg", ""),
         report=report.counts,
         status=report.status,
         categories=categories(request),
@@ -121,6 +147,8 @@ def confirm_broadcast(
     if item is None:
         return not_found(request, staff)
     running.core.broadcasts.confirm(repos, running.catalog.kb, item, actor(staff))
+    if item.status == "draft":  # nobody matches the audience: nothing was sent, it is still a draft
+        return redirect(f"/broadcasts/{broadcast_id}?msg=nobody")
     wake_outbox(request)
     return redirect(f"/broadcasts/{broadcast_id}")
 

@@ -34,7 +34,7 @@ from bot.dashboard.pages import (
     wake_outbox,
 )
 from bot.dashboard.security import current_staff
-from services.leads import TransitionError, next_statuses
+from services.leads import FINAL_STATUSES, ReasonNeeded, TransitionError, next_statuses
 from storage.db import Database
 from storage.models import Lead, StaffAccount, utcnow
 from storage.repositories import LeadQuery, Repos
@@ -42,7 +42,9 @@ from storage.repositories import LeadQuery, Repos
 router = APIRouter()
 PAGE_SIZE = 50
 LeadId = Path(ge=1, le=MAX_ID)
-HISTORY_SHOWN = 200
+# The conversation shown on a lead: the messages before its submission and after it.
+MESSAGES_BEFORE = 20
+MESSAGES_AFTER = 10
 
 
 @dataclass(frozen=True)
@@ -127,15 +129,20 @@ def lead_page(request: Request, repos: UnitOfWork, staff: Staff, lead_id: int = 
     lead = _visible_lead(repos, staff, lead_id)
     if lead is None:
         return not_found(request, staff)
+    events = repos.leads.events(lead_id)
     return page(
         request,
         "lead.html",
         staff,
         lead=lead,
-        events=repos.leads.events(lead_id),
-        history=repos.messages.history(lead.user_id, HISTORY_SHOWN),
+        events=events,
+        delivered=repos.outbox.statuses_of("lead_status", [e.id for e in events if e.id and e.to_status]),
+        history=repos.messages.around(lead.user_id, lead.created_at, MESSAGES_BEFORE, MESSAGES_AFTER),
         programme=services(request).catalog.kb.by_id.get(lead.programme_id or ""),
         next_statuses=next_statuses(lead.status),
+        final_statuses=FINAL_STATUSES,
+        messages_before=MESSAGES_BEFORE,
+        messages_after=MESSAGES_AFTER,
         producer=repos.users.get(lead.user_id),
         message=request.query_params.get("msg", ""),
     )
@@ -157,6 +164,8 @@ def lead_status(
         workflow = services(request).core.leads
         workflow.change_status(repos, lead, to_status, actor(staff), form_text(note, 2000))
         msg = "status"
+    except ReasonNeeded:
+        msg = "reason"
     except TransitionError:
         msg = "refused"
     wake_outbox(request)
@@ -197,7 +206,7 @@ def export_leads(request: Request, fmt: str, staff: Staff) -> Response:
     with running.db.unit() as repos:
         count = repos.leads.count(query)
     subtitle = words["subtitle"].format(
-        time=f"{now:%H:%M %d/%m/%Y}", filters=f.describe(words["all_leads"]), count=count
+        time=f"{now:%d/%m/%Y %H:%M}", filters=f.describe(words["all_leads"]), count=count
     )
     spool = _xlsx_file(running.db, query, cols, words["title"], subtitle, now)
     return StreamingResponse(

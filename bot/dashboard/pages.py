@@ -11,6 +11,7 @@ database work and exports never hold up the event loop that serves the bots.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
@@ -25,6 +26,7 @@ from bot.dashboard.security import csrf_ok, csrf_token, current_staff
 from handlers.types import clean_text
 from knowledge.models import Category
 from knowledge.money import format_vnd
+from knowledge.yamlio import read_yaml
 from services.staff_scope import Scope
 from storage.models import StaffAccount
 from storage.repositories import Repos
@@ -33,8 +35,40 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+LABELS_FILE = Path(__file__).parent / "templates" / "labels.yaml"
 TEMPLATES.env.filters["vnd"] = lambda v: format_vnd(int(v)) if v else ""
 TEMPLATES.env.filters["plain"] = html_to_text
+
+
+def who(actor: str | None, words: dict[str, str]) -> str:
+    """Who did something, in words: "dashboard:canbo.ha" is "cán bộ canbo.ha", "producer" the
+    producer, "knowledge" the programme calendar (the words come from ``labels.yaml``)."""
+    if not actor:
+        return ""
+    if actor in words:
+        return words[actor].format(name=actor)
+    kind, _, rest = actor.partition(":")
+    if kind == "telegram":  # "telegram:<chat id> <name>" (staff in the chat)
+        rest = rest.partition(" ")[2] or rest
+    return words.get(kind, words["other"]).format(name=rest.strip() or actor)
+
+
+def when(moment: datetime | None, zone: ZoneInfo) -> str:
+    """A moment as staff read it: 05/03/2027 14:30, in the centre's time zone."""
+    if moment is None:
+        return ""
+    if moment.tzinfo is None:  # SQLite gives stored UTC times back without their zone
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).strftime("%d/%m/%Y %H:%M")
+
+
+def day(value: date | None) -> str:
+    return value.strftime("%d/%m/%Y") if value else ""
+
+
+TEMPLATES.env.filters["who"] = who
+TEMPLATES.env.filters["when"] = when
+TEMPLATES.env.filters["day"] = day
 MAX_ID = 2**31 - 1  # ids in URLs beyond this are "not found", never a database error
 
 
@@ -126,7 +160,7 @@ def labels(request: Request, within: Scope | None = None) -> dict[str, Any]:
     if within is not None and within.province is not None:
         provinces = [p for p in provinces if p == within.province]
     texts = running.texts
-    return {
+    return read_yaml(LABELS_FILE) | {
         "statuses": texts.labels["lead_status"],
         "eligibility": texts.labels["status"],
         "legal_forms": {str(o["value"]): o["label"] for o in texts.questions["legal_form"]["options"]},

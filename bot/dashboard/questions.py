@@ -23,19 +23,26 @@ from bot.dashboard.pages import (
 
 router = APIRouter()
 ANSWERED_SHOWN = 20
+# The conversation shown with an open question: the messages before it and after it.
+TALK_BEFORE = 6
+TALK_AFTER = 2
 
 
 @router.get("/questions", response_class=HTMLResponse)
 def questions_page(request: Request, repos: UnitOfWork, staff: Staff) -> Response:
     province = scope(staff).province
     pending = repos.staff_questions.open_questions(province)
+    answered = repos.staff_questions.recently_answered(ANSWERED_SHOWN, province)
+    askers = {q.user_id for q in [*pending, *answered]}
     return page(
         request,
         "questions.html",
         staff,
         pending=pending,
         askers={q.user_id: repos.users.get(q.user_id) for q in pending},
-        answered=repos.staff_questions.recently_answered(ANSWERED_SHOWN, province),
+        leads_of={user_id: repos.leads.for_user(user_id) for user_id in askers},
+        talk={q.id: repos.messages.around(q.user_id, q.created_at, TALK_BEFORE, TALK_AFTER) for q in pending},
+        answered=answered,
         message=request.query_params.get("msg", ""),
     )
 

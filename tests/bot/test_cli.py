@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -182,3 +184,26 @@ def test_staff_add_refuses_a_wrong_role_or_province(
     out = staff_add(database_url, "canbo.sai", *args)
     assert out.returncode == 2 and problem in out.stderr, out.stderr
     assert account(database, "canbo.sai") is None
+
+
+def test_staff_add_from_another_folder_leaves_it_untouched(tmp_path: Path) -> None:
+    """`python -m bot staff add` run outside the project: the account lands in the configured
+    database and the working folder gets no stray ./data/."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    database = tmp_path / "db" / "kc.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_", "DATA_DIR"))}
+    env |= {"DATABASE_URL": f"sqlite:///{database}", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "staff", "add", "canbo.xa"],
+        input="mat-khau-du-dai-123\n",
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert list(elsewhere.iterdir()) == []
+    with closing(sqlite3.connect(database)) as conn:
+        assert conn.execute("SELECT username FROM staff_accounts").fetchall() == [("canbo.xa",)]

@@ -230,6 +230,9 @@ async def test_every_dashboard_action_is_in_the_audit_log(
     services: Services, client: httpx.AsyncClient
 ) -> None:
     seeded = Seeded(services)
+    with services.db.unit() as repos:  # someone the broadcast reaches (no bot token: the console)
+        listener = repos.users.get_or_create("console", "nghe-an", "Chị Lan")
+        repos.profiles.update(listener.id or 0, province=A)
     await login(client, "nghean")
     token = await csrf(client)
     lead = seeded.lead[A]

@@ -1,5 +1,7 @@
 """Settings from the environment: comma lists, empty values, and refused placeholder secrets."""
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -14,6 +16,23 @@ def test_defaults_need_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # Under the project's data folder whatever the working directory (no stray ./data/ elsewhere).
     assert settings.database_url == f"sqlite:///{PROJECT_ROOT / 'data' / 'khuyencong.db'}"
     assert settings.timezone == "Asia/Ho_Chi_Minh" and settings.broadcast_rate_per_sec == 25
+
+
+def test_relative_paths_are_in_the_project_whatever_the_working_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATA_DIR", "data")  # as .env.example suggests
+    monkeypatch.setenv("DATABASE_URL", "")
+    settings = Settings(_env_file=None)
+    assert settings.data_dir == PROJECT_ROOT / "data"
+    assert settings.database_url == f"sqlite:///{PROJECT_ROOT / 'data' / 'khuyencong.db'}"
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///data/other.db")
+    assert Settings(_env_file=None).database_url == f"sqlite:///{PROJECT_ROOT / 'data' / 'other.db'}"
+    for kept in (f"sqlite:///{tmp_path / 'kc.db'}", "sqlite:///:memory:", "postgresql://u@h/kc"):
+        monkeypatch.setenv("DATABASE_URL", kept)
+        assert Settings(_env_file=None).database_url == kept
+    assert Settings.model_config["env_file"] == PROJECT_ROOT / ".env"  # read from any folder
 
 
 def test_lists_and_empty_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -169,7 +169,7 @@ async def test_log_in_filter_change_status_notify_and_export(
     await page.wait_for_load_state()
     assert await page.locator("#lead-status").inner_text() == "Đã liên hệ"
     audit = await page.locator("#audit").inner_text()
-    assert "dashboard:canbo.ha" in audit and "Đã liên hệ" in audit
+    assert "cán bộ canbo.ha" in audit and "Đã liên hệ" in audit
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "dashboard-lead.png"), full_page=True)
 
@@ -309,7 +309,7 @@ async def test_add_a_deadline_on_the_dashboard(site: tuple[str, TelegramBot], br
     await page.click("#deadline-form button[type=submit]")
     await page.wait_for_load_state()
     table = await page.locator("#deadlines").inner_text()
-    assert "15/03/2027" in table and "Nghệ An" in table and "dashboard:canbo.ha" in table
+    assert "15/03/2027" in table and "Nghệ An" in table and "cán bộ canbo.ha" in table
 
 
 async def test_logging_out_ends_the_session_for_a_copied_cookie(
@@ -382,3 +382,28 @@ async def test_a_province_account_sees_only_its_province(
     await page.goto(base + "/?q=tran+van")
     assert await page.locator("#leads tbody tr").count() == 0
     assert one(await page.goto(base + "/audit")).status == 404
+
+
+async def test_every_page_fits_a_phone_screen(site: tuple[str, TelegramBot], browser: Browser) -> None:
+    """At 390 px wide (a common phone) no page scrolls sideways: tables become cards, forms stack."""
+    base, _ = site
+    context = await browser.new_context(viewport={"width": 390, "height": 844})
+    page = await context.new_page()
+    await log_in(page, base)
+    await page.goto(base + "/broadcasts")
+    await page.fill("#broadcast-form textarea[name=template]", "Chào {{ ten }}, hội chợ tháng 9 sắp mở.")
+    await page.click("#broadcast-form button[type=submit]")
+    await page.wait_for_load_state()
+    broadcast = page.url
+    await page.goto(base + "/")
+    lead = base + (await page.locator("#leads tbody a").first.get_attribute("href") or "")
+    too_wide = {}
+    for url in (base + "/", lead, base + "/questions", base + "/deadlines", base + "/broadcasts", broadcast):
+        await page.goto(url)
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        if width > 390:
+            too_wide[url] = width
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = url.removeprefix(base).strip("/").replace("/", "-") or "leads"
+        await page.screenshot(path=str(ARTIFACTS / f"phone-{name}.png"), full_page=True)
+    assert too_wide == {}

@@ -231,6 +231,15 @@ def test_staff_changes_a_status_and_the_producer_is_notified(database: Database,
     officer.press("ls:1:approved")  # not allowed from "contacted"
     refused = officer.shown("staff_status_refused")
     assert (refused["lead"].status, refused["wanted"]) == ("contacted", "approved")
+    assert not refused["reopening"]
+    officer.press("ls:1:not_eligible")
+    officer.press("ls:1:contacted")  # reopening a decision needs a reason, written on the dashboard
+    refused = officer.shown("staff_status_refused")
+    assert (refused["lead"].status, refused["wanted"], refused["reopening"]) == (
+        "not_eligible",
+        "contacted",
+        True,
+    )
 
 
 def test_non_staff_cannot_use_staff_buttons(database: Database, catalog: Catalog) -> None:

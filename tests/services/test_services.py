@@ -15,7 +15,7 @@ from knowledge.catalog import Catalog
 from services import deadlines
 from services.broadcasts import Audience
 from services.bundle import ServiceSet, build_service_set
-from services.leads import TransitionError
+from services.leads import ReasonNeeded, TransitionError
 from storage.db import Database
 from storage.models import Broadcast, Deadline, Lead, LeadEvent, OutboxMessage, User, saved_id
 from storage.repositories import Repos
@@ -85,6 +85,26 @@ def test_the_workflow_refuses_a_jump_and_tells_the_producer_of_a_move(
     assert (event.from_status, event.to_status, event.note) == ("new", "contacted", "đã gọi")
     told = outbox(database, "lead_status")
     assert [(m.chat_id, m.source_id) for m in told] == [("1", event.id)]
+
+
+def test_a_decided_lead_is_reopened_only_with_a_reason(database: Database, core: ServiceSet) -> None:
+    with database.unit() as repos:
+        lead, _ = core.leads.submit(repos, new_lead(producer(repos)), None, 2026)
+        for status in ("eligible", "planned", "approved"):
+            core.leads.change_status(repos, lead, status, "dashboard:a")
+        for blank in (None, "   "):
+            with pytest.raises(ReasonNeeded):
+                core.leads.change_status(repos, lead, "planned", "dashboard:a", blank)
+        event = core.leads.change_status(
+            repos, lead, "planned", "dashboard:a", "Thiếu báo giá, thẩm định lại"
+        )
+    assert (event.from_status, event.to_status, event.note) == (
+        "approved",
+        "planned",
+        "Thiếu báo giá, thẩm định lại",
+    )
+    told = outbox(database, "lead_status")
+    assert told[-1].source_id == event.id and "Thiếu báo giá" in told[-1].text
 
 
 def test_only_the_unit_of_work_commits(database: Database, core: ServiceSet) -> None:

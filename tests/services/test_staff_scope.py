@@ -15,7 +15,16 @@ from services.broadcasts import Audience
 from services.staff_directory import StaffDirectory
 from services.staff_scope import Scope
 from storage.db import Database
-from storage.models import Broadcast, Deadline, Lead, OutboxMessage, StaffAccount, StaffAction, StaffQuestion
+from storage.models import (
+    Broadcast,
+    Deadline,
+    Lead,
+    OutboxMessage,
+    StaffAccount,
+    StaffAction,
+    StaffQuestion,
+    saved_id,
+)
 from storage.repositories import LeadQuery
 from tests.handlers.conftest import Chat, recording_dialogue
 
@@ -218,6 +227,7 @@ def test_services_write_an_audit_row_for_each_action(database: Database, catalog
         core.leads.change_status(repos, row, "contacted", "dashboard:nghean")
         core.leads.add_note(repos, row, "dashboard:nghean", "Đã gọi điện")
         producer = repos.users.get_or_create("telegram", "555", "Hộ A")
+        repos.profiles.update(saved_id(producer), province=A)  # the broadcast below reaches someone
         question = core.questions.ask(repos, producer, "Hỏi?", A)
         core.questions.answer(repos, question, "Trả lời", "dashboard:nghean")
         new = deadlines.NewDeadline(due_on=date(2030, 1, 1), action="Nộp hồ sơ đăng ký", province=A)
