@@ -407,3 +407,39 @@ async def test_every_page_fits_a_phone_screen(site: tuple[str, TelegramBot], bro
         name = url.removeprefix(base).strip("/").replace("/", "-") or "leads"
         await page.screenshot(path=str(ARTIFACTS / f"phone-{name}.png"), full_page=True)
     assert too_wide == {}
+
+
+async def test_a_level_edited_on_the_dashboard_is_the_bots_next_answer_and_a_revert_restores_it(
+    site: tuple[str, TelegramBot], browser: Browser, fake_telegram: FakeTelegram
+) -> None:
+    from tests.e2e.test_telegram import exchange
+
+    base, _ = site
+    chat, question = 7301, "co ho tro mua may moc thiet bi khong"
+    new_level = "Dạ, có. Theo kế hoạch năm nay, tỉnh hỗ trợ tối đa 50% tiền máy mới, không quá 250 triệu."
+    before = await exchange(fake_telegram, chat, lambda: fake_telegram.send_text(chat, question))
+    assert "250 triệu" not in before[0]["text"] and "300 triệu" in before[0]["text"]
+    page = await (await browser.new_context()).new_page()
+    await log_in(page, base)
+    await page.goto(base + "/knowledge/entries/machinery-national")
+    await page.fill("textarea[name=short_answer]", new_level)
+    await page.fill("input[name=reason]", "mức năm nay")
+    await page.click("#entry-form button[type=submit]")
+    await page.wait_for_load_state()
+    assert await page.locator("#saved").count() == 1
+    after = await exchange(fake_telegram, chat, lambda: fake_telegram.send_text(chat, question))
+    assert "250 triệu" in after[0]["text"]  # the next answer, no restart
+
+    await page.goto(base + "/knowledge/versions")
+    assert "mức năm nay" in await page.locator("#versions").inner_text()
+    await page.goto(base + "/knowledge/entries/machinery-national")
+    await page.fill("textarea[name=short_answer]", new_level.replace("250 triệu", "200 triệu"))
+    await page.fill("input[name=reason]", "sửa nhầm")
+    await page.click("#entry-form button[type=submit]")
+    await page.wait_for_load_state()
+    await page.goto(base + "/knowledge/versions")
+    first = page.locator("#versions tbody tr", has_text="mức năm nay")
+    await first.locator("button").click()
+    await page.wait_for_load_state()
+    restored = await exchange(fake_telegram, chat, lambda: fake_telegram.send_text(chat, question))
+    assert "250 triệu" in restored[0]["text"]
