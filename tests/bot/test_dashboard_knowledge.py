@@ -118,6 +118,7 @@ async def test_a_contact_record_reaches_the_producer(services: Services, client:
     response = await client.post("/knowledge/contacts/Ngh%E1%BB%87%20An", data=data)
     assert response.status_code == 303, response.text
     assert services.catalog.kb.contacts["Nghệ An"].phone == "0238 3844 567"
+    assert "0238 3844 567" in ask(services, "so dien thoai trung tam khuyen cong nghe an", chat="9010")
     with services.db.unit() as repos:
         newest = repos.knowledge.newest()
         assert newest is not None and newest.files["contacts.yaml"].startswith("#")  # the guidance is kept
