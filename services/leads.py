@@ -83,7 +83,9 @@ class LeadService:
         lead.updated_at = utcnow()
         repos.leads.save(lead, event)
         assert event.id is not None
-        details = f"{event.from_status} -> {to_status}" + (f": {event.note}" if event.note else "")
+        # The log says what happened, never what was written: the note itself (which may name the
+        # producer) lives in the lead's history, which erasure anonymises.
+        details = f"{event.from_status} -> {to_status} (lịch sử #{event.id})"
         audit.record(repos, actor, audit.LEAD_STATUS, "lead", lead.id, details)
         notifications.to_user(
             repos, lead.user_id, "lead_status", event.id, self.messages.lead_status(lead, event)
@@ -95,7 +97,7 @@ class LeadService:
         event = repos.leads.add_event(
             LeadEvent(lead_id=saved_id(lead), actor=actor[:MAX_ACTOR], note=note.strip()[:MAX_NOTE])
         )
-        audit.record(repos, actor, audit.LEAD_NOTE, "lead", lead.id, event.note or "")
+        audit.record(repos, actor, audit.LEAD_NOTE, "lead", lead.id, f"ghi chú #{event.id}")
         return event
 
     @staticmethod

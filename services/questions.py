@@ -39,7 +39,8 @@ class QuestionService:
         question.status = "answered"
         repos.staff_questions.save(question)
         assert question.id is not None
-        audit.record(repos, actor, audit.QUESTION_ANSWER, "question", question.id, question.answer)
+        # Not the answer's text: it may name the producer, and erasure deletes the question.
+        audit.record(repos, actor, audit.QUESTION_ANSWER, "question", question.id, f"{len(answer)} ký tự")
         message = self.messages.question_answer(question)
         notifications.to_user(
             repos, question.user_id, "question_answer", question.id, message, repeatable=True
