@@ -336,10 +336,12 @@ def place_notes(ctx: Ctx, facts: MessageFacts) -> list[str]:
     centre = (contact.centre if contact and contact.centre else "") or words["centre"].format(
         unit=unit, province=name
     )
-    phone = contact.phone if contact and contact.phone else ""
-    notes.append(
-        words["centre_line"].format(centre=centre) + (words["phone"].format(phone=phone) if phone else "")
+    reach = "".join(
+        words[name].format(**{name: value})
+        for name in ("phone", "zalo", "hours")
+        if contact and (value := getattr(contact, name))
     )
+    notes.append(words["centre_line"].format(centre=centre) + reach)
     if province.is_city and facts.place_type == "ward":
         notes.insert(0, words["city_ward"].format(province=province.name))
     elif province.is_city and facts.place_type is None:

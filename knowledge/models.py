@@ -163,6 +163,8 @@ class Contact(Strict):
     address: str = ""
     email: str = ""
     website: str = ""
+    zalo: str = ""  # the centre's Zalo number or official account
+    hours: str = ""  # office hours, as the centre states them
 
 
 # --- entries ---

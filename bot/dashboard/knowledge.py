@@ -7,6 +7,7 @@ KNOWLEDGE_CHECK_SECONDS). Province staff edit only their province's local progra
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
@@ -47,8 +48,8 @@ async def form_values(request: Request) -> dict[str, str]:
 
 FormValues = Annotated[dict[str, str], Depends(form_values)]
 MAX_FIELD = 20_000
-EDITABLE_FILES = ("synonyms.yaml", "out_of_scope.yaml")
-CONTACT_FIELDS = ("centre", "phone", "address", "email", "website")
+EDITABLE_FILES = ("synonyms.yaml", "out_of_scope.yaml", "deadlines.yaml")
+CONTACT_FIELDS = ("centre", "phone", "zalo", "address", "hours", "email", "website")
 VERSIONS_SHOWN = 50
 
 
@@ -328,6 +329,28 @@ def versions_page(request: Request, repos: UnitOfWork, staff: Staff) -> Response
         changes=changes,
         live=services(request).knowledge_version,
     )
+
+
+@router.get("/knowledge/versions/{version_id}", response_class=HTMLResponse)
+def version_page(
+    request: Request, repos: UnitOfWork, staff: Staff, version_id: int = Path(ge=1, le=2**31 - 1)
+) -> Response:
+    """What one version changed, line by line, against the version before it (or the seed files)."""
+    version = repos.knowledge.get(version_id)
+    if version is None or not scope(staff).is_admin:
+        return not_found(request, staff)
+    older = next((v for v in repos.knowledge.history(VERSIONS_SHOWN + 1) if (v.id or 0) < version_id), None)
+    before = dict(older.files) if older is not None else read_folder()
+    after = dict(version.files)
+    diffs = {
+        path: list(
+            difflib.unified_diff(
+                before.get(path, "").splitlines(), after.get(path, "").splitlines(), lineterm="", n=2
+            )
+        )[2:]
+        for path in knowledge.changed_files(before, after)
+    }
+    return page(request, "knowledge_version.html", staff, version=version, diffs=diffs)
 
 
 @router.post("/knowledge/versions/{version_id}/revert")

@@ -69,6 +69,8 @@ async def test_an_edit_is_answered_from_at_once_and_a_revert_restores(
         )
     versions = (await client.get("/knowledge/versions")).text
     assert f"programmes/{ENTRY}.yaml" in versions
+    diff = (await client.get(f"/knowledge/versions/{first.id}")).text  # what changed, line by line
+    assert 'class="add">+short_answer: Dạ, có. Năm nay tỉnh' in diff and 'class="del">-short_answer:' in diff
     # A second edit, then back to the first version.
     values |= {"short_answer": NEW_SHORT.replace("Năm nay", "Từ tháng sau"), "reason": "thử"}
     assert (await client.post(f"/knowledge/entries/{ENTRY}", data=values)).status_code == 303
@@ -109,7 +111,9 @@ async def test_a_contact_record_reaches_the_producer(services: Services, client:
     data = {
         "centre": "Trung tâm Khuyến công Nghệ An",
         "phone": "0238 3844 567",
+        "zalo": "0912 000 111",
         "address": "Số 1 đường Lê Hồng Phong, Vinh",
+        "hours": "Sáng 7h30–11h30, thứ Hai đến thứ Sáu",
         "email": "",
         "website": "",
         "reason": "số mới",
@@ -118,7 +122,8 @@ async def test_a_contact_record_reaches_the_producer(services: Services, client:
     response = await client.post("/knowledge/contacts/Ngh%E1%BB%87%20An", data=data)
     assert response.status_code == 303, response.text
     assert services.catalog.kb.contacts["Nghệ An"].phone == "0238 3844 567"
-    assert "0238 3844 567" in ask(services, "so dien thoai trung tam khuyen cong nghe an", chat="9010")
+    reply = ask(services, "so dien thoai trung tam khuyen cong nghe an", chat="9010")
+    assert "0238 3844 567" in reply and "Zalo: 0912 000 111" in reply and "7h30" in reply
     with services.db.unit() as repos:
         newest = repos.knowledge.newest()
         assert newest is not None and newest.files["contacts.yaml"].startswith("#")  # the guidance is kept
