@@ -19,6 +19,7 @@ BROADCAST_CREATE = "broadcast_create"
 BROADCAST_CONFIRM = "broadcast_confirm"
 BROADCAST_CANCEL = "broadcast_cancel"
 LOGIN = "login"
+KNOWLEDGE_PUBLISH = "knowledge_publish"
 LOGOUT = "logout"
 
 

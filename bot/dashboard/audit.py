@@ -22,6 +22,7 @@ ACTION_NAMES = {
     "broadcast_cancel": "Hủy thông báo",
     "login": "Đăng nhập",
     "logout": "Đăng xuất",
+    "knowledge_publish": "Sửa kiến thức",
 }
 
 

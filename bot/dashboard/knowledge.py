@@ -132,7 +132,7 @@ def _publish(
 ) -> int:
     """Publish (KnowledgeError when invalid), audit it, and answer from it here once committed."""
     version, catalog = knowledge.publish_catalog(repos, files, actor(staff), reason)
-    audit.record(repos, actor(staff), "knowledge_publish", "knowledge_version", version, what)
+    audit.record(repos, actor(staff), audit.KNOWLEDGE_PUBLISH, "knowledge_version", version, what)
     running = services(request)
     after_commit(request, partial(running.use_catalog, version, catalog))
     return version
