@@ -18,6 +18,7 @@ DEADLINE_WITHDRAW = "deadline_withdraw"
 BROADCAST_CREATE = "broadcast_create"
 BROADCAST_CONFIRM = "broadcast_confirm"
 BROADCAST_CANCEL = "broadcast_cancel"
+LEARNING_RESOLVE = "learning_resolve"
 LOGIN = "login"
 LOGOUT = "logout"
 

@@ -5,7 +5,8 @@ withdrawn (Decree 13/2023/NĐ-CP).
 Where personal data lives (also in the README): ``users`` (chat id, display name, username),
 ``profiles`` (name, phone, establishment, address, sector, amounts), ``conversations`` (a draft
 application), ``leads`` and ``lead_events`` (applications and staff notes), ``staff_questions``,
-``subscriptions`` and ``reminders``, ``message_log`` (every message in and out), ``inbox`` (raw
+``subscriptions`` and ``reminders``, ``learning_items`` and ``answer_feedback`` (the learning
+queue), ``message_log`` (every message in and out), ``inbox`` (raw
 updates, 7 days), ``outbox`` (messages sent), ``chat_pacing`` (send times only).
 
 Erasure deletes rows; it never only flags them. Applications already in the centre's hands are
@@ -22,11 +23,13 @@ from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
 from storage.models import (
+    AnswerFeedback,
     ChatPacing,
     Conversation,
     InboxUpdate,
     Lead,
     LeadEvent,
+    LearningItem,
     MessageLog,
     OutboxMessage,
     Profile,
@@ -121,7 +124,16 @@ class PersonalDataRepo:
         self.anonymise_leads(user_id, now, ERASED_NOTE)
         questions = s.exec(select(StaffQuestion.id).where(StaffQuestion.user_id == user_id)).all()
         self._forget_notifications("question_new", list(questions))
-        for model in (MessageLog, Reminder, Subscription, StaffQuestion, ChatPacing, OutboxMessage):
+        for model in (
+            MessageLog,
+            Reminder,
+            Subscription,
+            StaffQuestion,
+            ChatPacing,
+            OutboxMessage,
+            LearningItem,
+            AnswerFeedback,
+        ):
             s.exec(delete(model).where(col(model.user_id) == user_id))
         s.exec(delete(Conversation).where(col(Conversation.user_id) == user_id))
         s.exec(delete(Profile).where(col(Profile.user_id) == user_id))
