@@ -43,6 +43,8 @@ from storage.models import (
 ANONYMISED_NAME = "(đã xóa theo yêu cầu)"
 ERASED_NOTE = "Người dân yêu cầu xóa dữ liệu cá nhân (Nghị định 13/2023/NĐ-CP): hồ sơ đã được ẩn danh."
 WITHDRAWN_NOTE = "Người dân rút lại sự đồng ý xử lý dữ liệu (Nghị định 13/2023/NĐ-CP): hồ sơ đã được ẩn danh."
+# What a conversation row keeps of the producer's words (a draft application, the last questions).
+_QUESTION_KEYS = ("_draft", "_last_question", "_answered")
 CONTACT_FIELDS = ("full_name", "phone", "establishment_name", "commune", "sector", "products")
 
 
@@ -172,8 +174,8 @@ class PersonalDataRepo:
             .limit(batch)
         ).all()
         for conversation in stale:
-            if "_draft" in conversation.data or "_last_question" in conversation.data:
-                data = {k: v for k, v in conversation.data.items() if k not in ("_draft", "_last_question")}
+            if conversation.data.keys() & set(_QUESTION_KEYS):
+                data = {k: v for k, v in conversation.data.items() if k not in _QUESTION_KEYS}
                 conversation.data = data
                 s.add(conversation)
                 removed += 1
