@@ -85,3 +85,16 @@ def test_a_stale_or_forged_thumb_is_answered_as_stale(chat: Chat) -> None:
     chat.press("fb:no-such-entry:0")
     assert "stale" in chat.templates
     assert _queue(chat.dialogue) == []
+
+
+def test_erasing_my_data_removes_my_queue_items_and_votes(chat: Chat) -> None:
+    chat.send(UNSURE)
+    chat.send(CLEAR)
+    chat.press(cb.feedback("machinery-national", False))
+    assert len(_queue(chat.dialogue)) == 2
+    chat.send("/xoadulieu")
+    erase = next(b.data for r in chat.last for b in r.flat_buttons if "Xóa" in b.label)
+    chat.press(erase)
+    assert _queue(chat.dialogue) == []
+    with chat.dialogue.db.unit() as repos:
+        assert repos.feedback.for_entry("machinery-national") == []
