@@ -151,3 +151,19 @@ async def test_a_refused_faq_shows_its_problems_beside_the_fields_and_keeps_the_
     with services.db.unit() as repos:
         assert len(repos.knowledge.history(100)) == versions
     assert open_count(services) == 1
+
+
+async def test_the_queue_needs_a_login_and_its_forms_the_csrf_token(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    ask(services, "1", UNSURE)
+    assert (await client.get("/unanswered")).status_code == 303  # to the login form
+    await login(client, "quantri")
+    page = (await client.get("/unanswered")).text
+    forged = await client.post(
+        "/unanswered/phrasing", data={"group": first_group_key(page), "entry_id": "branding-trademark"}
+    )
+    assert forged.status_code == 403
+    assert open_count(services) == 1
+    with services.db.unit() as repos:
+        assert repos.knowledge.newest() is None
