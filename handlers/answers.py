@@ -394,6 +394,12 @@ def _entry_buttons(ctx: Ctx, entry: Programme | Faq, facts: MessageFacts) -> lis
     if saved:
         last.append(Button(labels["save"].format(what=", ".join(saved))[:60], cb.SAVE_FACTS))
     rows.append(last)
+    rows.append(
+        [
+            Button(labels["helpful"], cb.feedback(entry.id, True)),
+            Button(labels["unhelpful"], cb.feedback(entry.id, False)),
+        ]
+    )
     return rows
 
 

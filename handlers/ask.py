@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import replace
 
-from handlers import answers
+from handlers import answers, feedback
 from handlers import callbacks as cb
 from handlers.cards import entry_button
 from handlers.context import Ctx
@@ -18,6 +18,7 @@ from knowledge.models import Faq, OutOfScopeTopic, Programme
 from knowledge.search import Match, SearchResult
 from knowledge.text import fold, fold_letters
 from knowledge.understand import MessageFacts
+from services import learning
 
 MAX_QUERY_CHARS = 500
 # A programme named in a question about a facet ("quyết toán máy móc cần giấy tờ gì") is answered
@@ -72,9 +73,13 @@ def answer(ctx: Ctx, text: str) -> list[Reply]:
         replies = [answers.answer_out_of_scope(ctx, first, facts)]
     else:
         first = _entry_said(ctx, result, facts)
+        if not result.confident:  # the learning queue: staff see what the search was unsure of
+            shown = first.id if first is not None else None
+            learning.note(ctx.repos, question, learning.NOT_CONFIDENT, ctx.user_id, province, shown)
         if first is None:
             return [_not_sure(ctx, result.matches, facts, too_long=len(question) > MAX_QUERY_CHARS)]
         ctx.note_interest(str(first.category))
+        feedback.remember_answer(ctx, first.id, question[:MAX_STORED_QUESTION_CHARS])
         replies = [answers.answer_entry(ctx, first, facts, asked)]
     if second is not None and second.id != first.id:
         part_facts = answers.read(ctx, parts[1])

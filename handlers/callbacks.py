@@ -37,6 +37,7 @@ MY_DATA = "dl"  # what is stored about me (/dulieu)
 ERASE = "xd"  # delete my data (/xoadulieu): asks for a confirmation first
 WITHDRAW_CONSENT = "wc"  # withdraw consent to processing: asks for a confirmation first
 SAVE_FACTS = "sv"  # keep what the last question said (province, legal form, amount) in the profile
+FEEDBACK = "fb"  # fb:<entry id>:1 (👍 helpful) or fb:<entry id>:0 (👎 not helpful)
 
 _GLOBAL = {
     MAIN_MENU,
@@ -65,6 +66,7 @@ _GLOBAL = {
     ERASE,
     WITHDRAW_CONSENT,
     SAVE_FACTS,
+    FEEDBACK,
 }
 
 
@@ -85,6 +87,10 @@ def answer(version: int, value: str) -> str:
 
 def back(version: int) -> str:
     return f"{BACK}:{version}"
+
+
+def feedback(entry_id: str, helpful: bool) -> str:
+    return f"{FEEDBACK}:{entry_id}:{int(helpful)}"
 
 
 def parse(data: str | None) -> Callback | None:

@@ -69,6 +69,8 @@ class Memory(BaseModel):
     buttons: list[dict[str, Any]] = Field(default_factory=list, alias="_buttons")
     # The last free question, for "send it to staff".
     last_question: str | None = Field(default=None, alias="_last_question")
+    # The question each of the last answers answered (entry id -> question), for 👍 / 👎 under them.
+    answered: dict[str, str] | None = Field(default=None, alias="_answered")
     # What the last question said (province, legal form, amount), for "Lưu vào hồ sơ".
     read_facts: dict[str, Any] | None = Field(default=None, alias="_read")
     draft: Draft | None = Field(default=None, alias="_draft")

@@ -22,6 +22,7 @@ from handlers import (
     ask_staff,
     browse,
     eligibility,
+    feedback,
     menu,
     notify,
     privacy,
@@ -277,6 +278,7 @@ class Dialogue:
             cb.ANSWER_QUESTION: staff.start_answer,
             cb.REMIND_PROGRAMME: reminders.start,
             cb.BROADCAST: staff.broadcast_decision,
+            cb.FEEDBACK: feedback.on_feedback,
         }
         if c.action in with_arg:
             return with_arg[c.action](ctx, c.arg)

@@ -16,7 +16,8 @@ How a question is scored:
 
 ``confident`` is calibrated on ``tests/data/search_dev.tsv`` and ``search_offtopic.tsv``
 (``bench/search_accuracy.py``): an answer is confident when the best entry's raw BM25 score and its
-key-field score (the question's terms found in its title, aliases and keywords) both clear a threshold.
+key-field score (the question's terms found in its title, aliases and keywords) both clear a threshold,
+or when the question is, word for word, one an entry lists (its title, an alias or an example).
 """
 
 from __future__ import annotations
@@ -324,8 +325,15 @@ class SearchIndex:
             ):
                 outside = self._match(topics[0][1], topics[0][0])
             return SearchResult(query, False, self._fuzzy_only(q, limit), outside)
+        # A question an entry lists word for word (a phrasing staff added from the learning queue)
+        # is answered by that entry, confidently.
+        said = fold(query)
+        listed = next((r for r in entries if said in self.docs[r[1]].phrases), None)
+        if listed is not None:
+            entries.remove(listed)
+            entries.insert(0, listed)
         top_combined, top_i, top_bm25 = entries[0]
-        confident = self._confident(q, top_i, top_bm25)
+        confident = listed is not None or self._confident(q, top_i, top_bm25)
         outside = None
         if topics:
             # A topic must be a confident match on its own, and beat the best entry (or find none).

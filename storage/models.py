@@ -197,6 +197,42 @@ class KnowledgeVersion(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class LearningItem(SQLModel, table=True):
+    """One message the bot could not answer well, for the learning queue (``/unanswered``): a free
+    question the search was not confident about, a "Hỏi cán bộ" question, or an answer the producer
+    marked unhelpful. Items with the same ``group_key`` and no ``resolved_at`` form one open group;
+    staff resolve a group as a whole (a new phrasing, a new FAQ, out of scope)."""
+
+    __tablename__ = "learning_items"
+    __table_args__ = (Index("ix_learning_items_group_open", "group_key", "resolved_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    folded: str = Field(sa_column=Column(Text, nullable=False))
+    source: str = Field(max_length=16, description="not_confident | ask_staff | unhelpful")
+    entry_id: str | None = Field(default=None, max_length=64, description="the entry shown, if any")
+    user_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    province: str | None = Field(default=None, max_length=64, description="the producer's, when asked")
+    group_key: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    resolved_at: datetime | None = None
+    resolution: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    resolved_by: str | None = Field(default=None, max_length=128)
+
+
+class AnswerFeedback(SQLModel, table=True):
+    """A producer's 👍 or 👎 under the bot's answer to a free question: which entry, which question."""
+
+    __tablename__ = "answer_feedback"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    entry_id: str = Field(max_length=64, index=True)
+    question: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    helpful: bool
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class StaffSession(SQLModel, table=True):
     """A logged-in dashboard session. The cookie carries a random token; only its SHA-256 is stored,
     so logging out (or a password change) ends the session for good, whatever the cookie says."""

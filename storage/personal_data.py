@@ -5,7 +5,8 @@ withdrawn (Decree 13/2023/NĐ-CP).
 Where personal data lives (also in the README): ``users`` (chat id, display name, username),
 ``profiles`` (name, phone, establishment, address, sector, amounts), ``conversations`` (a draft
 application), ``leads`` and ``lead_events`` (applications and staff notes), ``staff_questions``,
-``subscriptions`` and ``reminders``, ``message_log`` (every message in and out), ``inbox`` (raw
+``subscriptions`` and ``reminders``, ``learning_items`` and ``answer_feedback`` (the learning
+queue), ``message_log`` (every message in and out), ``inbox`` (raw
 updates, 7 days), ``outbox`` (messages sent), ``chat_pacing`` (send times only).
 
 Erasure deletes rows; it never only flags them. Applications already in the centre's hands are
@@ -22,11 +23,13 @@ from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
 from storage.models import (
+    AnswerFeedback,
     ChatPacing,
     Conversation,
     InboxUpdate,
     Lead,
     LeadEvent,
+    LearningItem,
     MessageLog,
     OutboxMessage,
     Profile,
@@ -40,6 +43,8 @@ from storage.models import (
 ANONYMISED_NAME = "(đã xóa theo yêu cầu)"
 ERASED_NOTE = "Người dân yêu cầu xóa dữ liệu cá nhân (Nghị định 13/2023/NĐ-CP): hồ sơ đã được ẩn danh."
 WITHDRAWN_NOTE = "Người dân rút lại sự đồng ý xử lý dữ liệu (Nghị định 13/2023/NĐ-CP): hồ sơ đã được ẩn danh."
+# What a conversation row keeps of the producer's words (a draft application, the last questions).
+_QUESTION_KEYS = ("_draft", "_last_question", "_answered")
 CONTACT_FIELDS = ("full_name", "phone", "establishment_name", "commune", "sector", "products")
 
 
@@ -121,7 +126,16 @@ class PersonalDataRepo:
         self.anonymise_leads(user_id, now, ERASED_NOTE)
         questions = s.exec(select(StaffQuestion.id).where(StaffQuestion.user_id == user_id)).all()
         self._forget_notifications("question_new", list(questions))
-        for model in (MessageLog, Reminder, Subscription, StaffQuestion, ChatPacing, OutboxMessage):
+        for model in (
+            MessageLog,
+            Reminder,
+            Subscription,
+            StaffQuestion,
+            ChatPacing,
+            OutboxMessage,
+            LearningItem,
+            AnswerFeedback,
+        ):
             s.exec(delete(model).where(col(model.user_id) == user_id))
         s.exec(delete(Conversation).where(col(Conversation.user_id) == user_id))
         s.exec(delete(Profile).where(col(Profile.user_id) == user_id))
@@ -160,8 +174,8 @@ class PersonalDataRepo:
             .limit(batch)
         ).all()
         for conversation in stale:
-            if "_draft" in conversation.data or "_last_question" in conversation.data:
-                data = {k: v for k, v in conversation.data.items() if k not in ("_draft", "_last_question")}
+            if conversation.data.keys() & set(_QUESTION_KEYS):
+                data = {k: v for k, v in conversation.data.items() if k not in _QUESTION_KEYS}
                 conversation.data = data
                 s.add(conversation)
                 removed += 1

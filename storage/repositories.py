@@ -22,6 +22,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, SQLModel, col, select
 
 from storage.models import (
+    AnswerFeedback,
     Broadcast,
     ChatPacing,
     Conversation,
@@ -30,6 +31,7 @@ from storage.models import (
     KnowledgeVersion,
     Lead,
     LeadEvent,
+    LearningItem,
     LoginFailure,
     MessageLog,
     OutboxMessage,
@@ -1029,6 +1031,89 @@ class StaffActionRepo:
 
 
 @dataclass
+class LearningRepo:
+    """The learning queue: items, their open groups (same ``group_key``, not resolved yet) and the
+    groups resolved lately."""
+
+    session: Session
+
+    def add(self, item: LearningItem) -> LearningItem:
+        self.session.add(item)
+        self.session.flush()
+        return item
+
+    def open_group_heads(self, limit: int) -> list[tuple[str, str]]:
+        """(group key, folded text of its first item) of the newest open groups, oldest first."""
+        first = (
+            select(LearningItem.group_key, func.min(LearningItem.id).label("first_id"))
+            .where(col(LearningItem.resolved_at).is_(None))
+            .group_by(col(LearningItem.group_key))
+            .order_by(func.min(LearningItem.id).desc())
+            .limit(limit)
+            .subquery()
+        )
+        stmt = (
+            select(LearningItem.group_key, LearningItem.folded)
+            .join(first, col(LearningItem.id) == first.c.first_id)
+            .order_by(col(LearningItem.id))
+        )
+        return [(key, folded) for key, folded in self.session.exec(stmt).all()]
+
+    def open_items(self, province: str | None = None, limit: int = 5000) -> list[LearningItem]:
+        """Open items, newest first (only those of one province's producers, when given)."""
+        stmt = select(LearningItem).where(col(LearningItem.resolved_at).is_(None))
+        if province is not None:
+            stmt = stmt.where(LearningItem.province == province)
+        return list(self.session.exec(stmt.order_by(col(LearningItem.id).desc()).limit(limit)).all())
+
+    def open_group(self, group_key: str, province: str | None = None) -> list[LearningItem]:
+        """The open items of one group, oldest first (of one province only, when given)."""
+        stmt = select(LearningItem).where(
+            LearningItem.group_key == group_key, col(LearningItem.resolved_at).is_(None)
+        )
+        if province is not None:
+            stmt = stmt.where(LearningItem.province == province)
+        return list(self.session.exec(stmt.order_by(col(LearningItem.id))).all())
+
+    def recently_resolved(self, limit: int, province: str | None = None) -> list[LearningItem]:
+        stmt = select(LearningItem).where(col(LearningItem.resolved_at).is_not(None))
+        if province is not None:
+            stmt = stmt.where(LearningItem.province == province)
+        stmt = stmt.order_by(col(LearningItem.resolved_at).desc(), col(LearningItem.id)).limit(limit)
+        return list(self.session.exec(stmt).all())
+
+    def resolve(self, items: list[LearningItem], resolution: str, by: str, now: datetime) -> None:
+        for item in items:
+            item.resolved_at, item.resolution, item.resolved_by = now, resolution, by
+            self.session.add(item)
+        self.session.flush()
+
+
+@dataclass
+class FeedbackRepo:
+    """The producers' 👍 / 👎 under answers."""
+
+    session: Session
+
+    def find(self, user_id: int, entry_id: str, question: str) -> AnswerFeedback | None:
+        stmt = select(AnswerFeedback).where(
+            AnswerFeedback.user_id == user_id,
+            AnswerFeedback.entry_id == entry_id,
+            AnswerFeedback.question == question,
+        )
+        return self.session.exec(stmt.order_by(col(AnswerFeedback.id).desc())).first()
+
+    def save(self, feedback: AnswerFeedback) -> AnswerFeedback:
+        self.session.add(feedback)
+        self.session.flush()
+        return feedback
+
+    def for_entry(self, entry_id: str) -> list[AnswerFeedback]:
+        stmt = select(AnswerFeedback).where(AnswerFeedback.entry_id == entry_id)
+        return list(self.session.exec(stmt.order_by(col(AnswerFeedback.id))).all())
+
+
+@dataclass
 class LoginFailureRepo:
     """Failed logins per key (``ip:<address>``, ``user:<normalised name>``) within a time window."""
 
@@ -1243,4 +1328,6 @@ class Repos:
         self.subscriptions = SubscriptionRepo(session)
         self.reminders = ReminderRepo(session)
         self.broadcasts = BroadcastRepo(session)
+        self.learning = LearningRepo(session)
+        self.feedback = FeedbackRepo(session)
         self.knowledge = KnowledgeRepo(session)

@@ -20,6 +20,7 @@ ACTION_NAMES = {
     "broadcast_create": "Soạn thông báo",
     "broadcast_confirm": "Gửi thông báo",
     "broadcast_cancel": "Hủy thông báo",
+    "learning_resolve": "Xử lý câu hỏi chưa trả lời được",
     "login": "Đăng nhập",
     "logout": "Đăng xuất",
     "knowledge_publish": "Sửa kiến thức",
