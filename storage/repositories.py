@@ -1260,14 +1260,10 @@ class StatsRepo:
         if field not in ("province", "programme_id", "category", "status"):
             raise ValueError(field)
         column = getattr(Lead, field)
-        count = func.count()
-        stmt = (
-            select(column, count)
-            .where(*self._leads(period, province))
-            .group_by(column)
-            .order_by(count.desc(), column)
-        )
-        return [(str(key or ""), int(n)) for key, n in self.session.exec(stmt).all()]
+        stmt = select(column, func.count()).where(*self._leads(period, province)).group_by(column)
+        counted = [(str(key or ""), int(n)) for key, n in self.session.exec(stmt).all()]
+        # Ties in one order on every database (collations and NULLs sort differently).
+        return sorted(counted, key=lambda group: (-group[1], group[0]))
 
     def open_questions_by_text(
         self, period: StatsPeriod, province: str | None, limit: int = STATS_GROUPS_FETCHED
