@@ -8,7 +8,8 @@ without messages and merges open questions that fold alike.
 
 What is counted, and why (the message log does not record which knowledge entry answered a
 message, so a message's topic is not known):
-- questions per day: typed text messages from producers (commands and button presses excluded),
+- questions per day: typed text messages from producers (commands and button presses excluded;
+  answers typed into a form included, as the log does not tell them apart),
   beside the "Hỏi cán bộ" questions asked that day;
 - topics: the categories of the leads submitted in the period (what producers applied for);
 - the funnel, distinct producers: asked (typed a question) -> checked eligibility (their profile

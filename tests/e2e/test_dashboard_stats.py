@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.e2e.conftest import TelegramBot
-from tests.e2e.test_dashboard import CHROMIUM, add_staff, browser, log_in, site
+from tests.e2e.test_dashboard import ARTIFACTS, CHROMIUM, add_staff, browser, log_in, site
 from tests.support.checks import one
 
 if TYPE_CHECKING:
@@ -66,6 +66,8 @@ async def test_the_statistics_page_draws_its_charts_under_the_csp(
     assert "Nghệ An\t2" in text and "Sơn La\t1" in text  # leads by province
     assert "Đã gửi hồ sơ\t3" in text  # the funnel
     assert problems == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-stats.png"), full_page=True)
 
 
 async def test_a_province_accounts_statistics_are_its_province(

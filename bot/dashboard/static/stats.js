@@ -13,14 +13,13 @@
   Chart.defaults.animation = false;
   Chart.defaults.maintainAspectRatio = false;
 
+  // Long names (programme titles) are cut for the axis; the table below the chart has them whole.
   function label(table, key) {
-    if (!key) {
-      return names.none;
-    }
-    return (table && table[key]) || key;
+    var text = key ? (table && table[key]) || key : names.none;
+    return text.length > 28 ? text.slice(0, 27) + "…" : text;
   }
 
-  function bars(id, pairs, table, horizontal) {
+  function bars(id, pairs, table, horizontal, series) {
     var canvas = document.getElementById(id);
     if (!canvas) {
       return;
@@ -30,7 +29,7 @@
       data: {
         labels: pairs.map(function (p) { return label(table, p[0]); }),
         datasets: [{
-          label: names.leads,
+          label: series || names.leads,
           data: pairs.map(function (p) { return p[1]; }),
           backgroundColor: pairs.map(function (_, i) { return COLORS[i % COLORS.length]; })
         }]
@@ -57,7 +56,7 @@
   });
 
   bars("chart-topics", data.topics, labels.category, true);
-  bars("chart-funnel", data.funnel, names.funnel, true);
+  bars("chart-funnel", data.funnel, names.funnel, true, names.people);
   bars("chart-status", data.leads_by_status, labels.status, false);
   bars("chart-programme", data.leads_by_programme, labels.programme, true);
   bars("chart-province", data.leads_by_province, null, true);
