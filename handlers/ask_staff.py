@@ -6,7 +6,6 @@ from handlers.ask import MAX_STORED_QUESTION_CHARS
 from handlers.context import Ctx
 from handlers.flow import Flow
 from handlers.types import Reply
-from services import learning
 
 FLOW = "ask_staff"
 
@@ -37,6 +36,5 @@ def _store(ctx: Ctx, text: str) -> list[Reply]:
     question = ctx.services.questions.ask(
         ctx.repos, ctx.user, text.strip()[:MAX_STORED_QUESTION_CHARS], ctx.profile.province
     )
-    learning.note(ctx.repos, question.text, learning.ASK_STAFF, ctx.user_id, ctx.profile.province)
     ctx.state.reset()
     return [ctx.main_menu("ask_staff_done", question=question)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services import audit, notifications
+from services import audit, learning, notifications
 from services.messages import Messages
 from services.staff_directory import StaffDirectory
 from storage.models import StaffQuestion, User, utcnow
@@ -26,6 +26,8 @@ class QuestionService:
         assert asker.id is not None
         question = repos.staff_questions.add(asker.id, text.strip()[:MAX_QUESTION], province)
         assert question.id is not None
+        # Every question to staff is also one the bot could not answer: the learning queue counts it.
+        learning.note(repos, question.text, learning.ASK_STAFF, question.user_id, province)
         message = self.messages.new_question(question, asker, province)
         notifications.to_staff(repos, self.staff, "question_new", question.id, message, province)
         return question

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, bindparam, case, delete, false, func, or_, update
+from sqlalchemy import Float, and_, bindparam, case, delete, false, func, literal_column, or_, union, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -1305,6 +1305,168 @@ class KnowledgeRepo:
         return version
 
 
+@dataclass(frozen=True)
+class StatsPeriod:
+    """The instants ``[start, end)`` (UTC) of a statistics period and the offset of its local days
+    from UTC (seconds), by which rows are counted per local day."""
+
+    start: datetime
+    end: datetime
+    utc_offset_seconds: int = 0
+
+
+# Outbox statuses as the statistics show them: a row not yet sent (pending, or claimed) is waiting.
+_DELIVERY_STATUS = {"pending": "waiting", "sending": "waiting"}
+PROACTIVE_KINDS = ("broadcast", "reminder")
+STATS_GROUPS_FETCHED = 500
+
+
+@dataclass
+class StatsRepo:
+    """The statistics page's aggregates, each one ``GROUP BY`` / ``COUNT`` query over a period and,
+    optionally, one province (the producer's profile province for messages and deliveries, the
+    lead's for leads, the question's for questions). Identical on SQLite and PostgreSQL."""
+
+    session: Session
+
+    def _local_day(self, column: Any, period: StatsPeriod) -> Any:
+        """``column`` (a UTC instant) as the local date 'YYYY-MM-DD' of the period's offset."""
+        offset = int(period.utc_offset_seconds)
+        if self.session.get_bind().dialect.name == "postgresql":
+            shifted = func.timezone("UTC", column) + literal_column(f"interval '{offset} seconds'")
+            return func.to_char(shifted, "YYYY-MM-DD")
+        return func.strftime("%Y-%m-%d", column, f"{offset:+d} seconds")
+
+    @staticmethod
+    def _in(column: Any, period: StatsPeriod) -> Any:
+        return and_(col(column) >= period.start, col(column) < period.end)
+
+    @staticmethod
+    def _user_in_province(user_id: Any, province: str | None) -> list[Any]:
+        if province is None:
+            return []
+        profiles = select(Profile.user_id).where(Profile.province == province)
+        return [col(user_id).in_(profiles)]
+
+    def _asking(self, period: StatsPeriod, province: str | None) -> list[Any]:
+        """Typed text messages from producers in the period (commands and buttons are not questions)."""
+        return [
+            MessageLog.direction == "in",
+            MessageLog.kind == "text",
+            self._in(MessageLog.created_at, period),
+            *self._user_in_province(MessageLog.user_id, province),
+        ]
+
+    def questions_per_day(self, period: StatsPeriod, province: str | None) -> dict[str, int]:
+        day = self._local_day(MessageLog.created_at, period)
+        stmt = select(day, func.count()).where(*self._asking(period, province)).group_by(day)
+        return {str(d): int(n) for d, n in self.session.exec(stmt).all()}
+
+    def staff_questions_per_day(self, period: StatsPeriod, province: str | None) -> dict[str, int]:
+        day = self._local_day(StaffQuestion.created_at, period)
+        where = [self._in(StaffQuestion.created_at, period)]
+        if province is not None:
+            where.append(StaffQuestion.province == province)
+        stmt = select(day, func.count()).where(*where).group_by(day)
+        return {str(d): int(n) for d, n in self.session.exec(stmt).all()}
+
+    def _leads(self, period: StatsPeriod, province: str | None) -> list[Any]:
+        where = [self._in(Lead.created_at, period)]
+        if province is not None:
+            where.append(Lead.province == province)
+        return where
+
+    def leads_by(self, field: str, period: StatsPeriod, province: str | None) -> list[tuple[str, int]]:
+        """Leads created in the period per ``field`` (province, programme_id, category, status),
+        most first; a missing value is the key ""."""
+        if field not in ("province", "programme_id", "category", "status"):
+            raise ValueError(field)
+        column = getattr(Lead, field)
+        stmt = select(column, func.count()).where(*self._leads(period, province)).group_by(column)
+        counted = [(str(key or ""), int(n)) for key, n in self.session.exec(stmt).all()]
+        # Ties in one order on every database (collations and NULLs sort differently).
+        return sorted(counted, key=lambda group: (-group[1], group[0]))
+
+    def unanswered_groups(
+        self, period: StatsPeriod, province: str | None, limit: int
+    ) -> list[tuple[str, int]]:
+        """Open groups of the learning queue (``/unanswered``) with items from the period: an example
+        wording of each (its first) and how many, most first."""
+        where = [col(LearningItem.resolved_at).is_(None), self._in(LearningItem.created_at, period)]
+        if province is not None:
+            where.append(LearningItem.province == province)
+        count = func.count()
+        first = func.min(LearningItem.id)
+        grouped = (
+            select(LearningItem.group_key, count.label("n"), first.label("first"))
+            .where(*where)
+            .group_by(col(LearningItem.group_key))
+            .order_by(count.desc(), col(LearningItem.group_key))
+            .limit(limit)
+            .subquery()
+        )
+        stmt = (
+            select(LearningItem.text, grouped.c.n)
+            .join(grouped, col(LearningItem.id) == grouped.c.first)
+            .order_by(grouped.c.n.desc(), col(LearningItem.group_key))
+        )
+        return [(str(t), int(n)) for t, n in self.session.exec(stmt).all()]
+
+    def funnel(self, period: StatsPeriod, province: str | None) -> dict[str, int]:
+        """Distinct producers at each step in the period (see ``services.stats`` for the proxies):
+        ``asked`` typed a question; ``checked`` answered the eligibility questions (their profile
+        holds a legal form or an activity) and wrote in the period, or submitted; ``started`` has an
+        application draft in a conversation that moved in the period, or submitted; ``submitted``
+        sent a lead; ``approved`` has a lead now approved."""
+        leads = select(Lead.user_id).where(*self._leads(period, province))
+        active = select(MessageLog.user_id).where(
+            MessageLog.direction == "in",
+            self._in(MessageLog.created_at, period),
+            *self._user_in_province(MessageLog.user_id, province),
+        )
+        answered = select(Profile.user_id).where(
+            or_(col(Profile.legal_form).is_not(None), col(Profile.activity).is_not(None)),
+            col(Profile.user_id).in_(active),
+        )
+        drafts = select(Conversation.user_id).where(
+            col(Conversation.data)["_draft"].as_string().is_not(None),
+            self._in(Conversation.updated_at, period),
+            *self._user_in_province(Conversation.user_id, province),
+        )
+
+        def distinct(stmt: Any) -> int:
+            return int(self.session.exec(select(func.count()).select_from(stmt.subquery())).one())
+
+        asked = select(MessageLog.user_id).where(*self._asking(period, province)).distinct()
+        approved = leads.where(Lead.status == "approved").distinct()
+        return {
+            "asked": distinct(asked),
+            "checked": distinct(union(answered, leads)),
+            "started": distinct(union(drafts, leads)),
+            "submitted": distinct(leads.distinct()),
+            "approved": distinct(approved),
+        }
+
+    def deliveries(self, period: StatsPeriod, province: str | None) -> dict[str, dict[str, int]]:
+        """Broadcast and reminder messages queued in the period, per kind and status (sent, blocked,
+        failed, waiting)."""
+        count = func.count()
+        stmt = (
+            select(OutboxMessage.kind, OutboxMessage.status, count)
+            .where(
+                col(OutboxMessage.kind).in_(PROACTIVE_KINDS),
+                self._in(OutboxMessage.created_at, period),
+                *self._user_in_province(OutboxMessage.user_id, province),
+            )
+            .group_by(OutboxMessage.kind, OutboxMessage.status)
+        )
+        result: dict[str, dict[str, int]] = {kind: {} for kind in PROACTIVE_KINDS}
+        for kind, status, n in self.session.exec(stmt).all():
+            shown = _DELIVERY_STATUS.get(status, status)
+            result[kind][shown] = result[kind].get(shown, 0) + int(n)
+        return result
+
+
 class Repos:
     """Every repository over one session (one unit of work)."""
 
@@ -1331,3 +1493,4 @@ class Repos:
         self.learning = LearningRepo(session)
         self.feedback = FeedbackRepo(session)
         self.knowledge = KnowledgeRepo(session)
+        self.stats = StatsRepo(session)

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from bot.dashboard import audit, auth, broadcasts, deadlines, knowledge, leads, learning, questions
+from bot.dashboard import audit, auth, broadcasts, deadlines, knowledge, leads, learning, questions, stats
 from bot.dashboard.pages import FormRefused, LoginNeeded, error_page, page, to_login
 from bot.dashboard.security import SESSION_LIFETIME, LoginLimiter, SecurityHeaders, parse_networks
 from bot.settings import Settings
@@ -37,7 +37,7 @@ def create_dashboard(app: FastAPI, settings: Settings, session_key: str) -> None
     app.state.login_limiter = LoginLimiter()
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for group in (auth, leads, questions, deadlines, broadcasts, learning, knowledge, audit):
+    for group in (auth, leads, questions, deadlines, broadcasts, learning, knowledge, stats, audit):
         app.include_router(group.router)
     app.add_exception_handler(LoginNeeded, _login_needed)
     app.add_exception_handler(FormRefused, _form_refused)

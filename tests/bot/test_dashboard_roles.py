@@ -77,7 +77,7 @@ class Seeded:
                     search_text=lead_search_text("", NAMES[province], "", None, f"091234567{i}"),
                 )
                 self.lead[province] = repos.leads.add(lead, 2026).id or 0
-                question = repos.staff_questions.add(user.id or 0, f"Câu hỏi của {province}", province)
+                question = services.core.questions.ask(repos, user, f"Câu hỏi của {province}", province)
                 self.question[province] = question.id or 0
                 draft = services.core.broadcasts.create(
                     repos, f"Tin cho {province}", Audience(province=province), [], "test"
