@@ -8,6 +8,7 @@ KNOWLEDGE_CHECK_SECONDS). Province staff edit only their province's local progra
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from bot.dashboard.pages import (
     actor,
     after_commit,
     form_text,
+    labels,
     not_found,
     page,
     redirect,
@@ -122,6 +124,15 @@ def field_of(problem: Problem) -> str:
     return (problem.field or "").split(".")[0].split("[")[0]
 
 
+def in_words(message: str, table: list[dict[str, str]]) -> str:
+    """A knowledge check's problem as staff read it (the ``validation`` table of labels.yaml)."""
+    for rule in table:
+        found = re.search(rule["pattern"], message)
+        if found:
+            return rule["text"].format(*found.groups())
+    return f"Chưa đúng: {message}"
+
+
 def _may_edit(staff: StaffAccount, entry: Programme | Faq) -> bool:
     within = scope(staff)
     return within.is_admin or entry.scope == within.province
@@ -219,10 +230,14 @@ def save_entry(
         version = _publish(request, repos, files, staff, reason, f"mục {entry_id}")
     except KnowledgeError as exc:
         names = {f.name for f in fields}
-        for problem in exc.problems:
+        table = labels(request)["validation"]
+        own = [p for p in exc.problems if p.entry == entry_id]
+        # An entry that does not load makes every reference to it fail too: show its own problems.
+        for problem in own or exc.problems:
             where = field_of(problem) if problem.entry == entry_id else ""
             key = where if where in names else ""
-            errors.setdefault(key, []).append(problem.message if key else str(problem))
+            words = in_words(problem.message, table)
+            errors.setdefault(key, []).append(words if key else f"{problem.file}: {words}")
         general = errors.pop("", [])
         return _entry_form(request, staff, entry, values, 400, errors=errors, general=general, reason=reason)
     return redirect(f"/knowledge?msg=saved&v={version}")
@@ -277,7 +292,7 @@ def save_contact(
             400,
             province=province,
             values=values,
-            errors=[p.message for p in exc.problems],
+            errors=[in_words(p.message, labels(request)["validation"]) for p in exc.problems],
             reason=reason,
         )
     return redirect("/knowledge?msg=saved")
@@ -304,7 +319,11 @@ def save_file(
         try:
             _publish(request, repos, knowledge.live_files(repos) | {name: text}, staff, reason, name)
         except KnowledgeError as exc:
-            errors = [str(p) for p in exc.problems]
+            table = labels(request)["validation"]
+            errors = [
+                f"{p.file}{' · ' + p.field if p.field else ''}: {in_words(p.message, table)}"
+                for p in exc.problems
+            ]
     if errors:
         return page(
             request, "knowledge_file.html", staff, 400, name=name, text=text, errors=errors, reason=reason

@@ -101,7 +101,8 @@ async def test_a_mistake_is_shown_beside_its_field_and_nothing_is_published(
     values["level_note"] = ""
     response = await client.post(f"/knowledge/entries/{ENTRY}", data=values)
     assert response.status_code == 400
-    assert 'data-field="keywords"' in response.text
+    assert 'data-field="keywords">Cần ít nhất 3 dòng (đang có 1).' in response.text  # in words
+    assert "unknown entry id" not in response.text  # not the other entries that refer to this one
     with services.db.unit() as repos:
         assert repos.knowledge.newest_id() is None
 
