@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,7 +16,6 @@ import pytest
 
 from bot.services import Services, build_services
 from bot.settings import load_settings
-from bot.web import create_web_app
 from handlers.types import Incoming
 from services import learning
 from services.staff_scope import Scope
@@ -45,15 +44,6 @@ def services(settings_args: dict[str, object]) -> Iterator[Services]:
         staff.upsert("nghean", hash_password(PASSWORD), None, "province", A)
     yield running
     running.close()
-
-
-@pytest.fixture
-async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_web_app(services)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as http:
-        yield http
 
 
 def ask(services: Services, chat_id: str, text: str, province: str | None = None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +19,6 @@ from sqlmodel import col, select
 
 from bot.services import Services, build_services
 from bot.settings import load_settings
-from bot.web import create_web_app
 from services.broadcasts import Audience
 from storage.models import Broadcast, Deadline, Lead, StaffAction, StaffQuestion
 from storage.passwords import hash_password
@@ -42,15 +41,6 @@ def services(database_url: str, tmp_path: Path) -> Iterator[Services]:
         staff.upsert("nghean", hash_password(PASSWORD), None, "province", A)
     yield running
     running.close()
-
-
-@pytest.fixture
-async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_web_app(services)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as http:
-        yield http
 
 
 class Seeded:

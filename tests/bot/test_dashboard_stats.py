@@ -11,10 +11,10 @@ import io
 import httpx
 
 from bot.services import Services
-from tests.bot.test_dashboard_roles import A, B, Seeded, client, services
+from tests.bot.test_dashboard_roles import A, B, Seeded, services
 from tests.bot.test_dashboard_security import login
 
-__all__ = ["client", "services"]  # the fixtures, used by name
+__all__ = ["services"]  # the fixture, used by name (the client is tests/bot/conftest.py's)
 
 
 async def _csv(client: httpx.AsyncClient, **params: str) -> list[list[str]]:
