@@ -9,7 +9,6 @@ import contextlib
 import logging
 
 from bot.services import Services
-from services import knowledge
 
 log = logging.getLogger(__name__)
 CHECK_SECONDS = 3.0  # a published version is live everywhere within this plus its build time
@@ -24,16 +23,10 @@ class KnowledgeWatcher:
     def check_once(self) -> bool:
         """Swap in the newest version if it is not the one in use; True when swapped."""
         with self.services.db.unit() as repos:
-            newest = repos.knowledge.newest_id()
-        if newest is None or newest == self.services.knowledge_version:
-            return False
-        with self.services.db.unit() as repos:
-            version, catalog = knowledge.live_catalog(repos)
-        if catalog is None:
-            return False
-        self.services.use_catalog(version, catalog)
-        log.info("knowledge version %s is live", version)
-        return True
+            swapped = self.services.catch_up_knowledge(repos)
+        if swapped:
+            log.info("knowledge version %s is live", self.services.knowledge_version)
+        return swapped
 
     async def run(self) -> None:
         while True:

@@ -16,6 +16,7 @@ from services import knowledge
 from services.bundle import ServiceSet, build_service_set
 from services.reminders import ReminderSettings
 from storage.db import Database
+from storage.repositories import Repos
 
 
 @dataclass
@@ -33,6 +34,18 @@ class Services:
         self.catalog = catalog
         self.dialogue.catalog = catalog
         self.knowledge_version = version
+
+    def catch_up_knowledge(self, repos: Repos) -> bool:
+        """Answer from the newest published version if this process is not on it yet (another
+        process, or a service, published it); True when it was swapped in."""
+        newest = repos.knowledge.newest_id()
+        if newest is None or newest == self.knowledge_version:
+            return False
+        version, catalog = knowledge.live_catalog(repos)
+        if catalog is None:
+            return False
+        self.use_catalog(version, catalog)
+        return True
 
     def commands(self) -> dict[str, str]:
         """Bot commands the dialogue understands, with their Vietnamese descriptions."""

@@ -16,6 +16,7 @@ problem with its file, entry and field. Empty contact records are warnings, not 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -50,6 +51,11 @@ class Problem:
     entry: str | None
     field: str | None
     message: str
+
+    @property
+    def top_field(self) -> str:
+        """The entry's field the problem is in: "levels" for "levels.0.cap_vnd" (a form's field)."""
+        return re.split(r"[.\[]", self.field or "", maxsplit=1)[0]
 
     def __str__(self) -> str:
         where = self.file

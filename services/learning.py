@@ -264,8 +264,7 @@ def _publish(repos: Repos, files: KnowledgeFiles, by: str, reason: str, today: d
     except KnowledgeError as exc:
         errors: dict[str, list[str]] = {}
         for problem in exc.problems:
-            name = re.split(r"[.\[]", problem.field or "", maxsplit=1)[0]
-            errors.setdefault(name, []).append(problem.message)
+            errors.setdefault(problem.top_field, []).append(problem.message)
         raise Refused(errors) from exc
 
 

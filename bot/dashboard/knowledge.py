@@ -32,7 +32,7 @@ from bot.dashboard.pages import (
     services,
 )
 from knowledge.files import KnowledgeFiles, read_folder
-from knowledge.loader import KnowledgeError, Problem
+from knowledge.loader import KnowledgeError
 from knowledge.models import Faq, Programme
 from knowledge.yamlio import load_yaml
 from services import audit, knowledge
@@ -117,11 +117,6 @@ def parsed(text: str, kind: str) -> Any:
         except yaml.YAMLError as exc:
             raise ValueError(f"YAML không đọc được: {exc}") from exc
     return text or None
-
-
-def field_of(problem: Problem) -> str:
-    """The form field a problem is about (its path's first part)."""
-    return (problem.field or "").split(".")[0].split("[")[0]
 
 
 def in_words(message: str, table: list[dict[str, str]]) -> str:
@@ -234,7 +229,7 @@ def save_entry(
         own = [p for p in exc.problems if p.entry == entry_id]
         # An entry that does not load makes every reference to it fail too: show its own problems.
         for problem in own or exc.problems:
-            where = field_of(problem) if problem.entry == entry_id else ""
+            where = problem.top_field if problem.entry == entry_id else ""
             key = where if where in names else ""
             words = in_words(problem.message, table)
             errors.setdefault(key, []).append(words if key else f"{problem.file}: {words}")

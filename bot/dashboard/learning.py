@@ -25,7 +25,7 @@ from bot.dashboard.pages import (
     services,
 )
 from knowledge.catalog import Catalog
-from services import knowledge, learning
+from services import learning
 from services.staff_scope import Scope
 from storage.models import StaffAccount
 from storage.repositories import Repos
@@ -39,11 +39,7 @@ def live_catalog(request: Request, repos: Repos) -> Catalog:
     """The catalog of the newest published version, swapped into this process if it is not in use yet
     (as ``bot.knowledge_watch`` does), so the page shows what the bots answer now."""
     running = services(request)
-    newest = repos.knowledge.newest_id()
-    if newest is not None and newest != running.knowledge_version:
-        version, catalog = knowledge.live_catalog(repos)
-        if catalog is not None:
-            running.use_catalog(version, catalog)
+    running.catch_up_knowledge(repos)
     return running.catalog
 
 
