@@ -90,3 +90,33 @@ async def test_an_import_is_answered_from_without_a_restart(
         assert loop.time() < deadline, "the reverted knowledge was not live within 10 s"
         await asyncio.sleep(0.2)
     assert NEW_TEXT in await first_reply(fake_telegram)
+
+
+async def test_a_published_version_survives_a_kill_and_an_immediate_restart(
+    fake_telegram: FakeTelegram, database_url: str, tmp_path: Path
+) -> None:
+    """The real process, killed with SIGKILL right after it picked up an import and restarted at once,
+    answers from the imported knowledge, not from the seed files."""
+    from tests.support.botprocess import BotProcess, telegram_env, wait_until
+
+    entries = json.loads(cli(database_url, "kb", "export", "--json").stdout)
+    changed = [dict(e, short_answer=NEW_TEXT) if e["id"] == "machinery-national" else e for e in entries]
+    (tmp_path / "kb.json").write_text(json.dumps(changed, ensure_ascii=False), encoding="utf-8")
+    bot = BotProcess(telegram_env(fake_telegram, database_url, KNOWLEDGE_CHECK_SECONDS="0.5")).start()
+
+    def answered_new(chat: int) -> bool:
+        return any(NEW_TEXT in str(m.get("text", "")) for m in fake_telegram.messages(chat))
+
+    try:
+        await bot.wait_ready()
+        assert cli(database_url, "kb", "import", str(tmp_path / "kb.json")).returncode == 0
+        await asyncio.sleep(3)  # several checks: the running process answers from it now
+        fake_telegram.send_text(CHAT + 1, QUESTION)
+        await wait_until(lambda: answered_new(CHAT + 1), 10, "the new text", bot)
+        bot.kill()
+        bot.start()  # at once, as Restart=always does
+        await bot.wait_ready()
+        fake_telegram.send_text(CHAT + 2, QUESTION)
+        await wait_until(lambda: answered_new(CHAT + 2), 30, "the new text after the restart", bot)
+    finally:
+        await bot.stop()
