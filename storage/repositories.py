@@ -1294,6 +1294,16 @@ class KnowledgeRepo:
     def get(self, version_id: int) -> KnowledgeVersion | None:
         return self.session.get(KnowledgeVersion, version_id)
 
+    def before(self, version_id: int) -> KnowledgeVersion | None:
+        """The version published just before this one (None for the first)."""
+        stmt = (
+            select(KnowledgeVersion)
+            .where(col(KnowledgeVersion.id) < version_id)
+            .order_by(col(KnowledgeVersion.id).desc())
+            .limit(1)
+        )
+        return self.session.exec(stmt).first()
+
     def history(self, limit: int) -> list[KnowledgeVersion]:
         stmt = select(KnowledgeVersion).order_by(col(KnowledgeVersion.id).desc()).limit(limit)
         return list(self.session.exec(stmt).all())

@@ -353,7 +353,7 @@ def version_page(
     version = repos.knowledge.get(version_id)
     if version is None or not scope(staff).is_admin:
         return not_found(request, staff)
-    older = next((v for v in repos.knowledge.history(VERSIONS_SHOWN + 1) if (v.id or 0) < version_id), None)
+    older = repos.knowledge.before(version_id)
     before = dict(older.files) if older is not None else read_folder()
     after = dict(version.files)
     diffs = {
