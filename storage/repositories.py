@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Float, and_, bindparam, case, delete, false, func, literal_column, or_, union, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -73,12 +73,12 @@ class UserRepo:
         user = self.find(channel, external_id)
         now = utcnow()
         if user is None:
-            user = User(
+            new = User(
                 channel=channel, external_id=external_id, display_name=display_name[:256], username=username
             )
-            self.session.add(user)
-            self.session.flush()
-            return user
+            user, created = insert_or_get(self.session, new, "channel", "external_id")
+            if created:
+                return user
         if display_name and display_name[:256] != user.display_name:
             user.display_name = display_name[:256]
         if username and username != user.username:
@@ -109,9 +109,7 @@ class ProfileRepo:
     def get_or_create(self, user_id: int) -> Profile:
         profile = self.session.get(Profile, user_id)
         if profile is None:
-            profile = Profile(user_id=user_id)
-            self.session.add(profile)
-            self.session.flush()
+            profile, _ = insert_or_get(self.session, Profile(user_id=user_id), "user_id")
         return profile
 
     def update(self, user_id: int, **fields: Any) -> Profile:
@@ -132,9 +130,7 @@ class ConversationRepo:
     def get(self, user_id: int) -> Conversation:
         conversation = self.session.get(Conversation, user_id)
         if conversation is None:
-            conversation = Conversation(user_id=user_id)
-            self.session.add(conversation)
-            self.session.flush()
+            conversation, _ = insert_or_get(self.session, Conversation(user_id=user_id), "user_id")
         return conversation
 
     def save(
@@ -337,10 +333,11 @@ class DeadlineRepo:
     def upsert_by_key(self, key: str, **fields: Any) -> Deadline:
         deadline = self.session.exec(select(Deadline).where(Deadline.source_key == key)).first()
         if deadline is None:
-            deadline = Deadline(source_key=key, **fields)
-        else:
-            for name, value in fields.items():
-                setattr(deadline, name, value)
+            deadline, created = insert_or_get(self.session, Deadline(source_key=key, **fields), "source_key")
+            if created:
+                return deadline
+        for name, value in fields.items():
+            setattr(deadline, name, value)
         self.session.add(deadline)
         self.session.flush()
         return deadline
@@ -915,6 +912,29 @@ def insert_ignore(session: Session, table: type[SQLModel], values: dict[str, Any
     return session.execute(stmt).first() is not None
 
 
+TableRow = TypeVar("TableRow", bound=SQLModel)
+
+
+def insert_or_get(session: Session, row: TableRow, *key: str) -> tuple[TableRow, bool]:
+    """The stored row with ``row``'s unique ``key``, inserted from ``row`` unless one exists; and
+    whether it was inserted now. Race-free across processes: another session inserting the same key
+    at this moment makes the insert wait for its commit and do nothing (INSERT ... ON CONFLICT DO
+    NOTHING), and the row it committed is read back; never a unique violation."""
+    model = type(row)
+    table = table_of(model)
+    values = {
+        c.name: getattr(row, c.name)
+        for c in table.columns
+        if not (c.primary_key and getattr(row, c.name) is None)
+    }
+    created = insert_ignore(session, model, values)
+    stmt = select(model).where(*(table.c[name] == values[name] for name in key))
+    stored = session.exec(stmt.execution_options(populate_existing=True)).first()
+    if stored is None:  # nothing inserted, yet nothing under the key: another unique key clashed
+        raise LookupError(f"{table.name}: no row for {key} after inserting it")
+    return stored, created
+
+
 def normalise_username(raw: str) -> str:
     """The one form of a username, at creation, login and rate limiting: NFKC, trimmed, case-folded
     (so " canbo1", "canbo1\t", "\u00a0canbo1" and "CanBo1" are all "canbo1")."""
@@ -964,10 +984,11 @@ class StaffRepo:
         when given; otherwise a new account is an admin and an existing one keeps its role."""
         name = normalise_username(username)
         account = self.by_username(name)
-        created = account is None
+        created = False
         if account is None:
-            account = StaffAccount(username=name, password_hash=password_hash)
-        elif account.password_hash != password_hash:
+            new = StaffAccount(username=name, password_hash=password_hash)
+            account, created = insert_or_get(self.session, new, "username")
+        if not created and account.password_hash != password_hash:
             self.end_sessions(account.id)
         account.password_hash = password_hash
         if telegram_id is not None:
