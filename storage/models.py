@@ -1,6 +1,7 @@
 """sqlmodel tables: users and profiles, conversation state, leads and their audit trail, staff,
 questions for staff, deadlines, subscriptions and reminders, broadcasts, the inbox of platform
-updates, the outbox with its shared send budget and per-chat pacing, the message log.
+updates, the outbox with its shared send budget and per-chat pacing, the leases of periodic jobs,
+the message log.
 
 All times are timezone-aware UTC (``*_at`` names). Money is a BigInteger (VND amounts pass 2^31).
 """
@@ -437,6 +438,19 @@ class ChatPacing(SQLModel, table=True):
     user_id: int = Field(foreign_key="users.id", primary_key=True)
     busy_until: float = 0.0
     last_sent_at: float = 0.0
+
+
+class JobLease(SQLModel, table=True):
+    """A periodic job (the scheduler's sweep) run by one process at a time and once per interval
+    across all of them: ``holder`` runs it until ``lease_until`` (renewed while it runs; a holder that
+    died loses it then), ``last_run_at`` is when its last run started."""
+
+    __tablename__ = "job_leases"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=64)
+    lease_until: datetime
+    last_run_at: datetime | None = None
 
 
 class MessageLog(SQLModel, table=True):

@@ -28,6 +28,7 @@ from storage.models import (
     Conversation,
     Deadline,
     InboxUpdate,
+    JobLease,
     KnowledgeVersion,
     Lead,
     LeadEvent,
@@ -903,6 +904,56 @@ class InboxRepo:
         return result.rowcount or 0
 
 
+@dataclass
+class JobLeaseRepo:
+    """Who runs a periodic job now (see ``storage.models.JobLease``): taken by one conditional
+    statement, so two processes asking at the same moment never both get it."""
+
+    session: Session
+
+    def take(self, name: str, holder: str, now: datetime, lease_seconds: float, every_seconds: float) -> bool:
+        """Take the job if nobody holds it and its last run started ``every_seconds`` ago or more."""
+        until = now + timedelta(seconds=lease_seconds)
+        values = {"name": name, "holder": holder, "lease_until": until, "last_run_at": now}
+        if insert_ignore(self.session, JobLease, values):
+            return True
+        taken = self.session.execute(
+            update(JobLease)
+            .where(
+                col(JobLease.name) == name,
+                col(JobLease.lease_until) < now,
+                or_(
+                    col(JobLease.last_run_at).is_(None),
+                    col(JobLease.last_run_at) <= now - timedelta(seconds=every_seconds),
+                ),
+            )
+            .values(holder=holder, lease_until=until, last_run_at=now)
+            .returning(col(JobLease.name))
+        ).first()
+        return taken is not None
+
+    def renew(self, name: str, holder: str, until: datetime) -> bool:
+        """Hold the job longer; False when the lease ran out and another process took it."""
+        renewed = self.session.execute(
+            update(JobLease)
+            .where(col(JobLease.name) == name, col(JobLease.holder) == holder)
+            .values(lease_until=until)
+            .returning(col(JobLease.name))
+        ).first()
+        return renewed is not None
+
+    def release(self, name: str, holder: str, now: datetime) -> None:
+        """The run is over: the job is free again (its next run still waits for its interval)."""
+        self.session.exec(
+            update(JobLease)
+            .where(col(JobLease.name) == name, col(JobLease.holder) == holder)
+            .values(lease_until=now)
+        )
+
+    def get(self, name: str) -> JobLease | None:
+        return self.session.get(JobLease, name)
+
+
 def insert_ignore(session: Session, table: type[SQLModel], values: dict[str, Any]) -> bool:
     """INSERT that does nothing when a unique key already holds the row; True when inserted."""
     dialect = session.get_bind().dialect.name
@@ -1513,6 +1564,7 @@ class Repos:
         self.outbox = OutboxRepo(session)
         self.staff = StaffRepo(session)
         self.inbox = InboxRepo(session)
+        self.job_leases = JobLeaseRepo(session)
         self.login_failures = LoginFailureRepo(session)
         self.staff_actions = StaffActionRepo(session)
         self.personal_data = PersonalDataRepo(session)
