@@ -54,6 +54,9 @@ from storage.search_text import lead_search_text, search_needle
 
 # How many messages sent since a conversation last moved ``OutboxRepo.last_menu`` looks through.
 LAST_MENU_LOOKBACK = 20
+# The first key of the PostgreSQL advisory locks ``InboxRepo.add`` takes per chat (the second is the
+# chat's hash), so they never meet another use of advisory locks.
+INBOX_LOCKS = 0x6B630001
 
 
 @dataclass
@@ -785,7 +788,16 @@ class InboxRepo:
     session: Session
 
     def add(self, channel: str, update_key: str, chat_key: str, payload: dict[str, Any]) -> bool:
-        """Store an update; False when the same update was stored before (a repeated delivery)."""
+        """Store an update; False when the same update was stored before (a repeated delivery).
+
+        On PostgreSQL the chat is locked until this transaction ends, so a chat's updates become
+        visible in the order of their ids even when two processes store them at once: a worker never
+        sees a chat's later update while an earlier one is still being stored (it would answer them
+        out of order, or both at once). SQLite has a single writer: its ids are in commit order."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(
+                select(func.pg_advisory_xact_lock(INBOX_LOCKS, func.hashtext(f"{channel}:{chat_key[:64]}")))
+            )
         return insert_ignore(
             self.session,
             InboxUpdate,
@@ -820,12 +832,14 @@ class InboxRepo:
             and_(col(InboxUpdate.status) == "pending", col(InboxUpdate.next_attempt_at) <= now),
             and_(col(InboxUpdate.status) == "working", col(InboxUpdate.lease_until) < now),
         )
-        candidates = self.session.exec(
+        oldest_ready = (
             select(InboxUpdate.id, InboxUpdate.channel, InboxUpdate.chat_key)
             .where(col(InboxUpdate.status).in_(("pending", "working")), ready, ~unfinished_before)
             .order_by(col(InboxUpdate.id))
-            .limit(limit * 4)
-        ).all()
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            return self._claim_locked(oldest_ready, worker, now, lease_seconds, limit, busy)
+        candidates = self.session.exec(oldest_ready.limit(limit * 4)).all()
         claimed: list[InboxUpdate] = []
         for row_id, channel, chat_key in candidates:
             if len(claimed) >= limit or f"{channel}:{chat_key}" in busy:
@@ -845,6 +859,31 @@ class InboxRepo:
                 if row is not None:
                     claimed.append(row)
                     busy.add(f"{channel}:{chat_key}")
+        return claimed
+
+    def _claim_locked(
+        self, oldest_ready: Any, worker: str, now: datetime, lease_seconds: float, limit: int, busy: set[str]
+    ) -> list[InboxUpdate]:
+        """PostgreSQL, any number of processes: lock the rows to claim, skipping those another worker
+        is claiming this moment (``FOR UPDATE SKIP LOCKED``), and claim them in one statement.
+        Workers never wait for each other and never take one row twice."""
+        rows = self.session.exec(oldest_ready.limit(limit).with_for_update(skip_locked=True)).all()
+        ids = [row_id for row_id, channel, chat_key in rows if f"{channel}:{chat_key}" not in busy]
+        if not ids:
+            return []
+        self.session.exec(
+            update(InboxUpdate)
+            .where(col(InboxUpdate.id).in_(ids))
+            .values(
+                status="working",
+                claimed_by=worker,
+                lease_until=now + timedelta(seconds=lease_seconds),
+                attempts=InboxUpdate.attempts + 1,
+            )
+        )
+        stmt = select(InboxUpdate).where(col(InboxUpdate.id).in_(ids)).order_by(col(InboxUpdate.id))
+        claimed = list(self.session.exec(stmt.execution_options(populate_existing=True)).all())
+        busy.update(f"{row.channel}:{row.chat_key}" for row in claimed)
         return claimed
 
     def finish(
