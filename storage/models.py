@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, Table, Text, UniqueConstraint, text
 from sqlalchemy import false as sa_false
 from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Field, SQLModel
@@ -388,6 +388,9 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = None
 
 
+_UNFINISHED = text("status IN ('pending', 'working')")
+
+
 class InboxUpdate(SQLModel, table=True):
     """One platform update (Telegram or Zalo, webhook or polling), stored before it is acknowledged.
 
@@ -401,6 +404,17 @@ class InboxUpdate(SQLModel, table=True):
         UniqueConstraint("channel", "update_key", name="uq_inbox_channel_update_key"),
         Index("ix_inbox_status_id", "status", "id"),
         Index("ix_inbox_chat", "channel", "chat_key", "id"),
+        # The claim's own indexes, over the few unfinished rows only (a week of handled ones is kept):
+        # the oldest ready rows in id order, and whether a chat has an earlier unfinished one.
+        Index("ix_inbox_unfinished", "id", postgresql_where=_UNFINISHED, sqlite_where=_UNFINISHED),
+        Index(
+            "ix_inbox_unfinished_chat",
+            "channel",
+            "chat_key",
+            "id",
+            postgresql_where=_UNFINISHED,
+            sqlite_where=_UNFINISHED,
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

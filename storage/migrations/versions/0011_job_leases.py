@@ -1,4 +1,5 @@
-"""job leases: the scheduler's sweep run once per interval across processes
+"""job leases: the scheduler's sweep run once per interval across processes; the inbox claim's
+partial indexes over unfinished rows
 
 Revision ID: 0011_job_leases
 Revises: 0010_learning
@@ -26,7 +27,22 @@ def upgrade() -> None:
         sa.Column("last_run_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_job_leases")),
     )
+    unfinished = sa.text("status IN ('pending', 'working')")
+    with op.batch_alter_table("inbox", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_inbox_unfinished", ["id"], unique=False, postgresql_where=unfinished, sqlite_where=unfinished
+        )
+        batch_op.create_index(
+            "ix_inbox_unfinished_chat",
+            ["channel", "chat_key", "id"],
+            unique=False,
+            postgresql_where=unfinished,
+            sqlite_where=unfinished,
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("inbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_inbox_unfinished_chat")
+        batch_op.drop_index("ix_inbox_unfinished")
     op.drop_table("job_leases")
