@@ -10,6 +10,10 @@
 - **Failures.** An update whose handling raises is tried again after a short pause; after
   ``max_attempts`` it is marked failed and the producer gets a polite message instead of silence.
 - On start, updates left unfinished by a stopped process are handled as soon as their lease ends.
+- **Many processes.** Any number of workers, in as many processes, share one inbox (PostgreSQL): a
+  chat's updates are claimed one at a time, oldest first, by whichever worker is free
+  (``InboxRepo.claim``). Leases are renewed on a thread of their own, so a process whose worker
+  threads are all busy with dialogue work never loses its updates to another one meanwhile.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -113,7 +118,8 @@ class InboxWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
-        heartbeat = asyncio.create_task(self._heartbeat())
+        lease_thread = ThreadPoolExecutor(1, thread_name_prefix="inbox-lease")
+        heartbeat = asyncio.create_task(self._heartbeat(lease_thread))
         try:
             while not stop.is_set():
                 self._wake.clear()
@@ -142,6 +148,7 @@ class InboxWorker:
                 await asyncio.gather(*late, return_exceptions=True)
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
+            lease_thread.shutdown(wait=False)
 
     async def _wait(self, stop: asyncio.Event) -> None:
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
@@ -170,11 +177,12 @@ class InboxWorker:
             self._busy.pop(row.id, None)
             self._wake.set()
 
-    async def _heartbeat(self) -> None:
+    async def _heartbeat(self, thread: ThreadPoolExecutor) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(self._renew, list(self._busy))
+                await loop.run_in_executor(thread, self._renew, list(self._busy))
 
     # --- database steps ---
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -196,3 +197,55 @@ def test_a_chats_later_update_waits_for_the_earlier_one_being_stored(engines: li
     assert claimed_meanwhile == []  # the second was not handed out before the first
     assert claim() == ["u1"]  # the first comes first...
     assert claim() == []  # ...and the second only once the first is done
+
+
+class SlowChannel:
+    """Handling takes a while in a worker thread, as the dialogue does under load."""
+
+    name = "telegram"
+
+    async def handle(self, row: InboxUpdate, receipt: Receipt) -> None:
+        await asyncio.to_thread(time.sleep, 1.5)
+
+    def chat_of(self, row: InboxUpdate) -> str | None:
+        return row.chat_key
+
+
+async def test_a_process_whose_threads_are_all_busy_keeps_its_leases(engines: list[Database]) -> None:
+    """Every worker thread busy with dialogue work must not hold up the lease renewals: another
+    process would take the updates over (lease ended) and handle them a second time at once."""
+    busy_threads = ThreadPoolExecutor(2)
+    asyncio.get_running_loop().set_default_executor(busy_threads)
+    first, second = engines[0], engines[1]
+    worker = InboxWorker(
+        first,
+        {"telegram": SlowChannel()},
+        give_up,
+        concurrency=4,
+        lease_seconds=0.6,
+        heartbeat_seconds=0.1,
+        poll_interval=0.05,
+    )
+    for chat in range(4):
+        worker.store("telegram", [(f"slow-{chat}", f"chat-{chat}", {})])
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    taken_over: list[str] = []
+    try:
+        deadline = time.monotonic() + 10
+        while statuses(first).count("working") < 4:
+            assert time.monotonic() < deadline, statuses(first)
+            await asyncio.sleep(0.02)
+        until = time.monotonic() + 2.5
+        while time.monotonic() < until:  # the other process looks for work all along
+            with second.session() as s:
+                taken_over += [r.update_key for r in Repos(s).inbox.claim("other", utcnow(), 5.0, 10, set())]
+            await asyncio.sleep(0.05)
+        while set(statuses(first)) != {"done"}:
+            assert time.monotonic() < deadline + 10, statuses(first)
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await task
+        busy_threads.shutdown(wait=False)
+    assert taken_over == []
