@@ -27,6 +27,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -189,7 +190,10 @@ class OutboxSender:
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._prepare)
         loops = [asyncio.create_task(self._channel_loop(c, stop)) for c in self._channels.values()]
-        heartbeat = asyncio.create_task(self._heartbeat())
+        # Leases are renewed on a thread of their own: when every worker thread is busy (with the
+        # dialogue's work, say), another process must not take this one's messages for a dead sender's.
+        lease_thread = ThreadPoolExecutor(1, thread_name_prefix="outbox-lease")
+        heartbeat = asyncio.create_task(self._heartbeat(lease_thread))
         try:
             await stop.wait()
         finally:
@@ -199,6 +203,7 @@ class OutboxSender:
             await self._finish()
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
+            lease_thread.shutdown(wait=False)
 
     async def _finish(self) -> None:
         if not self._tasks:
@@ -319,11 +324,12 @@ class OutboxSender:
         """A further platform message of the same reply: it takes a slot of its own."""
         await self._wait_for(channel, await self._reserve_any(channel))
 
-    async def _heartbeat(self) -> None:
+    async def _heartbeat(self, thread: ThreadPoolExecutor) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
             try:
-                recovered = await asyncio.to_thread(self._renew_and_recover, list(self._inflight))
+                recovered = await loop.run_in_executor(thread, self._renew_and_recover, list(self._inflight))
             except Exception:
                 log.exception("outbox: renewing leases failed; retrying")
                 continue
