@@ -862,7 +862,13 @@ class InboxRepo:
         return claimed
 
     def _claim_locked(
-        self, oldest_ready: Any, worker: str, now: datetime, lease_seconds: float, limit: int, busy: set[str]
+        self,
+        oldest_ready: Any,  # the select of (id, channel, chat_key) built by ``claim``
+        worker: str,
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+        busy: set[str],
     ) -> list[InboxUpdate]:
         """PostgreSQL, any number of processes: lock the rows to claim, skipping those another worker
         is claiming this moment (``FOR UPDATE SKIP LOCKED``), and claim them in one statement.
