@@ -42,7 +42,7 @@ PRODUCERS = 40
 FIRST_CHAT = 7_100_000
 SECRET = "many-processes-secret"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-# What a producer says, one message after another: the first creates the user, the conversation and
+# What a producer says, two messages at a time: the first pair creates the user, the conversation and
 # the profile; the others move the dialogue on, so an answer out of order would show.
 SCRIPT = (
     "/start",
