@@ -18,6 +18,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -94,23 +95,27 @@ class ReminderScheduler:
         with self.services.db.unit() as repos:
             repos.job_leases.release(SWEEP_JOB, self.holder, self.clock())
 
-    async def _keep_lease(self) -> None:
+    async def _keep_lease(self, thread: ThreadPoolExecutor) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
             try:
-                if not await asyncio.to_thread(self._renew_lease):
+                if not await loop.run_in_executor(thread, self._renew_lease):
                     log.warning("reminder sweep: the lease was lost to another process while sweeping")
                     return
             except Exception:
                 log.exception("reminder sweep: renewing the lease failed; trying again")
 
     async def _leased_sweep(self) -> SweepResult:
-        keeper = asyncio.create_task(self._keep_lease())
+        # Renewed on a thread of its own: not behind the dialogue's work when every worker thread is busy.
+        lease_thread = ThreadPoolExecutor(1, thread_name_prefix="sweep-lease")
+        keeper = asyncio.create_task(self._keep_lease(lease_thread))
         try:
             return await asyncio.to_thread(self.sweep_once)
         finally:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
+            lease_thread.shutdown(wait=False)
             with contextlib.suppress(Exception):  # if not released, the lease simply runs out
                 await asyncio.to_thread(self._release_lease)
 

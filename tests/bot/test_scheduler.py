@@ -5,12 +5,14 @@ again; a holder that died keeps the sweep only until its lease runs out."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
 
-from bot.scheduler import SWEEP_JOB, ReminderScheduler, SweepResult
+from bot.scheduler import MIN_SWEEP_LEASE, SWEEP_JOB, ReminderScheduler, SweepResult
 from bot.services import Services
 from bot.settings import Settings
 from handlers.dialogue import Dialogue
@@ -142,3 +144,38 @@ async def test_a_failed_sweep_gives_the_lease_back(
     assert await first.tick() is None
     clock.advance(INTERVAL)
     assert await second.tick() is not None  # not held by the failed run
+
+
+class SlowScheduler(ReminderScheduler):
+    """A sweep longer than its lease (a big sweep at national size)."""
+
+    def sweep_once(self) -> SweepResult:
+        time.sleep(3.0)
+        return SweepResult(0, 0, 0)
+
+
+async def test_a_long_sweep_keeps_its_lease_while_every_thread_is_busy(
+    database: Database, second_db: Database, catalog: Catalog
+) -> None:
+    busy_threads = ThreadPoolExecutor(2)
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(busy_threads)
+    texts = Texts()
+    dialogue = Dialogue(database, catalog, texts)
+    services = Services(Settings(_env_file=None), database, catalog, texts, dialogue, dialogue.services)
+    sweeper = SlowScheduler(services, interval_seconds=0.5)
+    assert sweeper.lease_seconds == MIN_SWEEP_LEASE < 3.0
+    sweep = asyncio.create_task(sweeper.tick())
+    await asyncio.sleep(0.3)
+    blocker = loop.run_in_executor(None, time.sleep, 2.7)  # the dialogue's work fills the other thread
+    taken_by_other = False
+    try:
+        while not sweep.done():  # another process tries all along
+            with second_db.unit() as repos:
+                taken_by_other |= repos.job_leases.take(SWEEP_JOB, "other", utcnow(), 2.0, 0.0)
+            await asyncio.sleep(0.1)
+        assert await sweep is not None
+    finally:
+        await blocker
+        busy_threads.shutdown(wait=False)
+    assert not taken_by_other
