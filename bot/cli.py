@@ -167,17 +167,13 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     import asyncio
-    import logging
 
     from bot.app import run
-    from bot.secrets import redact_logs
+    from bot.logs import configure_logging
     from bot.settings import load_settings
 
     settings = load_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines would print the bot token
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per sweep is noise
-    redact_logs(settings)  # and whatever else might carry a token or a secret
+    configure_logging(settings)  # LOG_FORMAT, secrets redacted, httpx (it would print the token) quiet
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(settings))
     return 0

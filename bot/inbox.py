@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from bot.metrics import Metrics
 from handlers.types import LeaseLost, Receipt
 from storage.db import Database
 from storage.models import InboxUpdate, utcnow
@@ -59,6 +60,7 @@ class InboxWorker:
         clock: Callable[[], datetime] = utcnow,
         worker_id: str | None = None,
         after_store: Callable[[], None] = lambda: None,
+        metrics: Metrics | None = None,
     ):
         self.db = db
         self.channels = channels
@@ -71,6 +73,7 @@ class InboxWorker:
         self.clock = clock
         self.worker_id = worker_id or uuid.uuid4().hex[:12]
         self.after_store = after_store
+        self.metrics = metrics or Metrics()
         self._busy: dict[int, str] = {}  # inbox id -> chat being handled
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -160,6 +163,7 @@ class InboxWorker:
                 raise RuntimeError(f"no channel {row.channel} in this process")
             await channel.handle(row, receipt)
             await asyncio.to_thread(self._finish, receipt)
+            self.metrics.update_handled(row.channel, "done")
         except LeaseLost:
             log.warning("inbox row %s was taken over by another worker; left to it", row.id)
         except Exception as exc:
@@ -204,7 +208,9 @@ class InboxWorker:
                 Repos(s).inbox.retry(
                     row.id or 0, self.worker_id, self.clock() + timedelta(seconds=delay), message
                 )
+            self.metrics.update_handled(row.channel, "retried")
             return
+        self.metrics.update_handled(row.channel, "failed")
         chat = channel.chat_of(row) if channel is not None else None
         if chat is None:
             with self.db.session() as s:
