@@ -165,9 +165,9 @@ class InboxWorker:
             await asyncio.to_thread(self._finish, receipt)
             self.metrics.update_handled(row.channel, "done")
         except LeaseLost:
-            log.warning("inbox row %s was taken over by another worker; left to it", row.id)
+            log.warning("inbox row %s was taken over by another worker; left to it", row.id, extra=_ids(row))
         except Exception as exc:
-            log.exception("inbox: handling update %s (%s) failed", row.id, row.channel)
+            log.exception("inbox: handling update %s (%s) failed", row.id, row.channel, extra=_ids(row))
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self._failed, row, receipt, channel, exc)
         finally:
@@ -217,3 +217,8 @@ class InboxWorker:
                 Repos(s).inbox.finish(receipt.inbox_id, receipt.worker_id, self.clock(), "failed", message)
             return
         self.give_up(row.channel, chat, receipt, message)
+
+
+def _ids(row: InboxUpdate) -> dict[str, object]:
+    """The structured fields of a log line about one update (ids only: no chat, no text)."""
+    return {"inbox_id": row.id, "channel": row.channel}

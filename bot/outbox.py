@@ -290,7 +290,7 @@ class OutboxSender:
             self.metrics.delivery_failed(row.channel, type(exc).__name__.lower())
             await asyncio.to_thread(self._record_failure, row, exc)
         except Exception as exc:  # an unexpected client error counts as temporary
-            log.exception("unexpected error sending outbox row %s", row.id)
+            log.exception("unexpected error sending outbox row %s", row.id, extra={"outbox_id": row.id})
             self.metrics.delivery_failed(row.channel, "temporary")
             await asyncio.to_thread(self._record_failure, row, Temporary(repr(exc)))
         else:
@@ -404,7 +404,8 @@ class OutboxSender:
         with self.db.session() as s:
             repos = Repos(s)
             if not repos.outbox.mark_sent(row.id, self.worker_id, self.clock()):
-                log.warning("outbox row %s was sent after its lease ran out (ambiguous)", row.id)
+                late = "outbox row %s was sent after its lease ran out (ambiguous)"
+                log.warning(late, row.id, extra={"outbox_id": row.id})
             elif row.kind == "reply":
                 arrived = repos.metrics.first_reply_arrival(row.id, row.source_id)
                 self.metrics.reply_delivered(row.channel, arrived, delivered_at or self.clock())

@@ -5,8 +5,9 @@ readable by the owner only (mode 0600), so sessions survive a restart and every 
 the folder shares the key. Several machines need the same ``SESSION_SECRET`` set explicitly.
 
 ``RedactingFormatter`` replaces the bot tokens and secrets of the settings (and anything shaped like
-a Telegram bot token) in every log line, exception traces included, and the values a database
-error quotes (PostgreSQL's ``DETAIL: Key (channel, external_id)=(telegram, 12345)`` names a chat).
+a Telegram bot token) in every log line, exception traces included, and the values an error quotes:
+PostgreSQL's ``DETAIL: Key (channel, external_id)=(telegram, 12345)`` names a chat, pydantic's
+``input_value=...`` repeats what was typed.
 ``bot.logs`` uses the same ``Redactor`` for JSON lines.
 """
 
@@ -25,6 +26,8 @@ SESSION_KEY_FILE = "session_secret"
 _TOKEN_SHAPE = re.compile(r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{20,}")  # also inside ".../bot<token>/..."
 # PostgreSQL quotes the conflicting row's values in a constraint error; the columns are kept.
 _KEY_VALUES = re.compile(r"(Key \([^)]*\)=\()(.*?)(\)( already exists| is not present| is still referenced))")
+# A pydantic validation error quotes the value it refused (what a producer typed, say).
+_INPUT_VALUE = re.compile(r"input_value=.*?, input_type=")
 REDACTED = "[redacted]"
 
 
@@ -78,6 +81,7 @@ class Redactor:
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
         text = _KEY_VALUES.sub(rf"\g<1>{REDACTED}\g<3>", text)
+        text = _INPUT_VALUE.sub(f"input_value={REDACTED}, input_type=", text)
         return _TOKEN_SHAPE.sub(REDACTED, text)
 
 
