@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from bot.logs import JsonFormatter, formatter
 from bot.settings import Settings
@@ -55,8 +55,9 @@ def test_exceptions_are_kept_without_what_they_quote() -> None:
 
 
 def test_log_format_picks_the_formatter(tmp_path: Path) -> None:
-    text = Settings(_env_file=None, data_dir=tmp_path, telegram_bot_token=TOKEN)
-    as_json = Settings(_env_file=None, data_dir=tmp_path, log_format="JSON", telegram_bot_token=TOKEN)
+    token = SecretStr(TOKEN)
+    text = Settings(_env_file=None, data_dir=tmp_path, telegram_bot_token=token)
+    as_json = Settings(_env_file=None, data_dir=tmp_path, log_format="JSON", telegram_bot_token=token)
     assert not isinstance(formatter(text), JsonFormatter)
     assert isinstance(formatter(as_json), JsonFormatter)
     assert TOKEN not in formatter(text).format(record("calling %s", f"https://x/bot{TOKEN}/getMe"))

@@ -57,7 +57,7 @@ def test_first_reply_arrival_only_for_an_updates_first_reply(database: Database)
     with database.unit() as repos:
         repos.inbox.add("telegram", "u1", "200", {})
     with database.unit() as repos:
-        inbox_id = repos.session.exec(text("SELECT id FROM inbox")).one()[0]
+        inbox_id = repos.session.execute(text("SELECT id FROM inbox")).scalar_one()
         user = repos.users.get(user_id)
         assert user is not None
         first = repos.outbox.add("reply", inbox_id, user, "một", dedupe_key=f"reply:{inbox_id}:0")
@@ -87,9 +87,9 @@ def test_time_limit_cuts_a_slow_read_short(database: Database) -> None:
         database.session() as session,
         time_limit(session, 0.2),
     ):
-        session.exec(text(_slow_statement(database))).all()
+        session.execute(text(_slow_statement(database))).all()
     assert datetime.now(UTC) - started < timedelta(seconds=3)
     with database.session() as session:  # the connection goes back to the pool without the limit
-        assert session.exec(text("SELECT 1")).one()[0] == 1
+        assert session.execute(text("SELECT 1")).scalar_one() == 1
         with time_limit(session, 5):
             assert Repos(session).inbox.backlog() == (0, None)
