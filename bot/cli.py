@@ -103,6 +103,21 @@ def _cmd_kb_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the schema to the newest revision, then exit: run once per upgrade before the workers
+    start (they migrate at start too, and find nothing left to do)."""
+    from bot.settings import load_settings
+    from storage.db import Database
+
+    db = Database(load_settings().database_url)
+    try:
+        db.migrate()
+    finally:
+        db.dispose()
+    print("database schema up to date")
+    return 0
+
+
 def _cmd_backup(args: argparse.Namespace) -> int:
     """Copy the SQLite database while the bot runs (exit 0); on PostgreSQL say which ``pg_dump`` to
     run instead (exit 2); 1 when the copy failed."""
@@ -436,6 +451,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--by", help="who (kept with the version; default cli)")
     imp.add_argument("--check", action="store_true", help="only validate, publish nothing")
     imp.set_defaults(func=_cmd_kb_import)
+
+    sub.add_parser(
+        "migrate", help="bring the database schema to the newest version and exit (once per upgrade)"
+    ).set_defaults(func=_cmd_migrate)
 
     backup = sub.add_parser(
         "backup", help="copy the SQLite database while the bot runs (PostgreSQL: prints the pg_dump to use)"

@@ -1,6 +1,7 @@
-"""``python -m bot backup PATH``, run as a real subprocess: a consistent, owner-only copy of the
-SQLite database taken while another connection keeps writing to it, which opens (and migrates) as a
-restored database would; on PostgreSQL, the ``pg_dump`` to run instead."""
+"""The operations commands, run as a real subprocess. ``python -m bot backup PATH``: a consistent,
+owner-only copy of the SQLite database taken while another connection keeps writing to it, which
+opens (and migrates) as a restored database would; on PostgreSQL, the ``pg_dump`` to run instead.
+``python -m bot migrate``: the schema brought up to date, once per upgrade."""
 
 from __future__ import annotations
 
@@ -122,3 +123,19 @@ def test_on_postgresql_it_says_which_pg_dump_to_run() -> None:
     assert "pg_restore" in out.stderr
     assert "s3cr3t-pass" not in out.stderr + out.stdout
     assert not Path("/backups/kc.dump").exists()
+
+
+def test_migrate_brings_a_new_database_up_to_date_and_exits(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_"))}
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "migrate"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env | {"DATABASE_URL": url},
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    with closing(sqlite3.connect(tmp_path / "new.db")) as db:
+        assert db.execute("SELECT count(*) FROM alembic_version").fetchone()[0] == 1
