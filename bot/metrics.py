@@ -8,7 +8,8 @@ Two kinds of figures:
   sender died; plus the process's own memory, CPU and garbage collector. Each process counts its
   own: sum them across processes (``sum by (channel) (rate(khuyencong_messages_sent_total[5m]))``).
 - **Read from the database at scrape time** (``DatabaseCollector``): the inbox backlog (updates
-  waiting, the oldest wait), the outbox by channel, status and priority class, and each channel's
+  waiting, the oldest wait), the outbox's queue (``pending`` and ``sending``) by channel and
+  priority class (delivered, blocked and failed ones are the counters above), and each channel's
   send budget (how far ahead its next free slot is, whether a 429 paused it). Every process of a
   deployment reports the same values: take one of them (``max``), not the sum. The reads are a few
   indexed aggregates, cut off after ``timeout`` seconds; then ``khuyencong_database_metrics_up`` is
@@ -200,8 +201,8 @@ class DatabaseCollector(Collector):
         ]
         by_status = GaugeMetricFamily(
             "khuyencong_outbox_messages",
-            "Outbox messages by channel, status (pending, sending, sent, blocked, failed) and "
-            "priority class (reply, notification, reminder, broadcast).",
+            "Outbox messages waiting (pending) or being sent (sending), by channel and priority class "
+            "(reply, notification, reminder, broadcast).",
             labels=["channel", "status", "priority"],
         )
         for count in outbox:

@@ -1,11 +1,15 @@
 """The reads behind ``/metrics``: small aggregates over indexed columns, each scrape bounded in time.
 
-``MetricsRepo`` (``Repos.metrics``) counts the outbox by channel, status and priority (the columns
-of its claim index, so PostgreSQL and SQLite answer from the index alone) and finds when the update
-a reply answers arrived, for the reply latency. ``time_limit`` bounds every statement of a scrape:
-``statement_timeout`` on PostgreSQL, a progress handler on SQLite; a read cut short raises, and the
-scrape reports the database figures as missing instead of waiting. Nothing read here identifies a
-person: counts, statuses and times only.
+``MetricsRepo`` (``Repos.metrics``) counts the outbox's queue (messages ``pending`` or ``sending``)
+by channel, status and priority: the leading columns of its claim index, so the count reads only
+the queue's part of the index, however long the history of delivered messages is (counting that
+history at every scrape took 0.3 s at a million rows on PostgreSQL, and it only grows; delivered,
+blocked and failed messages are counted as they happen instead, by the process's counters). It also
+finds when the update a reply answers arrived, for the reply latency.
+
+``time_limit`` bounds every statement of a scrape: ``statement_timeout`` on PostgreSQL, a progress
+handler on SQLite; a read cut short raises, and the scrape reports the database figures as missing
+instead of waiting. Nothing read here identifies a person: counts, statuses and times only.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlmodel import Session, col, select
 
 from storage.models import InboxUpdate, OutboxMessage
 
+QUEUED = ("pending", "sending")
 # SQLite calls the progress handler every this many virtual machine instructions.
 _SQLITE_CHECK_EVERY = 10_000
 
@@ -62,11 +67,12 @@ class MetricsRepo:
     session: Session
 
     def outbox_counts(self) -> list[OutboxCount]:
-        """How many outbox messages there are per (channel, status, priority)."""
+        """How many messages wait to be sent (``pending``) or are being sent (``sending``), per
+        (channel, status, priority)."""
         rows = self.session.exec(
-            select(
-                OutboxMessage.channel, OutboxMessage.status, OutboxMessage.priority, func.count()
-            ).group_by(col(OutboxMessage.status), col(OutboxMessage.channel), col(OutboxMessage.priority))
+            select(OutboxMessage.channel, OutboxMessage.status, OutboxMessage.priority, func.count())
+            .where(col(OutboxMessage.status).in_(QUEUED))
+            .group_by(col(OutboxMessage.status), col(OutboxMessage.channel), col(OutboxMessage.priority))
         ).all()
         return [OutboxCount(channel, status, int(priority), int(n)) for channel, status, priority, n in rows]
 
