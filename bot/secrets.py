@@ -7,7 +7,7 @@ the folder shares the key. Several machines need the same ``SESSION_SECRET`` set
 ``RedactingFormatter`` replaces the bot tokens and secrets of the settings (and anything shaped like
 a Telegram bot token) in every log line, exception traces included, and the values an error quotes:
 PostgreSQL's ``DETAIL: Key (channel, external_id)=(telegram, 12345)`` names a chat, pydantic's
-``input_value=...`` repeats what was typed.
+``input_value=...`` and Python's ``invalid literal for int()`` repeat what was typed.
 ``bot.logs`` uses the same ``Redactor`` for JSON lines.
 """
 
@@ -28,6 +28,10 @@ _TOKEN_SHAPE = re.compile(r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{20,}")  # also inside
 _KEY_VALUES = re.compile(r"(Key \([^)]*\)=\()(.*?)(\)( already exists| is not present| is still referenced))")
 # A pydantic validation error quotes the value it refused (what a producer typed, say).
 _INPUT_VALUE = re.compile(r"input_value=.*?, input_type=")
+# Python's number parsing quotes the text it could not read.
+_LITERAL = re.compile(
+    r"(invalid literal for int\(\) with base \d+: |could not convert string to float: )(['\"]).*?\2"
+)
 REDACTED = "[redacted]"
 
 
@@ -82,6 +86,7 @@ class Redactor:
             text = text.replace(secret, REDACTED)
         text = _KEY_VALUES.sub(rf"\g<1>{REDACTED}\g<3>", text)
         text = _INPUT_VALUE.sub(f"input_value={REDACTED}, input_type=", text)
+        text = _LITERAL.sub(rf"\g<1>{REDACTED}", text)
         return _TOKEN_SHAPE.sub(REDACTED, text)
 
 

@@ -54,6 +54,16 @@ def test_exceptions_are_kept_without_what_they_quote() -> None:
     assert entry["url"] == "/bot[redacted]/x"
 
 
+def test_number_parsing_errors_lose_the_text_they_quote() -> None:
+    typed = "số em 0912 345 678"
+    try:
+        int(typed)
+    except ValueError:
+        line = JsonFormatter([]).format(record("failed", exc=True))
+    assert "invalid literal for int() with base 10: [redacted]" in json.loads(line)["exception"]
+    assert "0912" not in line
+
+
 def test_log_format_picks_the_formatter(tmp_path: Path) -> None:
     token = SecretStr(TOKEN)
     text = Settings(_env_file=None, data_dir=tmp_path, telegram_bot_token=token)
