@@ -24,9 +24,11 @@ from bot.channels.telegram import TelegramChannel, TelegramTransport
 from bot.channels.zalo import ZaloChannel, ZaloTransport
 from bot.inbox import InboxWorker
 from bot.knowledge_watch import KnowledgeWatcher
+from bot.logs import announce, log_to_file
+from bot.metrics import Budget, Metrics
 from bot.outbox import ChannelTransport, OutboxSender
 from bot.scheduler import ReminderScheduler
-from bot.secrets import RedactingFormatter, ensure_private_dir, secret_values
+from bot.secrets import ensure_private_dir
 from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.web import create_web_app
@@ -60,7 +62,8 @@ class Runner:
         self.settings = settings
         self.services = services or build_services(settings)
         dialogue, texts = self.services.dialogue, self.services.texts
-        self.inbox = InboxWorker(self.services.db, {}, give_up=dialogue.give_up)
+        self.metrics = Metrics()
+        self.inbox = InboxWorker(self.services.db, {}, give_up=dialogue.give_up, metrics=self.metrics)
         self.telegram = (
             TelegramChannel(settings, dialogue, texts, self.services.commands(), self.inbox)
             if settings.telegram_enabled
@@ -80,15 +83,17 @@ class Runner:
             self.transports["console"] = ConsoleTransport(
                 texts.label("plain_menu_hint"), console, texts.label("plain_menu_hint_one")
             )
+        rates = {
+            "telegram": settings.broadcast_rate_per_sec,
+            "zalo": settings.zalo_rate_per_sec,
+            "console": CONSOLE_RATE,
+        }
+        keys = budget_keys(settings)
         self.outbox = OutboxSender(
-            self.services.db,
-            self.transports,
-            rates={
-                "telegram": settings.broadcast_rate_per_sec,
-                "zalo": settings.zalo_rate_per_sec,
-                "console": CONSOLE_RATE,
-            },
-            budget_keys=budget_keys(settings),
+            self.services.db, self.transports, rates=rates, budget_keys=keys, metrics=self.metrics
+        )
+        self.metrics.watch_database(
+            self.services.db, {name: Budget(keys.get(name, name), rates[name]) for name in self.transports}
         )
         dialogue.after_commit = self.outbox.wake
         self.scheduler = ReminderScheduler(
@@ -97,13 +102,16 @@ class Runner:
         self.knowledge_watch = KnowledgeWatcher(self.services, settings.knowledge_check_seconds)
         self._stop_workers = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
-        self.web_app = create_web_app(self.services, self.telegram, self.outbox, zalo=self.zalo)
+        self.web_app = create_web_app(
+            self.services, self.telegram, self.outbox, zalo=self.zalo, metrics=self.metrics
+        )
         self.web = _WebServer(
             uvicorn.Config(
                 self.web_app,
                 host=settings.web_host,
                 port=settings.web_port,
                 log_level="warning",
+                log_config=None,  # its lines go through the root logger: one format (LOG_FORMAT)
                 lifespan="off",
                 # X-Forwarded-For is read by the dashboard from TRUSTED_PROXIES only, never by uvicorn
                 # (which would trust it from any local client).
@@ -190,16 +198,7 @@ def _stop_on_signals() -> asyncio.Event:
 def _log_to_file(settings: Settings) -> Path:
     """While the console chat owns the terminal, log lines go to a file in the data folder instead."""
     path = ensure_private_dir(settings.data_dir) / "khuyencong.log"
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
-            root.removeHandler(handler)
-    file_handler = logging.FileHandler(path, encoding="utf-8")
-    file_handler.setFormatter(
-        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secret_values(settings))
-    )
-    root.addHandler(file_handler)
-    path.chmod(0o600)
+    log_to_file(settings, path)
     return path
 
 
@@ -214,9 +213,9 @@ async def run(settings: Settings) -> None:
             for name, on in (("Telegram", settings.telegram_enabled), ("Zalo", settings.zalo_enabled))
             if on
         ]
-        print(f"Staff dashboard: {runner.dashboard_url}", flush=True)
+        announce(settings, f"Staff dashboard: {runner.dashboard_url}")
         if channels:
-            print(f"Bot running on {', '.join(channels)}. Ctrl+C to stop.", flush=True)
+            announce(settings, f"Bot running on {', '.join(channels)}. Ctrl+C to stop.")
             await stop.wait()
         elif console:
             log_file = _log_to_file(settings)
@@ -225,10 +224,8 @@ async def run(settings: Settings) -> None:
             hint, hint_one = labels.label("plain_menu_hint"), labels.label("plain_menu_hint_one")
             await asyncio.to_thread(chat, runner.services.dialogue, hint, hint_one=hint_one)
         else:
-            print(
-                "No TELEGRAM_BOT_TOKEN or ZALO_BOT_TOKEN: serving the dashboard only. Ctrl+C to stop.",
-                flush=True,
-            )
+            alone = "No TELEGRAM_BOT_TOKEN or ZALO_BOT_TOKEN: serving the dashboard only. Ctrl+C to stop."
+            announce(settings, alone)
             await stop.wait()
     finally:
         await runner.stop()

@@ -103,6 +103,42 @@ def _cmd_kb_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the schema to the newest revision, then exit: run once per upgrade before the workers
+    start (they migrate at start too, and find nothing left to do)."""
+    from bot.settings import load_settings
+    from storage.db import Database
+
+    db = Database(load_settings().database_url)
+    try:
+        db.migrate()
+    finally:
+        db.dispose()
+    print("database schema up to date")
+    return 0
+
+
+def _cmd_backup(args: argparse.Namespace) -> int:
+    """Copy the SQLite database while the bot runs (exit 0); on PostgreSQL say which ``pg_dump`` to
+    run instead (exit 2); 1 when the copy failed."""
+    from pathlib import Path
+
+    from bot.settings import load_settings
+    from storage import backup
+
+    url = load_settings().database_url
+    try:
+        made = backup.backup_sqlite(url, Path(args.path), overwrite=args.overwrite)
+    except backup.NotSQLite:
+        print(backup.pg_dump_advice(url, args.path), file=sys.stderr)
+        return 2
+    except backup.BackupProblem as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"backup written to {made.path} ({made.size_bytes / 1_000_000:.1f} MB)")
+    return 0
+
+
 def _print_result(result: SearchResult, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
@@ -167,17 +203,13 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     import asyncio
-    import logging
 
     from bot.app import run
-    from bot.secrets import redact_logs
+    from bot.logs import configure_logging
     from bot.settings import load_settings
 
     settings = load_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines would print the bot token
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per sweep is noise
-    redact_logs(settings)  # and whatever else might carry a token or a secret
+    configure_logging(settings)  # LOG_FORMAT, secrets redacted, httpx (it would print the token) quiet
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(settings))
     return 0
@@ -419,6 +451,17 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--by", help="who (kept with the version; default cli)")
     imp.add_argument("--check", action="store_true", help="only validate, publish nothing")
     imp.set_defaults(func=_cmd_kb_import)
+
+    sub.add_parser(
+        "migrate", help="bring the database schema to the newest version and exit (once per upgrade)"
+    ).set_defaults(func=_cmd_migrate)
+
+    backup = sub.add_parser(
+        "backup", help="copy the SQLite database while the bot runs (PostgreSQL: prints the pg_dump to use)"
+    )
+    backup.add_argument("path", help="the copy's file, or a folder for a dated file (khuyencong-*.db)")
+    backup.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
+    backup.set_defaults(func=_cmd_backup)
     return parser
 
 

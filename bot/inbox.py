@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from bot.metrics import Metrics
 from handlers.types import LeaseLost, Receipt
 from storage.db import Database
 from storage.models import InboxUpdate, utcnow
@@ -64,6 +65,7 @@ class InboxWorker:
         clock: Callable[[], datetime] = utcnow,
         worker_id: str | None = None,
         after_store: Callable[[], None] = lambda: None,
+        metrics: Metrics | None = None,
     ):
         self.db = db
         self.channels = channels
@@ -76,6 +78,7 @@ class InboxWorker:
         self.clock = clock
         self.worker_id = worker_id or uuid.uuid4().hex[:12]
         self.after_store = after_store
+        self.metrics = metrics or Metrics()
         self._busy: dict[int, str] = {}  # inbox id -> chat being handled
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -167,10 +170,11 @@ class InboxWorker:
                 raise RuntimeError(f"no channel {row.channel} in this process")
             await channel.handle(row, receipt)
             await asyncio.to_thread(self._finish, receipt)
+            self.metrics.update_handled(row.channel, "done")
         except LeaseLost:
-            log.warning("inbox row %s was taken over by another worker; left to it", row.id)
+            log.warning("inbox row %s was taken over by another worker; left to it", row.id, extra=_ids(row))
         except Exception as exc:
-            log.exception("inbox: handling update %s (%s) failed", row.id, row.channel)
+            log.exception("inbox: handling update %s (%s) failed", row.id, row.channel, extra=_ids(row))
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self._failed, row, receipt, channel, exc)
         finally:
@@ -212,10 +216,17 @@ class InboxWorker:
                 Repos(s).inbox.retry(
                     row.id or 0, self.worker_id, self.clock() + timedelta(seconds=delay), message
                 )
+            self.metrics.update_handled(row.channel, "retried")
             return
+        self.metrics.update_handled(row.channel, "failed")
         chat = channel.chat_of(row) if channel is not None else None
         if chat is None:
             with self.db.session() as s:
                 Repos(s).inbox.finish(receipt.inbox_id, receipt.worker_id, self.clock(), "failed", message)
             return
         self.give_up(row.channel, chat, receipt, message)
+
+
+def _ids(row: InboxUpdate) -> dict[str, object]:
+    """The structured fields of a log line about one update (ids only: no chat, no text)."""
+    return {"inbox_id": row.id, "channel": row.channel}

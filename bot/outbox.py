@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from bot.metrics import Metrics
 from handlers.notify import as_reply
 from handlers.types import Reply
 from services.notifications import PROACTIVE_FROM
@@ -143,8 +144,10 @@ class OutboxSender:
         margin: float = PACE_MARGIN,
         clock: Callable[[], datetime] = utcnow,
         worker_id: str | None = None,
+        metrics: Metrics | None = None,
     ):
         self.db = db
+        self.metrics = metrics or Metrics()
         self.transports = transports
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
@@ -285,16 +288,20 @@ class OutboxSender:
             )
         except RetryLater as exc:
             self.stats.retry_after += 1
+            self.metrics.flood_limited(row.channel)
             channel.paused_until = max(channel.paused_until, time.time() + exc.seconds)
             await asyncio.to_thread(self._record_retry_after, channel, row, exc)
         except DeliveryError as exc:
+            self.metrics.delivery_failed(row.channel, type(exc).__name__.lower())
             await asyncio.to_thread(self._record_failure, row, exc)
         except Exception as exc:  # an unexpected client error counts as temporary
-            log.exception("unexpected error sending outbox row %s", row.id)
+            log.exception("unexpected error sending outbox row %s", row.id, extra={"outbox_id": row.id})
+            self.metrics.delivery_failed(row.channel, "temporary")
             await asyncio.to_thread(self._record_failure, row, Temporary(repr(exc)))
         else:
             self.stats.sent += 1
-            await asyncio.to_thread(self._record_sent, row)
+            self.metrics.message_sent(row.channel, row.kind)
+            await asyncio.to_thread(self._record_sent, row, self.clock())
         # The chat is free again: its next message (the second part of a reply) can go now.
         channel.wake.set()
 
@@ -353,6 +360,7 @@ class OutboxSender:
             recovered = repos.outbox.recover_expired(now, keep=mine)
         if recovered:
             self.stats.recovered += recovered
+            self.metrics.messages_resent(recovered)
             log.warning("outbox: %d message(s) of a stopped sender are sent again (ambiguous)", recovered)
         return recovered
 
@@ -397,12 +405,16 @@ class OutboxSender:
                 self.per_chat_interval,
             )
 
-    def _record_sent(self, row: OutboxMessage) -> None:
+    def _record_sent(self, row: OutboxMessage, delivered_at: datetime | None = None) -> None:
         assert row.id is not None
         with self.db.session() as s:
             repos = Repos(s)
             if not repos.outbox.mark_sent(row.id, self.worker_id, self.clock()):
-                log.warning("outbox row %s was sent after its lease ran out (ambiguous)", row.id)
+                late = "outbox row %s was sent after its lease ran out (ambiguous)"
+                log.warning(late, row.id, extra={"outbox_id": row.id})
+            elif row.kind == "reply":
+                arrived = repos.metrics.first_reply_arrival(row.id, row.source_id)
+                self.metrics.reply_delivered(row.channel, arrived, delivered_at or self.clock())
             repos.pacing.release(row.user_id, sent_at=time.time())
         if row.ephemeral:
             self.db.flush_deleted()

@@ -5,7 +5,10 @@ readable by the owner only (mode 0600), so sessions survive a restart and every 
 the folder shares the key. Several machines need the same ``SESSION_SECRET`` set explicitly.
 
 ``RedactingFormatter`` replaces the bot tokens and secrets of the settings (and anything shaped like
-a Telegram bot token) in every log line, exception traces included.
+a Telegram bot token) in every log line, exception traces included, and the values an error quotes:
+PostgreSQL's ``DETAIL: Key (channel, external_id)=(telegram, 12345)`` names a chat, pydantic's
+``input_value=...`` and Python's ``invalid literal for int()`` repeat what was typed.
+``bot.logs`` uses the same ``Redactor`` for JSON lines.
 """
 
 from __future__ import annotations
@@ -21,6 +24,14 @@ from bot.settings import Settings
 
 SESSION_KEY_FILE = "session_secret"
 _TOKEN_SHAPE = re.compile(r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{20,}")  # also inside ".../bot<token>/..."
+# PostgreSQL quotes the conflicting row's values in a constraint error; the columns are kept.
+_KEY_VALUES = re.compile(r"(Key \([^)]*\)=\()(.*?)(\)( already exists| is not present| is still referenced))")
+# A pydantic validation error quotes the value it refused (what a producer typed, say).
+_INPUT_VALUE = re.compile(r"input_value=.*?, input_type=")
+# Python's number parsing quotes the text it could not read.
+_LITERAL = re.compile(
+    r"(invalid literal for int\(\) with base \d+: |could not convert string to float: )(['\"]).*?\2"
+)
 REDACTED = "[redacted]"
 
 
@@ -57,22 +68,35 @@ def secret_values(settings: Settings) -> list[str]:
             settings.telegram_webhook_secret,
             settings.zalo_webhook_secret,
             settings.session_secret,
+            settings.metrics_token,
         )
         if secret is not None and secret.get_secret_value()
     ]
     return sorted(values, key=len, reverse=True)
 
 
+class Redactor:
+    """Takes the secrets (and what a database error quotes of a row) out of a text."""
+
+    def __init__(self, secret_values: list[str]):
+        self._secrets = [s for s in secret_values if len(s) >= 6]
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        text = _KEY_VALUES.sub(rf"\g<1>{REDACTED}\g<3>", text)
+        text = _INPUT_VALUE.sub(f"input_value={REDACTED}, input_type=", text)
+        text = _LITERAL.sub(rf"\g<1>{REDACTED}", text)
+        return _TOKEN_SHAPE.sub(REDACTED, text)
+
+
 class RedactingFormatter(logging.Formatter):
     def __init__(self, fmt: str, secret_values: list[str]):
         super().__init__(fmt)
-        self._secrets = [s for s in secret_values if len(s) >= 6]
+        self._redact = Redactor(secret_values)
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return _TOKEN_SHAPE.sub(REDACTED, text)
+        return self._redact(super().format(record))
 
 
 def redact_logs(settings: Settings) -> None:

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 ENVIRONMENTS = ("development", "production")
+LOG_FORMATS = ("text", "json")
 MIN_SECRET_LENGTH = 32
 MIN_DISTINCT_CHARACTERS = 10
 _PLACEHOLDERS = ("changeme", "change-me", "change_me", "secret", "placeholder", "example", "password")
@@ -60,6 +61,8 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     session_secret: SecretStr | None = None
+    metrics_token: SecretStr | None = None
+    log_format: str = Field(default="text", description="text | json (one JSON object per line)")
     trusted_proxies: Annotated[list[str], NoDecode] = []
     data_retention_months: int = Field(default=24, ge=1, le=120)
     staff_telegram_ids: Annotated[list[int], NoDecode] = []
@@ -100,6 +103,14 @@ class Settings(BaseSettings):
                     raise ValueError("each entry must be an IP address or a network like 10.0.0.0/8") from exc
         return networks
 
+    @field_validator("log_format")
+    @classmethod
+    def _known_log_format(cls, value: str) -> str:
+        normalised = value.strip().lower()
+        if normalised not in LOG_FORMATS:
+            raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+        return normalised
+
     @field_validator("environment")
     @classmethod
     def _known_environment(cls, value: str) -> str:
@@ -130,6 +141,7 @@ class Settings(BaseSettings):
         "zalo_webhook_secret",
         "telegram_webhook_url",
         "zalo_webhook_url",
+        "metrics_token",
         mode="before",
     )
     @classmethod
@@ -158,6 +170,8 @@ class Settings(BaseSettings):
             secrets["TELEGRAM_WEBHOOK_SECRET"] = self.telegram_webhook_secret
         if self.zalo_webhook_url:
             secrets["ZALO_WEBHOOK_SECRET"] = self.zalo_webhook_secret
+        if self.metrics_token is not None:
+            secrets["METRICS_TOKEN"] = self.metrics_token
         for name, secret in secrets.items():
             why = _weak(secret.get_secret_value() if secret else "")
             if why:

@@ -1,9 +1,16 @@
-"""The web side of the process: health check, the Telegram and Zalo webhooks, and (mounted by
-``bot.dashboard``) the staff dashboard, all on one Starlette/FastAPI app and one event loop."""
+"""The web side of the process: health check, metrics, the Telegram and Zalo webhooks, and (mounted
+by ``bot.dashboard``) the staff dashboard, all on one Starlette/FastAPI app and one event loop.
+
+``/metrics`` is this process's Prometheus exposition (``bot.metrics``). With ``METRICS_TOKEN`` set it
+answers only requests carrying ``Authorization: Bearer <token>`` (401 otherwise); without, anyone
+who reaches the port may read it (it holds counts, never personal data); the reverse proxy keeps
+it off the public URL either way (``deploy/nginx.conf``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 from typing import TYPE_CHECKING
@@ -14,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from bot.channels.telegram import SECRET_HEADER as TELEGRAM_SECRET_HEADER
 from bot.channels.zalo import SECRET_HEADER as ZALO_SECRET_HEADER
 from bot.dashboard.app import create_dashboard
+from bot.metrics import CONTENT_TYPE, Metrics
 from bot.secrets import session_key
 
 if TYPE_CHECKING:
@@ -32,6 +40,7 @@ def create_web_app(
     outbox: OutboxSender | None = None,
     *,
     zalo: ZaloChannel | None = None,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
     app = FastAPI(title="Tro ly Khuyen cong", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
@@ -40,6 +49,11 @@ def create_web_app(
     app.state.zalo = zalo
     settings = services.settings
     create_dashboard(app, settings, session_key(settings))
+    if metrics is None:  # a web app alone (tests, tools): its database figures still count
+        metrics = Metrics()
+        metrics.watch_database(services.db, {})
+    app.state.metrics = metrics
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -48,6 +62,14 @@ def create_web_app(
         if await asyncio.to_thread(services.db.ping):
             return JSONResponse({"status": "ok"})
         return JSONResponse({"status": "unavailable"}, status_code=503)
+
+    @app.get("/metrics")
+    async def metrics_page(request: Request) -> Response:
+        if token is not None and not _bearer_ok(request.headers.get("authorization"), token):
+            return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        # Read in the bots' worker threads, like the health check; bounded by DATABASE_TIMEOUT.
+        body = await asyncio.to_thread(request.app.state.metrics.render)
+        return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
     @app.post("/webhook/telegram")
     async def telegram_webhook(request: Request) -> Response:
@@ -83,6 +105,11 @@ async def _webhook(
         log.exception("could not store a webhook update; the platform will retry")
         return JSONResponse({"ok": False}, status_code=503)
     return JSONResponse({"ok": status == 200}, status_code=status)
+
+
+def _bearer_ok(header: str | None, token: str) -> bool:
+    scheme, _, given = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 async def _limited_body(request: Request, limit: int) -> bytes | None:

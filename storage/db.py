@@ -24,6 +24,7 @@ from sqlmodel import Session
 from storage.repositories import Repos
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x6B63_6D69  # "kcmi": the advisory lock key that serialises migrations
 
 
 def normalise_url(url: str) -> str:
@@ -83,9 +84,13 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring the schema to the newest revision (idempotent). On PostgreSQL the processes of a
+    deployment starting at once take turns (an advisory lock held until the migration commits):
+    the first migrates, the others then find nothing to do."""
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, SQLModel, col, select
 
+from storage.metrics import MetricsRepo
 from storage.models import (
     AnswerFeedback,
     Broadcast,
@@ -940,6 +941,15 @@ class InboxRepo:
             ).one()
         )
 
+    def backlog(self) -> tuple[int, datetime | None]:
+        """(updates waiting to be handled, when the oldest of them arrived)."""
+        count, oldest = self.session.exec(
+            select(func.count(), func.min(InboxUpdate.received_at)).where(
+                col(InboxUpdate.status).in_(("pending", "working"))
+            )
+        ).one()
+        return int(count), oldest
+
     def purge_handled(self, before: datetime) -> int:
         result = self.session.exec(
             delete(InboxUpdate).where(
@@ -1622,3 +1632,4 @@ class Repos:
         self.feedback = FeedbackRepo(session)
         self.knowledge = KnowledgeRepo(session)
         self.stats = StatsRepo(session)
+        self.metrics = MetricsRepo(session)

@@ -64,3 +64,21 @@ def test_unknown_timezone_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIMEZONE", "Mars/Olympus")
     with pytest.raises(ValidationError):
         Settings(_env_file=None)
+
+
+def test_log_format_and_metrics_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).log_format == "text" and Settings(_env_file=None).metrics_token is None
+    monkeypatch.setenv("LOG_FORMAT", "JSON")
+    assert Settings(_env_file=None).log_format == "json"
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    with pytest.raises(ValidationError, match="log_format"):
+        Settings(_env_file=None)
+    monkeypatch.delenv("LOG_FORMAT")
+    monkeypatch.setenv("METRICS_TOKEN", "")
+    assert Settings(_env_file=None).metrics_token is None  # empty: /metrics needs no token
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("METRICS_TOKEN", "metrics")
+    with pytest.raises(ValidationError, match="METRICS_TOKEN"):
+        Settings(_env_file=None)
+    monkeypatch.setenv("METRICS_TOKEN", "Zq8r4Kx1Vb7Nw2Lp9Tg5Hc3Jd6Mf0Rs2Ya")
+    assert Settings(_env_file=None).metrics_token is not None
