@@ -22,7 +22,7 @@ import uvicorn
 from bot.channels.console import ConsoleTransport, chat
 from bot.channels.telegram import TelegramChannel, TelegramTransport
 from bot.channels.zalo import ZaloChannel, ZaloTransport
-from bot.inbox import InboxWorker
+from bot.inbox import REPLY_HEADROOM_SECONDS, InboxWorker
 from bot.knowledge_watch import KnowledgeWatcher
 from bot.outbox import ChannelTransport, OutboxSender
 from bot.scheduler import ReminderScheduler
@@ -60,7 +60,18 @@ class Runner:
         self.settings = settings
         self.services = services or build_services(settings)
         dialogue, texts = self.services.dialogue, self.services.texts
-        self.inbox = InboxWorker(self.services.db, {}, give_up=dialogue.give_up)
+        rates = {
+            "telegram": settings.broadcast_rate_per_sec,
+            "zalo": settings.zalo_rate_per_sec,
+            "console": CONSOLE_RATE,
+        }
+        self.inbox = InboxWorker(
+            self.services.db,
+            {},
+            give_up=dialogue.give_up,
+            max_backlog=settings.inbox_max_backlog,
+            reply_headroom={name: max(int(rate * REPLY_HEADROOM_SECONDS), 1) for name, rate in rates.items()},
+        )
         self.telegram = (
             TelegramChannel(settings, dialogue, texts, self.services.commands(), self.inbox)
             if settings.telegram_enabled
@@ -83,11 +94,7 @@ class Runner:
         self.outbox = OutboxSender(
             self.services.db,
             self.transports,
-            rates={
-                "telegram": settings.broadcast_rate_per_sec,
-                "zalo": settings.zalo_rate_per_sec,
-                "console": CONSOLE_RATE,
-            },
+            rates=rates,
             budget_keys=budget_keys(settings),
         )
         dialogue.after_commit = self.outbox.wake
@@ -97,7 +104,9 @@ class Runner:
         self.knowledge_watch = KnowledgeWatcher(self.services, settings.knowledge_check_seconds)
         self._stop_workers = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
-        self.web_app = create_web_app(self.services, self.telegram, self.outbox, zalo=self.zalo)
+        self.web_app = create_web_app(
+            self.services, self.telegram, self.outbox, zalo=self.zalo, inbox=self.inbox
+        )
         self.web = _WebServer(
             uvicorn.Config(
                 self.web_app,

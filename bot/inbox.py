@@ -10,6 +10,25 @@
 - **Failures.** An update whose handling raises is tried again after a short pause; after
   ``max_attempts`` it is marked failed and the producer gets a polite message instead of silence.
 - On start, updates left unfinished by a stopped process are handled as soon as their lease ends.
+
+Under load, one queue holds what is not answered yet, and it is bounded and visible:
+
+- **Replies first, then the next update.** The worker claims an update of a channel only while that
+  channel's live replies waiting in the outbox fill less than ``REPLY_HEADROOM_SECONDS`` of its send
+  budget (``reply_headroom``). When updates come faster than the platform lets the bot answer, the
+  backlog therefore stays here, in the inbox, instead of growing without bound in the outbox, and an
+  update is handled shortly before its answer can go (what it says is as fresh as it can be).
+  Broadcasts and reminders only get the slots live replies leave (``bot.outbox``): they slow down
+  first.
+- **Visible.** ``backlog`` (updates waiting, the oldest one's arrival, across every process of the
+  deployment: it is read from the database every ``BACKLOG_REFRESH`` seconds) is shown by
+  ``/healthz``.
+- **Bounded, nothing dropped.** At ``max_backlog`` (``INBOX_MAX_BACKLOG``) updates waiting,
+  ``admitting`` turns False: the webhook routes answer 503 with ``Retry-After`` without storing (the
+  platform keeps the update and delivers it again), and the polling loops stop fetching (the platform
+  keeps it too). Nothing is acknowledged that is not stored. The bound holds to within what every
+  process accepts in one refresh interval.
+- In-process work is bounded by ``concurrency`` (updates in hand at once).
 """
 
 from __future__ import annotations
@@ -17,18 +36,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from handlers.types import LeaseLost, Receipt
+from services.notifications import PROACTIVE_FROM
 from storage.db import Database
 from storage.models import InboxUpdate, utcnow
 from storage.repositories import Repos
 
 log = logging.getLogger(__name__)
 STOP_GRACE = 10.0
+BACKLOG_REFRESH = 0.5  # seconds between two readings of the backlog
+REPLY_HEADROOM_SECONDS = 2.0  # live replies queued ahead of the send budget, in seconds of sending
+RETRY_AFTER_SECONDS = 2  # what a refused webhook call is told
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What waits, as last read from the database: updates not handled yet, when the oldest of them
+    arrived, and per channel the live replies queued in the outbox."""
+
+    waiting: int = 0
+    oldest: datetime | None = None
+    replies: dict[str, int] = field(default_factory=dict)
+
+    def oldest_wait(self, now: datetime) -> float:
+        """Seconds the oldest waiting update has waited (0 when none waits)."""
+        return max((now - self.oldest).total_seconds(), 0.0) if self.oldest is not None else 0.0
 
 
 class InboxChannel(Protocol):
@@ -59,6 +98,8 @@ class InboxWorker:
         clock: Callable[[], datetime] = utcnow,
         worker_id: str | None = None,
         after_store: Callable[[], None] = lambda: None,
+        max_backlog: int = 0,
+        reply_headroom: dict[str, int] | None = None,
     ):
         self.db = db
         self.channels = channels
@@ -71,6 +112,11 @@ class InboxWorker:
         self.clock = clock
         self.worker_id = worker_id or uuid.uuid4().hex[:12]
         self.after_store = after_store
+        self.max_backlog = max_backlog  # 0: unbounded
+        self.reply_headroom = reply_headroom or {}  # channel -> live replies allowed ahead (none: any)
+        self.backlog = Backlog()
+        self._stored_since = 0  # updates this process stored since ``backlog`` was read
+        self._claimed_since: dict[str, int] = {}  # and updates it claimed, per channel
         self._busy: dict[int, str] = {}  # inbox id -> chat being handled
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -85,8 +131,28 @@ class InboxWorker:
     async def accept_many(self, channel: str, updates: list[tuple[str, str, dict[str, Any]]]) -> int:
         """Store updates (update key, chat key, payload) in one transaction; how many were new."""
         stored = await asyncio.to_thread(self.store, channel, updates)
+        self._stored_since += stored
         self.wake()
         return stored
+
+    @property
+    def admitting(self) -> bool:
+        """Whether new updates may be stored (False from ``max_backlog`` waiting updates on)."""
+        return self.max_backlog <= 0 or self.backlog.waiting + self._stored_since < self.max_backlog
+
+    async def wait_admitting(self) -> None:
+        """Return once new updates may be stored (a polling loop calls this before fetching)."""
+        while not self.admitting:
+            await asyncio.sleep(BACKLOG_REFRESH)
+
+    def saturated(self) -> frozenset[str]:
+        """Channels whose queued live replies already fill their headroom: their next update waits."""
+        replies = self.backlog.replies
+        return frozenset(
+            channel
+            for channel, headroom in self.reply_headroom.items()
+            if replies.get(channel, 0) + self._claimed_since.get(channel, 0) >= headroom
+        )
 
     def store(self, channel: str, updates: list[tuple[str, str, dict[str, Any]]]) -> int:
         with self.db.session() as s:
@@ -114,18 +180,21 @@ class InboxWorker:
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         heartbeat = asyncio.create_task(self._heartbeat())
+        monitor = asyncio.create_task(self._monitor())
         try:
             while not stop.is_set():
                 self._wake.clear()
                 free = self.concurrency - len(self._busy)
+                skip = self.saturated()
                 rows: list[InboxUpdate] = []
-                if free > 0:
+                if free > 0 and not (self.channels and skip >= self.channels.keys()):
                     try:
-                        rows = await asyncio.to_thread(self._claim, free)
+                        rows = await asyncio.to_thread(self._claim, free, skip)
                     except Exception:
                         log.exception("inbox: claiming updates failed; retrying")
                 for row in rows:
                     assert row.id is not None
+                    self._claimed_since[row.channel] = self._claimed_since.get(row.channel, 0) + 1
                     self._busy[row.id] = f"{row.channel}:{row.chat_key}"
                     task = asyncio.create_task(self._handle(row))
                     self._tasks.add(task)
@@ -140,8 +209,9 @@ class InboxWorker:
                 for task in late:
                     task.cancel()
                 await asyncio.gather(*late, return_exceptions=True)
-            heartbeat.cancel()
-            await asyncio.gather(heartbeat, return_exceptions=True)
+            for task in (heartbeat, monitor):
+                task.cancel()
+            await asyncio.gather(heartbeat, monitor, return_exceptions=True)
 
     async def _wait(self, stop: asyncio.Event) -> None:
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
@@ -176,12 +246,42 @@ class InboxWorker:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self._renew, list(self._busy))
 
+    async def _monitor(self) -> None:
+        """Read the backlog every ``BACKLOG_REFRESH`` seconds; wake the claim loop when a channel
+        that was saturated may have room again."""
+        while True:
+            await asyncio.sleep(BACKLOG_REFRESH)
+            was_saturated = bool(self.saturated())
+            try:
+                await self.refresh_backlog()
+            except Exception:
+                log.exception("inbox: reading the backlog failed; retrying")
+                continue
+            if was_saturated:
+                self._wake.set()
+
+    async def refresh_backlog(self) -> Backlog:
+        """Read what waits from the database (every process's updates and replies)."""
+        started = time.monotonic()
+        backlog = await asyncio.to_thread(self._read_backlog)
+        self.backlog, self._stored_since, self._claimed_since = backlog, 0, {}
+        if time.monotonic() - started > BACKLOG_REFRESH:
+            log.warning("inbox: reading the backlog took %.2f s", time.monotonic() - started)
+        return backlog
+
+    def _read_backlog(self) -> Backlog:
+        with self.db.session() as s:
+            repos = Repos(s)
+            waiting, oldest = repos.inbox.backlog()
+            replies = repos.outbox.replies_waiting(PROACTIVE_FROM) if self.reply_headroom else {}
+        return Backlog(waiting, oldest, replies)
+
     # --- database steps ---
 
-    def _claim(self, limit: int) -> list[InboxUpdate]:
+    def _claim(self, limit: int, skip: frozenset[str] = frozenset()) -> list[InboxUpdate]:
         with self.db.session() as s:
             return Repos(s).inbox.claim(
-                self.worker_id, self.clock(), self.lease_seconds, limit, set(self._busy.values())
+                self.worker_id, self.clock(), self.lease_seconds, limit, set(self._busy.values()), skip
             )
 
     def _renew(self, ids: list[int]) -> None:
