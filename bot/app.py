@@ -132,6 +132,9 @@ class Runner:
             await asyncio.sleep(0.02)
         for transport in self.transports.values():
             await transport.start()
+        # Intake starts with a reading of the backlog, so a process started into one stays bounded.
+        with contextlib.suppress(Exception):
+            await self.inbox.refresh_backlog()
         self._workers = [
             asyncio.create_task(self.outbox.run(self._stop_workers), name="outbox"),
             asyncio.create_task(self.inbox.run(self._stop_workers), name="inbox"),
