@@ -187,7 +187,7 @@ class InboxWorker:
                 free = self.concurrency - len(self._busy)
                 skip = self.saturated()
                 rows: list[InboxUpdate] = []
-                if free > 0 and not (self.channels and skip >= self.channels.keys()):
+                if free > 0 and not (self.channels and set(self.channels) <= skip):
                     try:
                         rows = await asyncio.to_thread(self._claim, free, skip)
                     except Exception:
