@@ -31,6 +31,7 @@ import asyncio
 import csv
 import gc
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -330,6 +331,8 @@ def main() -> int:
     # As in bench/broadcast.py: the fake runs in this process and stamps requests when it handles
     # them; a garbage collection pass here would bunch them up as if the bots had sent them together.
     gc.disable()
+    # SIGTERM stops the run as Ctrl+C does: the bot processes are stopped and the database dropped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--rates", default="10,50,100,200", help="updates per second, comma-separated")

@@ -166,6 +166,7 @@ class Runner:
         self.web.should_exit = True
         with contextlib.suppress(Exception):
             await self._web_task
+        self.inbox.close()
         self.services.close()
 
     @property

@@ -28,7 +28,10 @@ Under load, one queue holds what is not answered yet, and it is bounded and visi
   platform keeps the update and delivers it again), and the polling loops stop fetching (the platform
   keeps it too). Nothing is acknowledged that is not stored. The bound holds to within what every
   process accepts in one refresh interval.
-- In-process work is bounded by ``concurrency`` (updates in hand at once).
+- In-process work is bounded by ``concurrency`` (updates in hand at once). Intake (storing an
+  update, reading the backlog) runs on its own few threads, never queued behind the dialogue's work
+  in the default executor: a flood of updates being handled does not delay storing the next one
+  (its 200, its "typing").
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -54,6 +58,7 @@ STOP_GRACE = 10.0
 BACKLOG_REFRESH = 0.5  # seconds between two readings of the backlog
 REPLY_HEADROOM_SECONDS = 2.0  # live replies queued ahead of the send budget, in seconds of sending
 RETRY_AFTER_SECONDS = 2  # what a refused webhook call is told
+INTAKE_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,7 @@ class InboxWorker:
         self.backlog = Backlog()
         self._stored_since = 0  # updates this process stored since ``backlog`` was read
         self._claimed_since: dict[str, int] = {}  # and updates it claimed, per channel
+        self._intake = ThreadPoolExecutor(INTAKE_THREADS, thread_name_prefix="inbox-intake")
         self._busy: dict[int, str] = {}  # inbox id -> chat being handled
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -130,7 +136,8 @@ class InboxWorker:
 
     async def accept_many(self, channel: str, updates: list[tuple[str, str, dict[str, Any]]]) -> int:
         """Store updates (update key, chat key, payload) in one transaction; how many were new."""
-        stored = await asyncio.to_thread(self.store, channel, updates)
+        loop = asyncio.get_running_loop()
+        stored = await loop.run_in_executor(self._intake, self.store, channel, updates)
         self._stored_since += stored
         self.wake()
         return stored
@@ -174,6 +181,10 @@ class InboxWorker:
             self._wake.set()
         else:
             loop.call_soon_threadsafe(self._wake.set)
+
+    def close(self) -> None:
+        """Let the intake threads go (once nothing is stored any more: the web server has stopped)."""
+        self._intake.shutdown(wait=False, cancel_futures=True)
 
     # --- running ---
 
@@ -263,7 +274,7 @@ class InboxWorker:
     async def refresh_backlog(self) -> Backlog:
         """Read what waits from the database (every process's updates and replies)."""
         started = time.monotonic()
-        backlog = await asyncio.to_thread(self._read_backlog)
+        backlog = await asyncio.get_running_loop().run_in_executor(self._intake, self._read_backlog)
         self.backlog, self._stored_since, self._claimed_since = backlog, 0, {}
         if time.monotonic() - started > BACKLOG_REFRESH:
             log.warning("inbox: reading the backlog took %.2f s", time.monotonic() - started)

@@ -20,7 +20,9 @@ from storage.models import InboxUpdate, utcnow
 from storage.repositories import Repos
 from tests.conftest import TEST_DATABASE_URL
 from tests.e2e.conftest import TelegramBot, telegram_settings
+from tests.e2e.test_zalo import ZaloBot, say, zalo_settings
 from tests.fakes.telegram import FakeTelegram, post_webhook_update
+from tests.fakes.zalo import FakeZalo
 from tests.support.botprocess import BotProcess, telegram_env, wait_until
 from tests.support.seed import queue_broadcast, seed_producers
 
@@ -80,6 +82,18 @@ async def test_typing_shows_at_once_before_the_reply_and_once_per_chat_in_a_burs
     assert len(typing) == 1 and typing[0] < replies[0]["at"]
     assert {action for _, _, action in fake_telegram.chat_actions} == {"typing"}
     assert fake_telegram.chat_actions_in(-CHAT) == []  # the bot does not answer groups
+
+
+async def test_zalo_shows_typing_before_the_reply(fake_zalo: FakeZalo, database_url: str) -> None:
+    bot = ZaloBot(zalo_settings(fake_zalo, database_url))
+    await bot.start()
+    try:
+        await say(fake_zalo, bot, "xin chao", chat="zl-typing")
+    finally:
+        await bot.stop()
+    methods = [method for method, params in fake_zalo.calls if params.get("chat_id") == "zl-typing"]
+    assert methods[0] == "sendChatAction" and "sendMessage" in methods
+    assert fake_zalo.calls_to("sendChatAction")[0]["action"] == "typing"
 
 
 async def test_over_the_backlog_bound_a_webhook_answers_503_and_the_update_is_answered_on_retry(
