@@ -10,7 +10,8 @@ dropped on the way in. A broadcast to every producer (plus ``--recipients`` more
 the first rate and keeps the send budget busy throughout.
 
 Per rate it prints: replies/s (live replies delivered), reply latency p50/p95/p99 (update offered ->
-its first reply at the fake), time to "typing" (p50/p95) and how many updates showed a sign of life
+its first reply at the fake), time until the webhook answered 200 (stored, p50/p95), time to
+"typing" (p50/p95) and how many updates showed a sign of life
 (typing or the reply) within 1 s, errors ("trục trặc" replies + HTTP errors), refused (503, delivered
 again later), lost (not handled within the drain period), silent (handled, no reply delivered
 within it), duplicated (a reply delivered twice), the broadcast's rate as a fraction of the cap,
@@ -67,6 +68,7 @@ class Offered:
     chat: int
     at: float  # when the producer sent it (first delivery attempt)
     refused: int = 0  # 503 answers before it was stored
+    stored: float | None = None  # when the webhook answered 200
 
 
 @dataclass
@@ -134,6 +136,7 @@ class Producers:
                     except httpx.HTTPError:
                         status, wait = 0, 1.0
                 if status == 200:
+                    phase.offered[str(update["update_id"])].stored = time.time()
                     return
                 if status == 503 and wait:
                     phase.refused += 1
@@ -220,8 +223,10 @@ def report(
     typing: dict[int, list[float]] = defaultdict(list)
     for at, chat, _ in fake.chat_actions:
         typing[chat].append(at)
-    latencies, to_typing, alive = [], [], 0
+    latencies, to_typing, to_store, alive = [], [], [], 0
     for update_key, offered in phase.offered.items():
+        if offered.stored is not None:
+            to_store.append(offered.stored - offered.at)
         reply = first_reply.get(update_key)
         if reply is not None:
             latencies.append(reply - offered.at)
@@ -243,6 +248,7 @@ def report(
         "p50 ms": ms(latencies, 0.5),
         "p95 ms": ms(latencies, 0.95),
         "p99 ms": ms(latencies, 0.99),
+        "stored p50/p95 ms": f"{ms(to_store, 0.5)}/{ms(to_store, 0.95)}",
         "typing p50/p95 ms": f"{ms(to_typing, 0.5)}/{ms(to_typing, 0.95)}",
         "sign ≤1s": f"{alive / max(len(phase.offered), 1):.0%}",
         "errors": f"{errors}+{phase.http_errors}",

@@ -9,7 +9,7 @@ import itertools
 
 import httpx
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -50,9 +50,11 @@ class RoundRobinProxy:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         target = f"{backend}{request.url.path}" + (f"?{request.url.query}" if request.url.query else "")
         try:
-            answer = await self._client.request(
-                request.method, target, content=await request.body(), headers=headers
-            )
+            body = await request.body()
+        except ClientDisconnect:  # the caller gave up (stopping): nothing to forward
+            return Response(status_code=499)
+        try:
+            answer = await self._client.request(request.method, target, content=body, headers=headers)
         except httpx.HTTPError:
             self.failed += 1
             return Response(status_code=502)
