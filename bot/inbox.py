@@ -28,10 +28,14 @@ Under load, one queue holds what is not answered yet, and it is bounded and visi
   platform keeps the update and delivers it again), and the polling loops stop fetching (the platform
   keeps it too). Nothing is acknowledged that is not stored. The bound holds to within what every
   process accepts in one refresh interval.
-- In-process work is bounded by ``concurrency`` (updates in hand at once). Intake (storing an
-  update, reading the backlog) runs on its own few threads, never queued behind the dialogue's work
-  in the default executor: a flood of updates being handled does not delay storing the next one
-  (its 200, its "typing").
+- In-process work is bounded by ``concurrency`` (updates in hand at once), and fewer when the
+  process is short of CPU: the dialogue's threads compete with the event loop for the interpreter,
+  and the event loop is what stores updates, shows "typing" and sends. When it wakes up late
+  (``LAG_HIGH``), the worker halves how many updates it hands to threads; when it is on time again
+  (``LAG_LOW``), it takes one more at a time, up to ``concurrency``. Intake (storing an update,
+  reading the backlog) also runs on its own few threads, never queued behind the dialogue's work in
+  the default executor. So a flood of updates being handled delays neither storing the next one
+  (its 200, its "typing") nor the sending of replies; the backlog waits in the inbox instead.
 """
 
 from __future__ import annotations
@@ -59,6 +63,19 @@ BACKLOG_REFRESH = 0.5  # seconds between two readings of the backlog
 REPLY_HEADROOM_SECONDS = 2.0  # live replies queued ahead of the send budget, in seconds of sending
 RETRY_AFTER_SECONDS = 2  # what a refused webhook call is told
 INTAKE_THREADS = 4
+INTAKE_BATCH = 200  # webhook updates stored in one transaction at most
+INTAKE_QUEUE_MAX = 1000  # webhook updates waiting in this process to be stored; more are refused
+LAG_HIGH = 0.1  # seconds the event loop wakes up late: hand fewer updates to threads
+LAG_LOW = 0.02  # on time again: one more
+
+
+def next_limit(current: int, lag: float, most: int) -> int:
+    """How many updates to have in hand at once, given how late the event loop just woke up."""
+    if lag > LAG_HIGH:
+        return max(1, current // 2)
+    if lag < LAG_LOW:
+        return min(most, current + 1)
+    return current
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,7 @@ class InboxWorker:
         self.channels = channels
         self.give_up = give_up
         self.concurrency = concurrency
+        self.limit = concurrency  # updates in hand at once now (fewer when the event loop lags)
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.max_attempts = max_attempts
@@ -123,6 +141,9 @@ class InboxWorker:
         self._stored_since = 0  # updates this process stored since ``backlog`` was read
         self._claimed_since: dict[str, int] = {}  # and updates it claimed, per channel
         self._intake = ThreadPoolExecutor(INTAKE_THREADS, thread_name_prefix="inbox-intake")
+        # Webhook updates waiting to be stored, each with what its caller awaits (new or not).
+        self._arrivals: list[tuple[str, str, str, dict[str, Any], asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._busy: dict[int, str] = {}  # inbox id -> chat being handled
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -131,8 +152,42 @@ class InboxWorker:
     # --- intake ---
 
     async def accept(self, channel: str, update_key: str, chat_key: str, payload: dict[str, Any]) -> bool:
-        """Store one update (before acknowledging it); False when it was stored before."""
-        return await self.accept_many(channel, [(update_key, chat_key, payload)]) == 1
+        """Store one update (before acknowledging it); False when it was stored before.
+
+        Updates arriving together (concurrent webhook calls) are stored in one transaction, one
+        commit for all of them: intake keeps up however slow a commit is. A failed transaction
+        fails every call in it, and the platform delivers those updates again."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._arrivals.append((channel, update_key, chat_key, payload, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="inbox-intake")
+        return await future
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._arrivals:
+            batch, self._arrivals = self._arrivals[:INTAKE_BATCH], self._arrivals[INTAKE_BATCH:]
+            rows = [(channel, key, chat, payload) for channel, key, chat, payload, _ in batch]
+            try:
+                new = await loop.run_in_executor(self._intake, self._store_rows, rows)
+            except Exception as exc:
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self._stored_since += sum(new)
+            self.wake()
+            for (*_, future), stored in zip(batch, new, strict=True):
+                if not future.done():
+                    future.set_result(stored)
+
+    def _store_rows(self, rows: list[tuple[str, str, str, dict[str, Any]]]) -> list[bool]:
+        with self.db.session() as s:
+            repos = Repos(s)
+            new = [repos.inbox.add(channel, key, chat, payload) for channel, key, chat, payload in rows]
+        if any(new):
+            self.after_store()
+        return new
 
     async def accept_many(self, channel: str, updates: list[tuple[str, str, dict[str, Any]]]) -> int:
         """Store updates (update key, chat key, payload) in one transaction; how many were new."""
@@ -144,7 +199,10 @@ class InboxWorker:
 
     @property
     def admitting(self) -> bool:
-        """Whether new updates may be stored (False from ``max_backlog`` waiting updates on)."""
+        """Whether new updates may be stored: False from ``max_backlog`` waiting updates on, or
+        while ``INTAKE_QUEUE_MAX`` webhook calls of this process wait for their transaction."""
+        if len(self._arrivals) >= INTAKE_QUEUE_MAX:
+            return False
         return self.max_backlog <= 0 or self.backlog.waiting + self._stored_since < self.max_backlog
 
     async def wait_admitting(self) -> None:
@@ -195,7 +253,7 @@ class InboxWorker:
         try:
             while not stop.is_set():
                 self._wake.clear()
-                free = self.concurrency - len(self._busy)
+                free = self.limit - len(self._busy)
                 skip = self.saturated()
                 rows: list[InboxUpdate] = []
                 if free > 0 and not (self.channels and set(self.channels) <= skip):
@@ -258,11 +316,16 @@ class InboxWorker:
                 await asyncio.to_thread(self._renew, list(self._busy))
 
     async def _monitor(self) -> None:
-        """Read the backlog every ``BACKLOG_REFRESH`` seconds; wake the claim loop when a channel
-        that was saturated may have room again."""
+        """Every ``BACKLOG_REFRESH`` seconds: adjust ``limit`` to how late the event loop woke up,
+        read the backlog, and wake the claim loop when it may take more (a channel that was
+        saturated may have room again, or the limit grew)."""
+        loop = asyncio.get_running_loop()
         while True:
+            asleep = loop.time()
             await asyncio.sleep(BACKLOG_REFRESH)
-            was_saturated = bool(self.saturated())
+            before = self.limit
+            self.limit = next_limit(before, loop.time() - asleep - BACKLOG_REFRESH, self.concurrency)
+            was_saturated = bool(self.saturated()) or self.limit > before
             try:
                 await self.refresh_backlog()
             except Exception:
