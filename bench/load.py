@@ -162,10 +162,12 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def sent_replies(db: Database) -> dict[str, list[tuple[str, int]]]:
-    """Per chat, the live replies marked sent, in the order they went: (update id, outbox id)."""
+    """Per chat, the live replies sent or in flight, in the order they went (claimed: one chat at a
+    time, in order): (update id, outbox id)."""
     query = text(
         "SELECT o.chat_id, i.update_key, o.id FROM outbox o JOIN inbox i ON i.id = o.source_id "
-        "WHERE o.kind = 'reply' AND o.status = 'sent' ORDER BY o.chat_id, o.sent_at, o.id"
+        "WHERE o.kind = 'reply' AND o.status IN ('sent', 'sending') "
+        "ORDER BY o.chat_id, o.claimed_at, o.id"
     )
     replies: dict[str, list[tuple[str, int]]] = defaultdict(list)
     with db.engine.connect() as conn:
