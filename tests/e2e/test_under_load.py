@@ -12,11 +12,11 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlmodel import col, delete, update
+from sqlalchemy import func
+from sqlmodel import col, delete, select, update
 
-from services.notifications import PROACTIVE_FROM
 from storage.db import Database
-from storage.models import InboxUpdate, utcnow
+from storage.models import InboxUpdate, OutboxMessage, utcnow
 from storage.repositories import Repos
 from tests.conftest import TEST_DATABASE_URL
 from tests.e2e.conftest import TelegramBot, telegram_settings
@@ -153,8 +153,7 @@ async def test_when_the_send_budget_is_short_the_backlog_waits_in_the_inbox_not_
     rate, producers = 6, 60
     bot = webhook_bot(fake_telegram, database_url, broadcast_rate_per_sec=rate)
     await bot.start()
-    headroom = bot.runner.inbox.reply_headroom["telegram"]
-    concurrency = bot.runner.inbox.concurrency
+    headroom, concurrency = 2 * rate, 8  # two seconds of sending; updates in hand at once
     chats = range(FIRST_CHAT, FIRST_CHAT + producers)
     replies_seen, inbox_seen = [], []
     try:
@@ -165,8 +164,11 @@ async def test_when_the_send_budget_is_short_the_backlog_waits_in_the_inbox_not_
         while not all(fake_telegram.messages(chat) for chat in chats):
             with database.session() as s:
                 repos = Repos(s)
-                replies_seen.append(repos.outbox.replies_waiting(PROACTIVE_FROM).get("telegram", 0))
-                inbox_seen.append(repos.inbox.backlog()[0])
+                queued = select(func.count()).where(
+                    OutboxMessage.kind == "reply", col(OutboxMessage.status).in_(("pending", "sending"))
+                )
+                replies_seen.append(s.exec(queued).one())
+                inbox_seen.append(repos.inbox.waiting())
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.0)
     finally:
