@@ -22,7 +22,7 @@ import uvicorn
 from bot.channels.console import ConsoleTransport, chat
 from bot.channels.telegram import TelegramChannel, TelegramTransport
 from bot.channels.zalo import ZaloChannel, ZaloTransport
-from bot.inbox import InboxWorker
+from bot.inbox import REPLY_HEADROOM_SECONDS, InboxWorker
 from bot.knowledge_watch import KnowledgeWatcher
 from bot.logs import announce, log_to_file
 from bot.metrics import Budget, Metrics
@@ -63,7 +63,19 @@ class Runner:
         self.services = services or build_services(settings)
         dialogue, texts = self.services.dialogue, self.services.texts
         self.metrics = Metrics()
-        self.inbox = InboxWorker(self.services.db, {}, give_up=dialogue.give_up, metrics=self.metrics)
+        rates = {
+            "telegram": settings.broadcast_rate_per_sec,
+            "zalo": settings.zalo_rate_per_sec,
+            "console": CONSOLE_RATE,
+        }
+        self.inbox = InboxWorker(
+            self.services.db,
+            {},
+            give_up=dialogue.give_up,
+            max_backlog=settings.inbox_max_backlog,
+            reply_headroom={name: max(int(rate * REPLY_HEADROOM_SECONDS), 1) for name, rate in rates.items()},
+            metrics=self.metrics,
+        )
         self.telegram = (
             TelegramChannel(settings, dialogue, texts, self.services.commands(), self.inbox)
             if settings.telegram_enabled
@@ -83,11 +95,6 @@ class Runner:
             self.transports["console"] = ConsoleTransport(
                 texts.label("plain_menu_hint"), console, texts.label("plain_menu_hint_one")
             )
-        rates = {
-            "telegram": settings.broadcast_rate_per_sec,
-            "zalo": settings.zalo_rate_per_sec,
-            "console": CONSOLE_RATE,
-        }
         keys = budget_keys(settings)
         self.outbox = OutboxSender(
             self.services.db, self.transports, rates=rates, budget_keys=keys, metrics=self.metrics
@@ -103,7 +110,12 @@ class Runner:
         self._stop_workers = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
         self.web_app = create_web_app(
-            self.services, self.telegram, self.outbox, zalo=self.zalo, metrics=self.metrics
+            self.services,
+            self.telegram,
+            self.outbox,
+            zalo=self.zalo,
+            metrics=self.metrics,
+            inbox=self.inbox,
         )
         self.web = _WebServer(
             uvicorn.Config(
@@ -131,6 +143,9 @@ class Runner:
             await asyncio.sleep(0.02)
         for transport in self.transports.values():
             await transport.start()
+        # Intake starts with a reading of the backlog, so a process started into one stays bounded.
+        with contextlib.suppress(Exception):
+            await self.inbox.refresh_backlog()
         self._workers = [
             asyncio.create_task(self.outbox.run(self._stop_workers), name="outbox"),
             asyncio.create_task(self.inbox.run(self._stop_workers), name="inbox"),
@@ -162,6 +177,7 @@ class Runner:
         self.web.should_exit = True
         with contextlib.suppress(Exception):
             await self._web_task
+        self.inbox.close()
         self.services.close()
 
     @property

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     zalo_rate_per_sec: float = Field(default=10.0, gt=0)
     reminder_offsets_days: Annotated[list[int], NoDecode] = [14, 3, 1]
     reminder_hour: int = Field(default=8, ge=0, le=23)
+    inbox_max_backlog: int = Field(
+        default=2000,
+        ge=0,
+        description="updates waiting (all processes) from which webhooks answer 503 and polling "
+        "pauses; 0: no bound",
+    )
     sweep_interval_seconds: float = Field(
         default=60.0, gt=0, description="how often due reminders are looked for"
     )

@@ -1,6 +1,10 @@
 """The web side of the process: health check, metrics, the Telegram and Zalo webhooks, and (mounted
 by ``bot.dashboard``) the staff dashboard, all on one Starlette/FastAPI app and one event loop.
 
+``/healthz`` also shows the inbox's backlog (updates waiting, the oldest one's wait, whether new ones
+are accepted); while it is over ``INBOX_MAX_BACKLOG`` a webhook call is answered 503 with Retry-After
+before its body is read, so the platform keeps the update and sends it again (``bot.inbox``).
+
 ``/metrics`` is this process's Prometheus exposition (``bot.metrics``). With ``METRICS_TOKEN`` set it
 answers only requests carrying ``Authorization: Bearer <token>`` (401 otherwise); without, anyone
 who reaches the port may read it (it holds counts, never personal data); the reverse proxy keeps
@@ -13,6 +17,7 @@ import asyncio
 import hmac
 import json
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
@@ -21,12 +26,16 @@ from fastapi.responses import JSONResponse, Response
 from bot.channels.telegram import SECRET_HEADER as TELEGRAM_SECRET_HEADER
 from bot.channels.zalo import SECRET_HEADER as ZALO_SECRET_HEADER
 from bot.dashboard.app import create_dashboard
+from bot.inbox import RETRY_AFTER_SECONDS
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.secrets import session_key
+from storage.models import utcnow
+from storage.repositories import Repos
 
 if TYPE_CHECKING:
     from bot.channels.telegram import TelegramChannel
     from bot.channels.zalo import ZaloChannel
+    from bot.inbox import InboxWorker
     from bot.outbox import OutboxSender
     from bot.services import Services
 
@@ -41,6 +50,7 @@ def create_web_app(
     *,
     zalo: ZaloChannel | None = None,
     metrics: Metrics | None = None,
+    inbox: InboxWorker | None = None,
 ) -> FastAPI:
     app = FastAPI(title="Tro ly Khuyen cong", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
@@ -59,9 +69,17 @@ def create_web_app(
     async def healthz() -> JSONResponse:
         # The ping runs in the bots' worker threads, not the dashboard's (which a flood of logins or
         # an export may keep busy): health is reported as the bots see it.
-        if await asyncio.to_thread(services.db.ping):
-            return JSONResponse({"status": "ok"})
-        return JSONResponse({"status": "unavailable"}, status_code=503)
+        try:
+            waiting, oldest = await asyncio.to_thread(_backlog, services)
+        except Exception:
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        wait = max((utcnow() - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+        backlog = {
+            "waiting": waiting,
+            "oldest_wait_seconds": round(wait, 3),
+            "accepting": inbox is None or inbox.admitting,
+        }
+        return JSONResponse({"status": "ok", "inbox": backlog})
 
     @app.get("/metrics")
     async def metrics_page(request: Request) -> Response:
@@ -92,6 +110,12 @@ async def _webhook(
         return JSONResponse({"ok": False}, status_code=404)
     if not channel.secret_ok(request.headers.get(secret_header)):
         return JSONResponse({"ok": False}, status_code=403)
+    if not channel.inbox.admitting:  # nothing stored, nothing acknowledged: the platform retries
+        return JSONResponse(
+            {"ok": False, "description": "busy"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     body = await _limited_body(request, MAX_WEBHOOK_BYTES)
     if body is None:
         return JSONResponse({"ok": False}, status_code=413)
@@ -110,6 +134,12 @@ async def _webhook(
 def _bearer_ok(header: str | None, token: str) -> bool:
     scheme, _, given = (header or "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def _backlog(services: Services) -> tuple[int, datetime | None]:
+    """The inbox's backlog, read fresh (which also says that the database answers)."""
+    with services.db.session() as s:
+        return Repos(s).inbox.backlog()
 
 
 async def _limited_body(request: Request, limit: int) -> bytes | None:

@@ -598,6 +598,19 @@ class OutboxRepo:
         )
         return self.session.exec(stmt).first()
 
+    def replies_waiting(self, proactive_from: int) -> dict[str, int]:
+        """Per channel, the live replies (priority below ``proactive_from``) queued and not yet
+        answered by the platform: a range of ``ix_outbox_claim`` however many broadcasts wait."""
+        stmt = (
+            select(OutboxMessage.channel, func.count())
+            .where(
+                col(OutboxMessage.status).in_(("pending", "sending")),
+                col(OutboxMessage.priority) < proactive_from,
+            )
+            .group_by(col(OutboxMessage.channel))
+        )
+        return {channel: int(n) for channel, n in self.session.exec(stmt).all()}
+
     def counts(self, kind: str, source_id: int) -> dict[str, int]:
         """Delivery counts of one source (a broadcast): sent, unknown, blocked, failed, waiting."""
         rows = self.session.exec(
@@ -815,9 +828,16 @@ class InboxRepo:
         )
 
     def claim(
-        self, worker: str, now: datetime, lease_seconds: float, limit: int, busy: set[str]
+        self,
+        worker: str,
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+        busy: set[str],
+        skip_channels: frozenset[str] = frozenset(),
     ) -> list[InboxUpdate]:
-        """Claim up to ``limit`` updates, each the oldest unfinished one of its chat."""
+        """Claim up to ``limit`` updates, each the oldest unfinished one of its chat, none of
+        ``skip_channels`` (whose replies already fill the send budget's next seconds)."""
         earlier = aliased(InboxUpdate)
         unfinished_before = (
             select(earlier.id)
@@ -836,6 +856,7 @@ class InboxRepo:
         oldest_ready = (
             select(InboxUpdate.id, InboxUpdate.channel, InboxUpdate.chat_key)
             .where(col(InboxUpdate.status).in_(("pending", "working")), ready, ~unfinished_before)
+            .where(col(InboxUpdate.channel).not_in(skip_channels or ("",)))
             .order_by(col(InboxUpdate.id))
         )
         if self.session.get_bind().dialect.name == "postgresql":
@@ -942,7 +963,8 @@ class InboxRepo:
         )
 
     def backlog(self) -> tuple[int, datetime | None]:
-        """(updates waiting to be handled, when the oldest of them arrived)."""
+        """The updates not handled yet (pending or in hand) and when the oldest of them arrived
+        (None when there are none), over the partial index of unfinished rows."""
         count, oldest = self.session.exec(
             select(func.count(), func.min(InboxUpdate.received_at)).where(
                 col(InboxUpdate.status).in_(("pending", "working"))

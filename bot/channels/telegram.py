@@ -7,6 +7,10 @@ route checks the secret and stores the update before answering 200). The inbox w
 each stored update to ``TelegramChannel.handle``, which runs it through the Application's handler.
 Replies are queued by the dialogue and sent by the outbox over ``TelegramTransport``, on the same
 bot client, within the one send budget of this bot token.
+
+Under load (``bot.inbox``): while the stored backlog is over ``INBOX_MAX_BACKLOG`` the webhook route
+answers 503 with Retry-After (Telegram keeps the update and sends it again) and polling stops
+fetching; every update the bot will answer gets "typing" at once (``bot.typing``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from telegram import (
     ReplyKeyboardMarkup,
     Update,
 )
-from telegram.constants import ChatMemberStatus, ChatType, MessageLimit, ParseMode
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, ExtBot, JobQueue, TypeHandler
 
@@ -36,6 +40,7 @@ from bot.channels.plaintext import split_message
 from bot.inbox import InboxWorker
 from bot.outbox import Blocked, Pace, Permanent, RetryLater, Temporary
 from bot.settings import Settings
+from bot.typing import ChatActions
 from handlers.dialogue import Dialogue
 from handlers.texts import Texts
 from handlers.types import Incoming, Kind, Receipt, Reply
@@ -188,15 +193,21 @@ class TelegramTransport:
 
 def chat_key(payload: dict[str, Any]) -> str:
     """The chat an update belongs to (its updates are handled in order), "-" when it has none."""
+    return intake_keys(payload)[0]
+
+
+def intake_keys(payload: dict[str, Any]) -> tuple[str, str | None]:
+    """The update's chat key (``chat_key``) and the chat to show "typing" in: the private chat of an
+    update the bot answers, None for the rest (groups, edits, the bot being blocked...)."""
     try:
         update = Update.de_json(payload, None)
     except Exception:
-        return "-"
+        return "-", None
     chat = update.effective_chat if update is not None else None
     user = update.effective_user if update is not None else None
-    if chat is not None:
-        return str(chat.id)
-    return str(user.id) if user is not None else "-"
+    key = str(chat.id) if chat is not None else str(user.id) if user is not None else "-"
+    incoming = to_incoming(update) if update is not None else None
+    return key, incoming.chat_id if incoming is not None else None
 
 
 # The inbox receipt of the update being handled, and where its handler leaves an error.
@@ -224,6 +235,7 @@ class TelegramChannel:
         self.commands = commands
         self.inbox = inbox
         self.application = self._build()
+        self.typing = ChatActions(self._send_typing)
         self._poll_task: asyncio.Task[None] | None = None
 
     @property
@@ -275,6 +287,7 @@ class TelegramChannel:
     async def stop(self) -> None:
         """Stop intake and close the client: call once the inbox and the outbox are done with it."""
         await self.stop_intake()
+        await self.typing.close()
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
@@ -287,12 +300,19 @@ class TelegramChannel:
         delay = 1.0
         while True:
             try:
+                await self.inbox.wait_admitting()  # over the backlog bound: Telegram keeps them
                 updates = await self.application.bot.get_updates(
                     offset=offset, timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES
                 )
                 if updates:
-                    rows = [(str(u.update_id), chat_key(u.to_dict()), u.to_dict()) for u in updates]
+                    rows, chats = [], []
+                    for u in updates:
+                        payload = u.to_dict()
+                        key, typing_chat = intake_keys(payload)
+                        rows.append((str(u.update_id), key, payload))
+                        chats.append(typing_chat)
                     await self.inbox.accept_many(CHANNEL, rows)
+                    self._show_typing(chats)
                     offset = updates[-1].update_id + 1
                 delay = 1.0
             except InvalidToken:
@@ -314,8 +334,21 @@ class TelegramChannel:
         """Store one webhook update (its secret already checked); the HTTP status to answer with."""
         if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
             return 400
-        await self.inbox.accept(CHANNEL, str(payload["update_id"]), chat_key(payload), payload)
+        key, typing_chat = intake_keys(payload)
+        if await self.inbox.accept(CHANNEL, str(payload["update_id"]), key, payload):
+            self._show_typing([typing_chat])
         return 200
+
+    def _show_typing(self, chats: list[str | None]) -> None:
+        for chat in chats:
+            if chat is not None:
+                self.typing.show(chat)
+
+    async def _send_typing(self, chat: str) -> None:
+        try:
+            await self.application.bot.send_chat_action(chat_id=int(chat), action=ChatAction.TYPING)
+        except RetryAfter as exc:
+            raise RetryLater(_seconds(exc._retry_after), str(exc)) from exc
 
     # --- handling stored updates ---
 

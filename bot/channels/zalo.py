@@ -29,6 +29,7 @@ from bot.channels.plaintext import html_to_text, numbered_menu, render, split_me
 from bot.inbox import InboxWorker
 from bot.outbox import Blocked, Pace, Permanent, RetryLater, Temporary
 from bot.settings import Settings
+from bot.typing import ChatActions
 from handlers.dialogue import Dialogue
 from handlers.texts import Texts
 from handlers.types import Incoming, Kind, Receipt, Reply
@@ -138,6 +139,10 @@ class ZaloClient:
 
     async def delete_webhook(self) -> JSONDict:
         return await self.call("deleteWebhook")
+
+    async def send_chat_action(self, chat_id: str, action: str = "typing") -> None:
+        """Show "typing" (or "upload_photo") in the chat until the next message, for a few seconds."""
+        await self.call("sendChatAction", {"chat_id": chat_id, "action": action})
 
     async def send_message(self, chat_id: str, text: str) -> JSONDict:
         """Send plain text (1-2000 characters; longer text is refused here, split it first)."""
@@ -266,6 +271,7 @@ class ZaloChannel:
         self._secret = secret
         self._owns_client = client is None
         self.client = client or ZaloClient(token, settings.zalo_api_base_url)
+        self.typing = ChatActions(self._send_typing)
         self._poll_task: asyncio.Task[None] | None = None
         self._started = False
 
@@ -309,6 +315,7 @@ class ZaloChannel:
     async def stop(self) -> None:
         """Stop intake and close the client: call once the inbox and the outbox are done with it."""
         await self.stop_intake()
+        await self.typing.close()
         if self._owns_client:
             await self.client.close()
         self._started = False
@@ -318,6 +325,7 @@ class ZaloChannel:
         delay = BACKOFF_START
         while True:
             try:
+                await self.inbox.wait_admitting()  # over the backlog bound: Zalo keeps them
                 update = await self.client.get_updates(self.poll_timeout)
                 if update is not None:
                     await self.store(update)
@@ -351,10 +359,24 @@ class ZaloChannel:
         return 200
 
     async def store(self, update: object) -> bool:
+        """Store one update (False: stored before); "typing" at once if the bot will answer it."""
         update = unwrap(update)
         if not isinstance(update, dict):
             return False
-        return await self.inbox.accept(CHANNEL, update_key(update), _chat_key(update), update)
+        if not await self.inbox.accept(CHANNEL, update_key(update), _chat_key(update), update):
+            return False
+        incoming = to_incoming(update)
+        if incoming is not None:
+            self.typing.show(incoming.chat_id)
+        return True
+
+    async def _send_typing(self, chat: str) -> None:
+        try:
+            await self.client.send_chat_action(chat)
+        except ZaloError as error:
+            if error.code == 429:
+                raise RetryLater(1.0, str(error)) from error
+            raise
 
     # --- handling stored updates ---
 

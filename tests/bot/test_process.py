@@ -41,7 +41,7 @@ async def test_run_without_token_serves_the_dashboard_and_stops_cleanly(database
         port = await bot.wait_ready(timeout=30)
         async with httpx.AsyncClient(base_url=bot.url, timeout=5) as client:
             response = await client.get("/healthz")
-        assert response.status_code == 200 and response.json() == {"status": "ok"}
+        assert response.status_code == 200 and response.json()["status"] == "ok"
     finally:
         code = await bot.stop(timeout=20)
     assert code == 0, bot.log()

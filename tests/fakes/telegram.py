@@ -13,7 +13,8 @@ refused (`strict_params`), and with ``parse_mode="HTML"`` a bare ``&`` or ``>`` 
 a bare ``<`` (`strict_html`; Telegram itself passes a bare ``&`` or ``>`` through).
 
 Failure injection for broadcast tests: `flood_limit_per_sec`, `per_chat_limit` (HTTP 429 with
-``retry_after``) and `blocked_chats` (HTTP 403).
+``retry_after``) and `blocked_chats` (HTTP 403). Chat actions ("typing") are recorded with their time
+in `chat_actions` and, as on Telegram, are not messages: the flood limits do not count them.
 """
 
 from __future__ import annotations
@@ -758,6 +759,7 @@ class FakeTelegram(FakeServer):
         self.calls: list[tuple[str, JSONDict]] = []
         self.sent_log: list[tuple[float, int]] = []  # (time.time(), chat id) of every message sent
         self.refused_429_at: list[float] = []  # time.time() of every 429 answer
+        self.chat_actions: list[tuple[float, int, str]] = []  # (time.time(), chat id, action) accepted
         self.uploads: list[UploadedFile] = []
         self.callback_answers: dict[str, JSONDict] = {}
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
@@ -1355,7 +1357,13 @@ class FakeTelegram(FakeServer):
         if params["action"] not in CHAT_ACTIONS:
             raise bad_request("wrong parameter action in request")
         self._check_blocked(chat_id)
+        # Not a message: Telegram's flood limits count messages, so chat actions are not counted here.
+        self.chat_actions.append((time.time(), chat_id, params["action"]))
         return True
+
+    def chat_actions_in(self, chat_id: int) -> list[float]:
+        """When each chat action accepted in the chat arrived (time.time()), in order."""
+        return [at for at, chat, _ in self.chat_actions if chat == chat_id]
 
     # ----------------------------------------------------------------- methods: editing and callbacks
 
