@@ -13,7 +13,24 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, bindparam, case, delete, false, func, literal_column, or_, union, update
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    union,
+    update,
+)
+from sqlalchemy import insert as sql_insert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -21,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, SQLModel, col, select
 
+from storage.bulk import FIELDS, BroadcastAudience, MessagePart, field_column, id_text, rendered
 from storage.models import (
     AnswerFeedback,
     Broadcast,
@@ -412,26 +430,57 @@ class OutboxRepo:
         self.session.add(message)
         return message
 
-    def add_many(
+    def add_rendered(
         self,
         kind: str,
         source_id: int,
-        messages: list[tuple[User, str]],
+        rows: list[tuple[int, str, str, str]],
         buttons: list[dict[str, Any]],
         priority: int,
         now: datetime,
     ) -> int:
-        """Queue one message per user at once (a broadcast: its users are distinct, and the caller
-        queues a source only once); keys (kind, source, user) as ``add`` gives them."""
-        rows = [
-            _outbox_row(
-                kind, source_id, f"{kind}:{source_id}:{user.id}", user, text, list(buttons), priority, now
-            )
-            for user, text in messages
-        ]
-        self.session.add_all(rows)
-        self.session.flush()
+        """Queue messages rendered in Python, (user id, channel, chat id, text) each, in one
+        multi-row insert (a broadcast batch whose template SQL cannot render); keys (kind, source,
+        user) as ``add`` gives them."""
+        if not rows:
+            return 0
+        shared = {
+            "kind": kind,
+            "source_id": source_id,
+            "buttons": buttons,
+            "ask_contact": False,
+            "status": "pending",
+            "priority": priority,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "ambiguous": False,
+            "ephemeral": False,
+            "created_at": now,
+        }
+        self.session.execute(
+            sql_insert(table_of(OutboxMessage)),
+            [
+                {
+                    **shared,
+                    "dedupe_key": f"{kind}:{source_id}:{user_id}",
+                    "user_id": user_id,
+                    "channel": channel,
+                    "chat_id": chat_id,
+                    "text": text,
+                }
+                for user_id, channel, chat_id, text in rows
+            ],
+        )
         return len(rows)
+
+    def has_waiting(self, kind: str, source_id: int) -> bool:
+        """Whether a source (a broadcast) still has a message not yet sent (pending or claimed)."""
+        stmt = select(OutboxMessage.id).where(
+            OutboxMessage.kind == kind,
+            OutboxMessage.source_id == source_id,
+            col(OutboxMessage.status).in_(("pending", "sending")),
+        )
+        return self.session.exec(stmt.limit(1)).first() is not None
 
     def add_ephemeral(self, user: User, chat_id: str, text: str, inbox_id: int, priority: int) -> None:
         """A last reply to a producer whose data was just erased (``user`` is a tombstone): it
@@ -1269,15 +1318,105 @@ class BroadcastRepo:
         self.session.refresh(broadcast)
         return (taken.rowcount or 0) == 1
 
-    def audience(self, channels: tuple[str, ...]) -> list[tuple[User, Profile | None]]:
-        """Chat users on ``channels`` not blocked, with their profiles, in id order."""
-        stmt = (
-            select(User, Profile)
-            .join(Profile, col(Profile.user_id) == User.id, isouter=True)
-            .where(col(User.is_blocked).is_(False), col(User.channel).in_(channels))
-            .order_by(col(User.id))
+    def return_to_draft(self, broadcast: Broadcast) -> None:
+        """Back to a draft (a confirmation that found nobody to send to): nothing was queued."""
+        self.session.exec(
+            update(Broadcast)
+            .where(col(Broadcast.id) == broadcast.id, col(Broadcast.status) == "sending")
+            .values(status="draft", confirmed_at=None)
         )
+        self.session.refresh(broadcast)
+
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    def _audience(self, audience: BroadcastAudience, *columns: Any) -> Any:
+        return (
+            select(*columns)
+            .select_from(User)
+            .join(Profile, col(Profile.user_id) == User.id, isouter=True)
+            .where(*audience.where(self._dialect()))
+        )
+
+    def count_by_channel(self, audience: BroadcastAudience) -> dict[str, int]:
+        """How many the audience reaches on each of its channels (one ``GROUP BY``)."""
+        stmt = self._audience(audience, User.channel, func.count()).group_by(col(User.channel))
+        found = {str(channel): int(n) for channel, n in self.session.exec(stmt).all()}
+        return {channel: found.get(channel, 0) for channel in audience.channels}
+
+    def recipients(
+        self, audience: BroadcastAudience, limit: int | None = None
+    ) -> list[tuple[User, Profile | None]]:
+        """The audience's users with their profiles, in id order (``limit``: the first ones only)."""
+        stmt = self._audience(audience, User, Profile).order_by(col(User.id))
+        if limit is not None:
+            stmt = stmt.limit(limit)
         return [(user, profile) for user, profile in self.session.exec(stmt).all()]
+
+    def recipient_fields(
+        self, audience: BroadcastAudience, after_id: int, limit: int
+    ) -> list[tuple[int, str, str, dict[str, str]]]:
+        """The next ``limit`` recipients after user ``after_id`` (keyset order): id, channel, chat id
+        and the template fields (``storage.bulk.FIELDS``), for templates SQL cannot render."""
+        columns = [field_column(name) for name in FIELDS]
+        stmt = (
+            self._audience(audience, User.id, User.channel, User.external_id, *columns)
+            .where(col(User.id) > after_id)
+            .order_by(col(User.id))
+            .limit(limit)
+        )
+        found = []
+        for row in self.session.exec(stmt).all():
+            fields = {name: value or "" for name, value in zip(FIELDS, row[3:], strict=True)}
+            found.append((int(row[0]), str(row[1]), str(row[2]), fields))
+        return found
+
+    def queue(
+        self,
+        broadcast_id: int,
+        audience: BroadcastAudience,
+        parts: tuple[MessagePart, ...],
+        buttons: list[dict[str, Any]],
+        priority: int,
+        now: datetime,
+    ) -> int:
+        """One outbox row per recipient, in one ``INSERT ... SELECT``: the text rendered in SQL from
+        the template's parts, the key (kind, source, user) as ``OutboxRepo.add`` gives it."""
+        kind = "broadcast"
+        values = _bulk_outbox_values(kind, broadcast_id, buttons, priority, now)
+        key = literal(f"{kind}:{broadcast_id}:", String).op("||")(id_text(User.id))
+        select_list = {
+            **values,
+            "dedupe_key": key,
+            "user_id": User.id,
+            "channel": User.channel,
+            "chat_id": User.external_id,
+            "text": rendered(parts, self._dialect()),
+        }
+        stmt = sql_insert(table_of(OutboxMessage)).from_select(
+            list(select_list), self._audience(audience, *select_list.values())
+        )
+        return int(self.session.exec(stmt.execution_options(preserve_rowcount=True)).rowcount or 0)
+
+
+def _bulk_outbox_values(
+    kind: str, source_id: int, buttons: list[dict[str, Any]], priority: int, now: datetime
+) -> dict[str, Any]:
+    """The columns every row of a set-based outbox insert shares, as SQL literals."""
+    table = table_of(OutboxMessage)
+    return {
+        "kind": literal(kind, String),
+        "source_id": literal(source_id, Integer),
+        "buttons": literal(buttons, table.c.buttons.type),
+        "ask_contact": literal(False, Boolean),
+        "status": literal("pending", String),
+        "priority": literal(priority, Integer),
+        "attempts": literal(0, Integer),
+        "next_attempt_at": literal(now, table.c.next_attempt_at.type),
+        "ambiguous": literal(False, Boolean),
+        "ephemeral": literal(False, Boolean),
+        "created_at": literal(now, table.c.created_at.type),
+    }
 
 
 @dataclass
