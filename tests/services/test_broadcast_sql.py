@@ -51,7 +51,7 @@ def seed(database: Database) -> dict[str, tuple[User, Profile | None]]:
                     establishment_name=None if i == 1 else f"Cơ sở <{i}> & 'x'",
                 )
     with database.session() as s:
-        rows = s.exec(select(User, Profile).join(Profile, isouter=True)).all()  # type: ignore[arg-type]
+        rows = s.exec(select(User, Profile).join(Profile, isouter=True)).all()
         for user, profile in rows:
             s.expunge(user)
             if profile is not None:
