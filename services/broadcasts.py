@@ -276,6 +276,7 @@ class BroadcastService:
                 "broadcast", broadcast_id, rows, buttons, PRIORITY_BROADCAST, now
             )
             after = batch[-1][0]
+        repos.outbox.bulk_added(queued)
         return queued
 
     @staticmethod

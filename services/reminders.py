@@ -162,6 +162,7 @@ class ReminderService:
             )
             if settled != through or after is None:
                 repos.reminders.mark_planned(saved_id(deadline), fingerprint, max(settled, after or 0), now)
+        repos.reminders.bulk_added(added)
         return added
 
     def _offsets(self, deadline: Deadline, now: datetime) -> list[tuple[int, datetime]]:
