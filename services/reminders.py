@@ -31,6 +31,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 from knowledge.deadlines import DeadlineSpec
@@ -44,6 +45,10 @@ from storage.repositories import Repos
 # Subscriptions younger than this are planned again at every sweep (cheaply: the newest ones only), so
 # one whose transaction committed after a newer one's is never passed over.
 SETTLE = timedelta(minutes=10)
+# A sweep starts no new "plan everyone" of a deadline after this long (each is one scan of the
+# subscriptions, seconds at national size): the rest wait for the next sweeps, so no sweep holds a
+# transaction for minutes (a long transaction also slows the outbox: PostgreSQL cannot prune).
+FULL_PLANS_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -144,14 +149,18 @@ class ReminderService:
         marks = repos.reminders.plan_marks([saved_id(d) for d in deadlines])
         newest = repos.subscriptions.newest_id()
         settled = repos.subscriptions.settled_id(now - SETTLE)
-        added = 0
-        for deadline in deadlines:
+        added, began, full_plans = 0, monotonic(), 0
+        for deadline in deadlines:  # soonest first
             audience = deadline_audience(deadline, kb)
             fingerprint = self._fingerprint(deadline, audience)
             fingerprint_was, through = marks.get(saved_id(deadline), ("", 0))
             after: int | None = through if fingerprint_was == fingerprint else None
             if after is not None and newest <= after:
                 continue  # nobody new since it was planned
+            if after is None:
+                if full_plans and monotonic() - began > FULL_PLANS_SECONDS:
+                    continue  # planning everyone: the next sweeps go on, so this one stays short
+                full_plans += 1
             added += repos.reminders.plan(
                 saved_id(deadline),
                 audience,

@@ -10,6 +10,7 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 from sqlmodel import col, select
 
@@ -172,3 +173,20 @@ def test_an_idle_sweep_reads_no_producer_row(database: Database, catalog: Catalo
     assert "profiles" not in touched and "insert" not in touched
     with database.session() as s:
         assert one(s.exec(select(Subscription)).first()).is_active
+
+
+def test_a_sweep_plans_everyone_for_a_few_deadlines_at_a_time(
+    database: Database, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planning a deadline for everyone is a scan of the subscriptions; past the time budget a sweep
+    leaves the rest to the next sweeps (soonest deadlines first), so none holds a long transaction."""
+    from services import reminders
+
+    seed_matrix(database, catalog)
+    monkeypatch.setattr(reminders, "FULL_PLANS_SECONDS", 0.0)
+    for sweep in range(27):  # one deadline planned for everyone per sweep
+        with database.session() as s:
+            repos = Repos(s)
+            service().plan(repos, catalog.kb, NOW)
+            assert len(repos.reminders.plan_marks(list(range(1, 100)))) == sweep + 1
+    assert planned_pairs(database) == expected_pairs(database, catalog)
