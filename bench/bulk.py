@@ -217,7 +217,8 @@ def main(argv: list[str] | None = None) -> None:
         wall, rss, out = measure(program(PREVIEW), code, url)
         preview = json.loads(out.splitlines()[0])
         total = sum(preview["counts"].values())
-        print(f"  broadcast preview (service, in-process): {preview['seconds']:.2f} s; process peak {rss:.0f} MB")
+        seconds = preview["seconds"]
+        print(f"  broadcast preview (service, in-process): {seconds:.2f} s; process peak {rss:.0f} MB")
         print(f"    {total:,} recipients {preview['counts']}; sample: {preview['sample']!r}")
         wall, rss, out = measure(["-m", "bot", "broadcast", "--text", TEMPLATE], code, url)
         print(f"  CLI count (python -m bot broadcast, no --yes): {wall:.2f} s wall; peak {rss:.0f} MB")
