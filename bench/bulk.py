@@ -26,9 +26,9 @@ Last measured on the shared 2-core machine (other work running, so times are rou
 | preview to everyone (service) | 20.9 s, 672 MB | 0.20-0.36 s, 100 MB | 0.06 s, 100 MB |
 | CLI count (process, wall) | 51.3 s, 611 MB | 2.4-6.9 s, 100 MB | 4.5 s, 100 MB |
 | CLI queue (process, wall) | 553 s, 1,179 MB | 24-54 s, 100 MB (979,997 rows) | 4.8 s, 100 MB |
-| outbox claim, all pending | median 964 ms (sorts 78,395 rows) | median 2.6 ms (EXPLAIN 0.14 ms) | median 1.4 ms |
-| planning every deadline | 153.6 s, 623 MB, one sweep | 16 sweeps of at most 7 s, 81 s | 3 sweeps of at most 5.2 s |
-| sweep, nothing due | 16.1 s, 318 MB, reads every subscriber | 0.014 s, 5 statements | 0.008 s, 5 statements |
+| outbox claim, all pending | median 964 ms (a sort) | median 2.6 ms (EXPLAIN 0.14 ms) | median 1.4 ms |
+| planning every deadline | 153.6 s, 623 MB, 1 sweep | 16 sweeps of 7 s at most | 3 sweeps of 5.2 s at most |
+| sweep, nothing due | 16.1 s, 318 MB | 0.014 s, 5 statements | 0.008 s, 5 statements |
 | sweep, 6,000 due | 324 s, 15,226 statements | 0.66 s, 13 statements | 0.26 s, 20 statements |
 
 (The sweep with 6,000 due queues half of them: the earliest rows by id are all offsets of the same
