@@ -302,7 +302,7 @@ def _cmd_broadcast(args: argparse.Namespace) -> int:
         audience = Audience(province=province, category=args.category, subscribers_only=args.subscribers_only)
         broadcasts = services.core.broadcasts
         with services.db.unit() as repos:
-            counts = broadcasts.counts(broadcasts.recipients(repos, kb, audience))
+            counts = broadcasts.count(repos, kb, audience)
             if not args.yes:
                 print(f"would reach {sum(counts.values())} recipient(s): {counts}; add --yes to queue it")
                 return 1

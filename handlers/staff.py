@@ -138,7 +138,7 @@ def broadcast_command(ctx: Ctx) -> list[Reply] | None:
         draft = service.create(ctx.repos, text, audience, [], _actor(ctx))
     except TemplateProblem as exc:
         return [ctx.reply("staff_broadcast_usage", problem=str(exc))]
-    counts = service.counts(service.recipients(ctx.repos, ctx.catalog.kb, audience))
+    counts = service.count(ctx.repos, ctx.catalog.kb, audience)
     sample = render(text, ctx.user, ctx.profile)
     labels = ctx.texts.labels["staff"]
     buttons = [

@@ -5,6 +5,20 @@ it is confirmed), a delivery report, and the sweep that marks a delivered broadc
 Templates are plain text with Jinja2 variables: ``{{ ten }}`` (name), ``{{ tinh }}`` (province),
 ``{{ co_so }}`` (establishment); ``name``, ``province`` and ``establishment`` work too. What staff
 write is shown literally (escaped), so a stray "<" can never break a message.
+
+At national size (a million producers) nothing here holds a Python object per recipient: the
+audience filter is one SQL ``WHERE`` (``storage.bulk.BroadcastAudience``), the counts per channel
+one ``GROUP BY``, the preview renders the first recipient (``LIMIT 1``), and confirming queues every
+row with one ``INSERT ... SELECT``. The text is rendered in SQL, not at send time: the template is
+compiled once (``compile_template``) into literal pieces and variable references, concatenated in
+SQL with each variable escaped by ``replace()`` exactly as Jinja2's autoescape does, then trimmed as
+``str.strip`` trims. So every outbox row keeps its final text, as every other message does: the
+sender, the delivery report, the dashboard's "as it was sent" sample and a resend after a crash read
+one row and need no template or profile (a producer who edits their profile after the confirmation
+still gets the text staff previewed), and the dedupe key (kind, source, user) and the unique index
+keep "sends nothing twice". A template that uses more than plain variables (a filter, an ``if``) is
+rendered in Python instead, by the same compiled template, a thousand recipients at a time (bounded
+memory, slower); ``tests/services/test_broadcast_sql.py`` checks that both give the same text.
 """
 
 from __future__ import annotations
@@ -13,16 +27,18 @@ import html
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from knowledge.loader import KnowledgeBase
 from services import audit
 from services.notifications import PRIORITY_BROADCAST
 from services.staff_directory import STAFF_CHANNEL, StaffDirectory
-from storage.models import Broadcast, Profile, Subscription, User, utcnow
+from storage.bulk import BroadcastAudience, MessagePart
+from storage.models import Broadcast, Profile, User, saved_id, utcnow
 from storage.repositories import Repos
 
 # The channels broadcasts and reminders go to, unless a deployment names its own (the console chat
@@ -30,7 +46,18 @@ from storage.repositories import Repos
 CHANNELS = ("telegram", "zalo")
 MAX_TEMPLATE_CHARS = 3000
 MAX_ACTOR = 128
+# Recipients rendered in Python per batch, for templates SQL cannot render.
+RENDER_BATCH = 1000
 Recipient = tuple[User, Profile | None]
+# The template's variables and the recipient field (``storage.bulk.FIELDS``) each one names.
+VARIABLES = {
+    "ten": "name",
+    "name": "name",
+    "tinh": "province",
+    "province": "province",
+    "co_so": "establishment",
+    "establishment": "establishment",
+}
 
 
 @dataclass(frozen=True)
@@ -56,6 +83,16 @@ class TemplateProblem(ValueError):
 
 
 @dataclass(frozen=True)
+class Preview:
+    """What staff see before confirming: the recipients per channel and the text as the first of
+    them will read it (None when nobody matches)."""
+
+    counts: dict[str, int]
+    sample: str | None
+    sample_for: User | None
+
+
+@dataclass(frozen=True)
 class Report:
     """Delivery counts (sent; unknown: sent again after a crash, maybe twice; blocked; failed;
     waiting) and the status to show (``done`` once nothing is waiting, even before the sweep)."""
@@ -67,26 +104,64 @@ class Report:
 _ENV = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
 
 
-def _variables(user: User, profile: Profile | None) -> dict[str, str]:
-    name = user.display_name or ""
-    province = (profile.province if profile else None) or ""
-    establishment = (profile.establishment_name if profile else None) or ""
+def fields_of(user: User, profile: Profile | None) -> dict[str, str]:
+    """The recipient fields (``storage.bulk.FIELDS``) of one user."""
     return {
-        "ten": name,
-        "name": name,
-        "tinh": province,
-        "province": province,
-        "co_so": establishment,
-        "establishment": establishment,
+        "name": user.display_name or "",
+        "province": (profile.province if profile else None) or "",
+        "establishment": (profile.establishment_name if profile else None) or "",
     }
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    """A staff template compiled once: the Jinja2 template, and, when it is plain text and
+    variables only, its parts for SQL to render (``parts`` None: rendered in Python)."""
+
+    template: Template
+    parts: tuple[MessagePart, ...] | None
+
+    def render_fields(self, fields: dict[str, str]) -> str:
+        values = {variable: fields[field] for variable, field in VARIABLES.items()}
+        try:
+            return self.template.render(values).strip()
+        except TemplateError as exc:
+            raise TemplateProblem(str(exc)) from exc
+
+    def render(self, user: User, profile: Profile | None) -> str:
+        return self.render_fields(fields_of(user, profile))
+
+
+def _parts(tree: nodes.Template) -> tuple[MessagePart, ...] | None:
+    """The literal pieces and variable references of a parsed template, or None when it uses
+    anything else (filters, conditions, attributes, expressions)."""
+    parts: list[MessagePart] = []
+    for node in tree.body:
+        if not isinstance(node, nodes.Output):
+            return None
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                parts.append(MessagePart(text=child.data))
+            elif isinstance(child, nodes.Name) and child.ctx == "load" and child.name in VARIABLES:
+                parts.append(MessagePart(field=VARIABLES[child.name]))
+            else:
+                return None
+    return tuple(parts)
+
+
+@lru_cache(maxsize=64)
+def compile_template(template: str) -> CompiledTemplate:
+    """Compile once (the template's own text is escaped first, so it shows literally)."""
+    source = html.escape(template, quote=False)
+    try:
+        return CompiledTemplate(_ENV.from_string(source), _parts(_ENV.parse(source)))
+    except TemplateError as exc:
+        raise TemplateProblem(str(exc)) from exc
 
 
 def render(template: str, user: User, profile: Profile | None) -> str:
     """The message for one recipient (HTML-safe: the template's own text is escaped too)."""
-    try:
-        return _ENV.from_string(html.escape(template, quote=False)).render(_variables(user, profile)).strip()
-    except TemplateError as exc:
-        raise TemplateProblem(str(exc)) from exc
+    return compile_template(template).render(user, profile)
 
 
 def check_template(template: str) -> None:
@@ -106,46 +181,52 @@ def count_by_channel(chosen: list[Recipient], channels: tuple[str, ...] = CHANNE
     return {channel: counts.get(channel, 0) for channel in channels}
 
 
-def _interested(category: str, profile: Profile | None, subs: list[Subscription], kb: KnowledgeBase) -> bool:
-    if profile is not None and category in (profile.interests or []):
-        return True
-    for sub in subs:
-        if sub.programme_id:
-            entry = kb.by_id.get(sub.programme_id)
-            if entry is not None and str(entry.category) == category:
-                return True
-        elif not sub.categories or category in sub.categories:
-            return True
-    return False
-
-
 @dataclass(frozen=True)
 class BroadcastService:
     staff: StaffDirectory
     channels: tuple[str, ...] = CHANNELS
 
-    def recipients(self, repos: Repos, kb: KnowledgeBase, audience: Audience) -> list[Recipient]:
-        """Everyone the audience filter selects: chat users not blocked, staff chats left out."""
-        staff = {(i, STAFF_CHANNEL) for i in self.staff.telegram_ids(repos)}
-        subscriptions = repos.subscriptions.active_by_user()
-        chosen = []
-        for user, profile in repos.broadcasts.audience(self.channels):
-            if (user.external_id, user.channel) in staff:
-                continue
-            if audience.province and (profile is None or profile.province != audience.province):
-                continue
-            if audience.legal_form and (profile is None or profile.legal_form != audience.legal_form):
-                continue
-            subs = subscriptions.get(user.id or 0, [])
-            if audience.subscribers_only and not subs:
-                continue
-            if audience.category and not _interested(audience.category, profile, subs, kb):
-                continue
-            chosen.append((user, profile))
-        return chosen
+    def selection(self, repos: Repos, kb: KnowledgeBase, audience: Audience) -> BroadcastAudience:
+        """The staff's filter as SQL selects it: chat users on the delivery channels, not blocked,
+        staff chats left out; an interest in a category is one in the profile or an active
+        subscription to it, to every category, or to one of its entries."""
+        entries: tuple[str, ...] = ()
+        if audience.category:
+            entries = tuple(sorted(i for i, e in kb.by_id.items() if str(e.category) == audience.category))
+        return BroadcastAudience(
+            channels=self.channels,
+            staff_channel=STAFF_CHANNEL,
+            staff_chats=tuple(sorted(self.staff.telegram_ids(repos))),
+            province=audience.province,
+            legal_form=audience.legal_form,
+            subscribers_only=audience.subscribers_only,
+            category=audience.category,
+            category_entries=entries,
+        )
+
+    def recipients(
+        self, repos: Repos, kb: KnowledgeBase, audience: Audience, limit: int | None = None
+    ) -> list[Recipient]:
+        """The users the audience filter selects, in id order (``limit``: only the first ones; the
+        whole list is for small audiences and tests, never a broadcast to everyone)."""
+        return repos.broadcasts.recipients(self.selection(repos, kb, audience), limit)
+
+    def count(self, repos: Repos, kb: KnowledgeBase, audience: Audience) -> dict[str, int]:
+        """How many the audience reaches per delivery channel, counted in SQL."""
+        return repos.broadcasts.count_by_channel(self.selection(repos, kb, audience))
 
     def counts(self, chosen: list[Recipient]) -> dict[str, int]:
         return count_by_channel(chosen, self.channels)
+
+    def preview(self, repos: Repos, kb: KnowledgeBase, broadcast: Broadcast) -> Preview:
+        """The counts per channel and the text as the first recipient will read it."""
+        audience = Audience.from_dict(broadcast.audience)
+        counts = self.count(repos, kb, audience)
+        first = self.recipients(repos, kb, audience, limit=1) if sum(counts.values()) else []
+        if not first:
+            return Preview(counts, None, None)
+        user, profile = first[0]
+        return Preview(counts, render(broadcast.template, user, profile), user)
 
     @staticmethod
     def create(
@@ -162,23 +243,40 @@ class BroadcastService:
         return broadcast
 
     def confirm(self, repos: Repos, kb: KnowledgeBase, broadcast: Broadcast, actor: str = "") -> int:
-        """Queue one outbox row per recipient, once: the draft is taken with a conditional update, so a
-        second confirmation (a double click, two staff at once) queues nobody and changes nothing, and
-        neither does one whose audience matches nobody (it stays a draft). ``actor``: who confirmed it,
-        for the audit log (by default whoever composed it)."""
+        """Queue one outbox row per recipient, once: the draft is taken with a conditional update
+        first, so a second confirmation (a double click, two staff at once) selects nobody and
+        changes nothing; one whose audience matches nobody gives the draft back (it stays a draft).
+        ``actor``: who confirmed it, for the audit log (by default whoever composed it)."""
         now = utcnow()
-        chosen = self.recipients(repos, kb, Audience.from_dict(broadcast.audience))
-        if not chosen:  # nobody to send to: the draft stays a draft, nothing is queued
-            return 0
         if not repos.broadcasts.take_draft(broadcast, now):
             return 0
-        assert broadcast.id is not None
-        messages = [(user, render(broadcast.template, user, profile)) for user, profile in chosen]
-        queued = repos.outbox.add_many(
-            "broadcast", broadcast.id, messages, broadcast.buttons, PRIORITY_BROADCAST, now
-        )
+        queued = self._queue(repos, kb, broadcast, now)
+        if not queued:  # nobody to send to: the draft stays a draft, nothing is queued
+            repos.broadcasts.return_to_draft(broadcast)
+            return 0
         who = actor or broadcast.created_by
         audit.record(repos, who, audit.BROADCAST_CONFIRM, "broadcast", broadcast.id, f"{queued}")
+        return queued
+
+    def _queue(self, repos: Repos, kb: KnowledgeBase, broadcast: Broadcast, now: datetime) -> int:
+        """The outbox rows of every recipient: one ``INSERT ... SELECT`` rendering the text in SQL, or,
+        for a template SQL cannot render, batches rendered by the compiled template."""
+        broadcast_id = saved_id(broadcast)
+        selection = self.selection(repos, kb, Audience.from_dict(broadcast.audience))
+        compiled = compile_template(broadcast.template)
+        buttons = list(broadcast.buttons)
+        if compiled.parts is not None:
+            return repos.broadcasts.queue(
+                broadcast_id, selection, compiled.parts, buttons, PRIORITY_BROADCAST, now
+            )
+        queued, after = 0, 0
+        while batch := repos.broadcasts.recipient_fields(selection, after, RENDER_BATCH):
+            rows = [(i, channel, chat, compiled.render_fields(f)) for i, channel, chat, f in batch]
+            queued += repos.outbox.add_rendered(
+                "broadcast", broadcast_id, rows, buttons, PRIORITY_BROADCAST, now
+            )
+            after = batch[-1][0]
+        repos.outbox.bulk_added(queued)
         return queued
 
     @staticmethod
@@ -200,11 +298,11 @@ class BroadcastService:
 
     @staticmethod
     def finish_delivered(repos: Repos, now: datetime) -> int:
-        """Mark done every sending broadcast with nothing left waiting (the periodic sweep)."""
+        """Mark done every sending broadcast with nothing left waiting (the periodic sweep: one
+        indexed look per sending broadcast, not a count of its rows)."""
         finished = 0
         for broadcast in repos.broadcasts.sending():
-            assert broadcast.id is not None
-            if repos.outbox.counts("broadcast", broadcast.id)["waiting"] == 0:
+            if not repos.outbox.has_waiting("broadcast", saved_id(broadcast)):
                 broadcast.status = "done"
                 broadcast.finished_at = now
                 repos.broadcasts.save(broadcast)

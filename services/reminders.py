@@ -7,23 +7,48 @@
   processes never queue it twice, and the outbox's unique (kind, source, user) key backs that up.
   Reminders missed while the bot was down are still sent if the deadline has not passed (only the
   most recent one of a deadline: "còn 3 ngày" makes "còn 14 ngày" pointless) and skipped if it has.
+
+Both are set-based, so a sweep every minute keeps up with a million producers. ``deadline_matches``
+is the rule of who a deadline concerns; ``deadline_audience`` reduces it for one deadline to what
+SQL selects (``storage.bulk.DeadlineAudience``; a test checks the two agree), and ``plan`` inserts
+each deadline's missing rows with one ``INSERT ... SELECT ... WHERE NOT EXISTS``. A deadline
+planned once is not planned again for everyone: ``reminder_plans`` keeps how far (up to which
+subscription) and under which rules (a fingerprint of the deadline's audience and date, the
+offsets, the hour, the channels); the next sweep plans only the subscriptions added since, or
+everyone again when the fingerprint changed. Blocked users are planned too and skipped when due (a
+producer who writes again is unblocked without the sweep hearing of it). ``queue_due`` skips
+superseded and useless rows with two ``UPDATE`` statements, then per deadline renders the message
+once (it depends only on the deadline and the days left), claims its due rows with
+``UPDATE ... RETURNING`` and queues them with ``INSERT ... SELECT``. With nothing due and nobody new,
+a sweep is a handful of indexed queries that read no producer row.
 - ``subscribe`` and ``stop``: a producer opts in (everything that concerns them, some categories, or
   one programme) and out with one tap, which also cancels what was planned.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 from knowledge.deadlines import DeadlineSpec
 from knowledge.loader import KnowledgeBase
 from services import notifications
 from services.messages import Messages
-from storage.models import Deadline, Reminder, Subscription
+from storage.bulk import DeadlineAudience
+from storage.models import Deadline, Subscription, saved_id
 from storage.repositories import Repos
+
+# Subscriptions younger than this are planned again at every sweep (cheaply: the newest ones only), so
+# one whose transaction committed after a newer one's is never passed over.
+SETTLE = timedelta(minutes=10)
+# A sweep starts no new "plan everyone" of a deadline after this long (each is one scan of the
+# subscriptions, seconds at national size): the rest wait for the next sweeps, so no sweep holds a
+# transaction for minutes (a long transaction also slows the outbox: PostgreSQL cannot prune).
+FULL_PLANS_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +109,23 @@ def deadline_matches(
     return category is None or not subscription.categories or category in subscription.categories
 
 
+def deadline_audience(deadline: Deadline, kb: KnowledgeBase) -> DeadlineAudience:
+    """``deadline_matches`` with the deadline fixed, as SQL selects it: the subscriptions to a
+    programme it concerns (its own programme; any, when it names neither programme nor category;
+    else every entry of its category) and the category a subscription to categories must list (or
+    list none)."""
+    if deadline.programme_id:
+        programme = kb.by_id.get(deadline.programme_id)
+        programmes: tuple[str, ...] | None = (deadline.programme_id,)
+        category = str(programme.category) if programme is not None else None
+    else:
+        category = deadline.category
+        programmes = None
+        if deadline.category is not None:
+            programmes = tuple(sorted(i for i, e in kb.by_id.items() if e.category == deadline.category))
+    return DeadlineAudience(province=deadline.province, programmes=programmes, category=category)
+
+
 @dataclass(frozen=True)
 class ReminderService:
     messages: Messages
@@ -92,59 +134,83 @@ class ReminderService:
 
     def plan(self, repos: Repos, kb: KnowledgeBase, now: datetime, user_id: int | None = None) -> int:
         """Add the reminder rows still missing for active subscribers on the delivery channels (or for
-        one user, whatever their channel); returns how many."""
-        channels = self.channels if user_id is None else None
+        one user, whatever their channel); returns how many. The sweep (no ``user_id``) plans a
+        deadline for everyone once, then only for subscriptions added since (``reminder_plans``)."""
         deadlines = repos.deadlines.active_from(now.astimezone(self.settings.tz).date())
         if not deadlines:
             return 0
-        existing = repos.reminders.planned([d.id for d in deadlines if d.id is not None])
-        added = 0
-        for subscription, user, profile in repos.subscriptions.subscribers(user_id, channels):
-            province = profile.province if profile is not None else None
-            for deadline in deadlines:
-                if not deadline_matches(deadline, subscription, province, kb):
-                    continue
-                for offset in self.settings.offsets_days:
-                    assert user.id is not None and deadline.id is not None
-                    key = (user.id, deadline.id, offset)
-                    due_at = self.settings.due_at(deadline.due_on, offset)
-                    if key in existing or due_at < now:
-                        continue
-                    repos.reminders.add(user.id, deadline.id, offset, due_at)
-                    existing.add(key)
-                    added += 1
-        repos.session.flush()
+        if user_id is not None:
+            return sum(
+                repos.reminders.plan(
+                    saved_id(d), deadline_audience(d, kb), self._offsets(d, now), now, user_id=user_id
+                )
+                for d in deadlines
+            )
+        marks = repos.reminders.plan_marks([saved_id(d) for d in deadlines])
+        newest = repos.subscriptions.newest_id()
+        settled = repos.subscriptions.settled_id(now - SETTLE)
+        added, began, full_plans = 0, monotonic(), 0
+        for deadline in deadlines:  # soonest first
+            audience = deadline_audience(deadline, kb)
+            fingerprint = self._fingerprint(deadline, audience)
+            fingerprint_was, through = marks.get(saved_id(deadline), ("", 0))
+            after: int | None = through if fingerprint_was == fingerprint else None
+            if after is not None and newest <= after:
+                continue  # nobody new since it was planned
+            if after is None:
+                if full_plans and monotonic() - began > FULL_PLANS_SECONDS:
+                    continue  # planning everyone: the next sweeps go on, so this one stays short
+                full_plans += 1
+            added += repos.reminders.plan(
+                saved_id(deadline),
+                audience,
+                self._offsets(deadline, now),
+                now,
+                channels=self.channels,
+                after_subscription=after,
+            )
+            if settled != through or after is None:
+                repos.reminders.mark_planned(saved_id(deadline), fingerprint, max(settled, after or 0), now)
+        repos.reminders.bulk_added(added)
         return added
+
+    def _offsets(self, deadline: Deadline, now: datetime) -> list[tuple[int, datetime]]:
+        """(offset, due at) of the reminders of a deadline whose time is still ahead."""
+        pairs = [(o, self.settings.due_at(deadline.due_on, o)) for o in self.settings.offsets_days]
+        return [(o, at) for o, at in pairs if at >= now]
+
+    def _fingerprint(self, deadline: Deadline, audience: DeadlineAudience) -> str:
+        """What planning a deadline depends on, besides the subscriptions: when it changes (a new
+        province or programme for it, other offsets, another hour, other channels), everyone is
+        planned again."""
+        settings = self.settings
+        basis = (
+            deadline.due_on.isoformat(),
+            audience,
+            sorted(settings.offsets_days),
+            settings.hour,
+            settings.timezone,
+            sorted(self.channels) if self.channels is not None else None,
+        )
+        return hashlib.sha256(repr(basis).encode()).hexdigest()
 
     def queue_due(self, repos: Repos, now: datetime) -> int:
         """Move due reminders to the outbox (once each); returns how many were queued."""
+        if not repos.reminders.due_deadlines(now):
+            return 0
         today = now.astimezone(self.settings.tz).date()
-        newest: dict[tuple[int, int], Reminder] = {}
-        for reminder in repos.reminders.due(now):  # by offset: the first of each is the most recent one
-            assert reminder.id is not None
-            key = (reminder.user_id, reminder.deadline_id)
-            if key in newest:
-                repos.reminders.claim(reminder.id, "skipped", now)  # an older one, superseded
-            else:
-                newest[key] = reminder
+        repos.reminders.skip_superseded(now)
+        repos.reminders.skip_useless(now, today)
         queued = 0
-        for reminder in newest.values():
-            assert reminder.id is not None
-            deadline = repos.deadlines.get(reminder.deadline_id)
-            user = repos.users.get(reminder.user_id)
-            useful = deadline is not None and deadline.is_active and deadline.due_on >= today
-            subscribed = repos.subscriptions.has_active(reminder.user_id)
-            if deadline is None or not useful or user is None or user.is_blocked or not subscribed:
-                repos.reminders.claim(reminder.id, "skipped", now)
+        for deadline_id in repos.reminders.due_deadlines(now):
+            deadline = repos.deadlines.get(deadline_id)
+            if deadline is None:  # gone since (skip_useless skipped its rows otherwise)
                 continue
-            if not repos.reminders.claim(reminder.id, "queued", now):
-                continue  # another process took it
             message = self.messages.reminder(deadline, (deadline.due_on - today).days)
-            if notifications.to_user(
-                repos, user.id or 0, "reminder", reminder.id, message, notifications.PRIORITY_REMINDER
-            ):
-                queued += 1
-        repos.session.flush()
+            claimed = repos.reminders.claim_due(deadline_id, now)
+            queued += repos.outbox.add_reminders(
+                claimed, message.text, message.buttons, notifications.PRIORITY_REMINDER, now
+            )
         return queued
 
     @staticmethod

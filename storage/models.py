@@ -318,6 +318,8 @@ class Reminder(SQLModel, table=True):
     __tablename__ = "reminders"
     __table_args__ = (
         UniqueConstraint("user_id", "deadline_id", "offset_days", name="uq_reminders_user_deadline_offset"),
+        # The sweep's range of due rows (pending, due by now), whatever is pending for later.
+        Index("ix_reminders_status_due_at", "status", "due_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -328,6 +330,20 @@ class Reminder(SQLModel, table=True):
     status: str = Field(default="pending", max_length=16, index=True)
     created_at: datetime = Field(default_factory=utcnow)
     processed_at: datetime | None = None
+
+
+class ReminderPlan(SQLModel, table=True):
+    """How far the sweep has planned one deadline's reminders: for every active subscription up to
+    ``through_subscription_id``, under the rules summed up by ``fingerprint`` (who the deadline
+    concerns, its date, the offsets, the hour, the channels). The next sweep plans only newer
+    subscriptions, or everyone again once the fingerprint changed."""
+
+    __tablename__ = "reminder_plans"
+
+    deadline_id: int = Field(foreign_key="deadlines.id", primary_key=True)
+    fingerprint: str = Field(max_length=64)
+    through_subscription_id: int = 0
+    planned_at: datetime = Field(default_factory=utcnow)
 
 
 class Broadcast(SQLModel, table=True):
@@ -356,8 +372,10 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (
         # The sender walks this index in order (no sort, however many rows are pending).
         Index("ix_outbox_claim", "status", "channel", "priority", "id"),
-        Index("ix_outbox_kind_source", "kind", "source_id"),
-        Index("ix_outbox_user_status", "user_id", "status"),
+        # A broadcast's report and "anything still waiting?" read only its own rows, by status.
+        Index("ix_outbox_kind_source", "kind", "source_id", "status"),
+        # The claim's "no earlier message of this chat still waiting": one user's waiting rows.
+        Index("ix_outbox_user_status", "user_id", "status", "id"),
         # The last menu a user was sent (``OutboxRepo.last_menu``).
         Index("ix_outbox_user_sent", "user_id", "sent_at"),
     )

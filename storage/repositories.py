@@ -13,7 +13,28 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Float, and_, bindparam, case, delete, false, func, literal_column, or_, union, update
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    text,
+    true,
+    union,
+    union_all,
+    update,
+)
+from sqlalchemy import insert as sql_insert
+from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -21,6 +42,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, SQLModel, col, select
 
+from storage.bulk import (
+    FIELDS,
+    BroadcastAudience,
+    DeadlineAudience,
+    MessagePart,
+    field_column,
+    id_text,
+    rendered,
+)
 from storage.metrics import MetricsRepo
 from storage.models import (
     AnswerFeedback,
@@ -39,6 +69,7 @@ from storage.models import (
     OutboxMessage,
     Profile,
     Reminder,
+    ReminderPlan,
     SendBudget,
     StaffAccount,
     StaffAction,
@@ -58,6 +89,10 @@ LAST_MENU_LOOKBACK = 20
 # The first key of the PostgreSQL advisory locks ``InboxRepo.add`` takes per chat (the second is the
 # chat's hash), so they never meet another use of advisory locks.
 INBOX_LOCKS = 0x6B630001
+# A bulk insert of this many rows refreshes the table's statistics (``refresh_statistics``).
+ANALYZE_AFTER_ROWS = 10_000
+# Reminders queued per ``INSERT ... SELECT`` (their ids are bound parameters).
+REMINDERS_PER_INSERT = 1000
 
 
 @dataclass
@@ -414,26 +449,93 @@ class OutboxRepo:
         self.session.add(message)
         return message
 
-    def add_many(
+    def add_rendered(
         self,
         kind: str,
         source_id: int,
-        messages: list[tuple[User, str]],
+        rows: list[tuple[int, str, str, str]],
         buttons: list[dict[str, Any]],
         priority: int,
         now: datetime,
     ) -> int:
-        """Queue one message per user at once (a broadcast: its users are distinct, and the caller
-        queues a source only once); keys (kind, source, user) as ``add`` gives them."""
-        rows = [
-            _outbox_row(
-                kind, source_id, f"{kind}:{source_id}:{user.id}", user, text, list(buttons), priority, now
-            )
-            for user, text in messages
-        ]
-        self.session.add_all(rows)
-        self.session.flush()
+        """Queue messages rendered in Python, (user id, channel, chat id, text) each, in one
+        multi-row insert (a broadcast batch whose template SQL cannot render); keys (kind, source,
+        user) as ``add`` gives them."""
+        if not rows:
+            return 0
+        shared = {
+            "kind": kind,
+            "source_id": source_id,
+            "buttons": buttons,
+            "ask_contact": False,
+            "status": "pending",
+            "priority": priority,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "ambiguous": False,
+            "ephemeral": False,
+            "created_at": now,
+        }
+        self.session.execute(
+            sql_insert(table_of(OutboxMessage)),
+            [
+                {
+                    **shared,
+                    "dedupe_key": f"{kind}:{source_id}:{user_id}",
+                    "user_id": user_id,
+                    "channel": channel,
+                    "chat_id": chat_id,
+                    "text": text,
+                }
+                for user_id, channel, chat_id, text in rows
+            ],
+        )
         return len(rows)
+
+    def add_reminders(
+        self, reminder_ids: list[int], text: str, buttons: list[dict[str, Any]], priority: int, now: datetime
+    ) -> int:
+        """Queue one message (the same text: one deadline, one day) to the user of each reminder,
+        with ``INSERT ... SELECT`` a thousand at a time; keys (kind, source, user) as ``add`` gives
+        them, and one already queued is left alone. How many were queued."""
+        kind, queued = "reminder", 0
+        for start in range(0, len(reminder_ids), REMINDERS_PER_INSERT):
+            chunk = reminder_ids[start : start + REMINDERS_PER_INSERT]
+            shared = _bulk_outbox_values(kind, 0, buttons, priority, now)
+            key = literal(f"{kind}:", String).op("||")(id_text(Reminder.id))
+            select_list = {
+                **shared,
+                "source_id": Reminder.id,
+                "dedupe_key": key.op("||")(literal(":", String)).op("||")(id_text(User.id)),
+                "user_id": User.id,
+                "channel": User.channel,
+                "chat_id": User.external_id,
+                "text": literal(text, String),
+            }
+            rows = (
+                sql_select(*select_list.values())
+                .select_from(Reminder)
+                .join(User, col(User.id) == Reminder.user_id)
+                .where(col(Reminder.id).in_(chunk))
+            )
+            table = table_of(OutboxMessage)
+            stmt = _dialect_insert(self.session)(table).from_select(list(select_list), rows)
+            stmt = stmt.on_conflict_do_nothing().execution_options(preserve_rowcount=True)
+            queued += int(self.session.exec(stmt).rowcount or 0)
+        return queued
+
+    def bulk_added(self, rows: int) -> None:
+        """``rows`` were just queued in bulk (see ``refresh_statistics``)."""
+        refresh_statistics(self.session, OutboxMessage, rows)
+
+    def has_waiting(self, kind: str, source_id: int) -> bool:
+        """Whether a source (a broadcast) still has a message not yet sent (pending or claimed)."""
+        stmt = select(OutboxMessage.id).where(
+            OutboxMessage.kind == kind,
+            OutboxMessage.source_id == source_id,
+            col(OutboxMessage.status).in_(("pending", "sending")),
+        )
+        return self.session.exec(stmt.limit(1)).first() is not None
 
     def add_ephemeral(self, user: User, chat_id: str, text: str, inbox_id: int, priority: int) -> None:
         """A last reply to a producer whose data was just erased (``user`` is a tombstone): it
@@ -1031,6 +1133,20 @@ class JobLeaseRepo:
         return self.session.get(JobLease, name)
 
 
+def refresh_statistics(session: Session, table: type[SQLModel], rows: int) -> None:
+    """After a bulk insert of ``rows`` rows (a broadcast, a deadline planned for everyone), refresh
+    PostgreSQL's statistics of the table in the same transaction (it counts its own new rows). With
+    stale ones the planner believes the new rows rare and walks an index of a million pending rows
+    to update one by its id (the outbox claim took ~300 ms a message until autovacuum caught up)."""
+    if rows >= ANALYZE_AFTER_ROWS and session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"ANALYZE {table_of(table).name}"))
+
+
+def _dialect_insert(session: Session) -> Any:
+    """The INSERT construct of the session's database (for ``ON CONFLICT``)."""
+    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 def insert_ignore(session: Session, table: type[SQLModel], values: dict[str, Any]) -> bool:
     """INSERT that does nothing when a unique key already holds the row; True when inserted."""
     dialect = session.get_bind().dialect.name
@@ -1302,28 +1418,20 @@ class SubscriptionRepo:
         stmt = select(Subscription.id).where(Subscription.user_id == user_id, col(Subscription.is_active))
         return self.session.exec(stmt).first() is not None
 
-    def active_by_user(self) -> dict[int, list[Subscription]]:
-        by_user: dict[int, list[Subscription]] = {}
-        for sub in self.session.exec(select(Subscription).where(col(Subscription.is_active))).all():
-            by_user.setdefault(sub.user_id, []).append(sub)
-        return by_user
+    def newest_id(self) -> int:
+        """The highest subscription id (0: none yet)."""
+        return int(self.session.exec(select(func.max(Subscription.id))).one() or 0)
 
-    def subscribers(
-        self, user_id: int | None = None, channels: tuple[str, ...] | None = None
-    ) -> list[tuple[Subscription, User, Profile | None]]:
-        """Active subscriptions of chat users not blocked (one user, or on ``channels``), with the
-        user and profile."""
+    def settled_id(self, before: datetime) -> int:
+        """The highest id among subscriptions created before ``before`` (0: none): every
+        subscription up to it is committed by now, whatever the order transactions committed in."""
         stmt = (
-            select(Subscription, User, Profile)
-            .join(User, col(User.id) == Subscription.user_id)
-            .join(Profile, col(Profile.user_id) == Subscription.user_id, isouter=True)
-            .where(col(Subscription.is_active), col(User.is_blocked).is_(False))
+            select(Subscription.id)
+            .where(col(Subscription.created_at) < before)
+            .order_by(col(Subscription.id).desc())
+            .limit(1)
         )
-        if user_id is not None:
-            stmt = stmt.where(Subscription.user_id == user_id)
-        if channels is not None:
-            stmt = stmt.where(col(User.channel).in_(channels))
-        return [(sub, user, profile) for sub, user, profile in self.session.exec(stmt).all()]
+        return int(self.session.exec(stmt).first() or 0)
 
     def add(self, subscription: Subscription) -> Subscription:
         self.session.add(subscription)
@@ -1354,28 +1462,155 @@ class ReminderRepo:
         )
         return {(u, d, o) for u, d, o in self.session.exec(stmt).all()}
 
-    def add(self, user_id: int, deadline_id: int, offset_days: int, due_at: datetime) -> None:
-        self.session.add(
-            Reminder(user_id=user_id, deadline_id=deadline_id, offset_days=offset_days, due_at=due_at)
+    def plan(
+        self,
+        deadline_id: int,
+        audience: DeadlineAudience,
+        offsets: list[tuple[int, datetime]],
+        now: datetime,
+        *,
+        channels: tuple[str, ...] | None = None,
+        user_id: int | None = None,
+        after_subscription: int | None = None,
+    ) -> int:
+        """Add the missing (user, deadline, offset) rows for the active subscriptions ``audience``
+        selects (on ``channels``; of one user; or newer than ``after_subscription``) at the given
+        (offset, due at) pairs, in one ``INSERT ... SELECT ... WHERE NOT EXISTS``; how many."""
+        if not offsets:
+            return 0
+        table = table_of(Reminder)
+        due_type = table.c.due_at.type
+        pairs = [
+            select(literal(o, Integer).label("offset_days"), literal(t, due_type).label("due_at"))
+            for o, t in offsets
+        ]
+        wanted = (pairs[0] if len(pairs) == 1 else union_all(*pairs)).subquery("wanted")
+        planned = aliased(Reminder)
+        exists_already = (
+            select(planned.id)
+            .where(
+                planned.user_id == Subscription.user_id,
+                planned.deadline_id == deadline_id,
+                planned.offset_days == wanted.c.offset_days,
+            )
+            .exists()
         )
+        rows = (
+            sql_select(
+                col(Subscription.user_id),
+                literal(deadline_id, Integer),
+                wanted.c.offset_days,
+                wanted.c.due_at,
+                literal("pending", String),
+                literal(now, table.c.created_at.type),
+            )
+            .distinct()
+            .select_from(Subscription)
+            .join(User, col(User.id) == Subscription.user_id)
+            .join(Profile, col(Profile.user_id) == Subscription.user_id, isouter=True)
+            .join(wanted, true())
+            .where(col(Subscription.is_active), audience.where(self._dialect()), ~exists_already)
+        )
+        if channels is not None:
+            rows = rows.where(col(User.channel).in_(channels))
+        if user_id is not None:
+            rows = rows.where(col(Subscription.user_id) == user_id)
+        if after_subscription is not None:
+            rows = rows.where(col(Subscription.id) > after_subscription)
+        names = ["user_id", "deadline_id", "offset_days", "due_at", "status", "created_at"]
+        stmt = _dialect_insert(self.session)(table).from_select(names, rows).on_conflict_do_nothing()
+        return int(self.session.exec(stmt.execution_options(preserve_rowcount=True)).rowcount or 0)
+
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    def bulk_added(self, rows: int) -> None:
+        """``rows`` were just planned in bulk (see ``refresh_statistics``)."""
+        refresh_statistics(self.session, Reminder, rows)
+
+    def plan_marks(self, deadline_ids: list[int]) -> dict[int, tuple[str, int]]:
+        """(fingerprint, planned through subscription id) of these deadlines, when planned before."""
+        if not deadline_ids:
+            return {}
+        stmt = select(
+            ReminderPlan.deadline_id, ReminderPlan.fingerprint, ReminderPlan.through_subscription_id
+        ).where(col(ReminderPlan.deadline_id).in_(deadline_ids))
+        return {d: (f, t) for d, f, t in self.session.exec(stmt).all()}
+
+    def mark_planned(self, deadline_id: int, fingerprint: str, through: int, now: datetime) -> None:
+        table = table_of(ReminderPlan)
+        values = {"fingerprint": fingerprint, "through_subscription_id": through, "planned_at": now}
+        stmt = (
+            _dialect_insert(self.session)(table)
+            .values(deadline_id=deadline_id, **values)
+            .on_conflict_do_update(index_elements=[table.c.deadline_id], set_=values)
+        )
+        self.session.execute(stmt)
+
+    def _due(self, now: datetime) -> list[Any]:
+        return [col(Reminder.status) == "pending", col(Reminder.due_at) <= now]
+
+    def due_deadlines(self, now: datetime) -> list[int]:
+        """The deadlines with reminders pending and due by ``now`` (walks the due range only)."""
+        stmt = select(Reminder.deadline_id).where(*self._due(now)).distinct()
+        return sorted(int(d) for d in self.session.exec(stmt).all())
+
+    def skip_superseded(self, now: datetime) -> int:
+        """Skip every due reminder that a more recent due one of the same (user, deadline) makes
+        pointless ("còn 3 ngày" after "còn 14 ngày"); how many. One pass over the due range ranks
+        each (user, deadline)'s due rows by offset, whatever the planner believes of the range (its
+        statistics of ``due_at`` always lag behind the clock)."""
+        each = (col(Reminder.user_id), col(Reminder.deadline_id))
+        rank = func.row_number().over(partition_by=each, order_by=col(Reminder.offset_days))
+        ranked = select(col(Reminder.id).label("id"), rank.label("rank")).where(*self._due(now)).subquery()
+        older = select(ranked.c.id).where(ranked.c.rank > 1)
+        stmt = update(Reminder).where(col(Reminder.id).in_(older)).values(status="skipped", processed_at=now)
+        return int(self.session.exec(stmt).rowcount or 0)
+
+    def skip_useless(self, now: datetime, today: date) -> int:
+        """Skip every due reminder whose deadline is gone, withdrawn or past (``today``: the local
+        date), whose user is gone or blocked the bot, or who follows nothing any more; how many."""
+        deadline_ahead = (
+            select(Deadline.id)
+            .where(
+                col(Deadline.id) == Reminder.deadline_id, col(Deadline.is_active), Deadline.due_on >= today
+            )
+            .exists()
+        )
+        reachable = (
+            select(User.id).where(col(User.id) == Reminder.user_id, col(User.is_blocked).is_(False)).exists()
+        )
+        following = (
+            select(Subscription.id)
+            .where(col(Subscription.user_id) == Reminder.user_id, col(Subscription.is_active))
+            .exists()
+        )
+        stmt = (
+            update(Reminder)
+            .where(*self._due(now), or_(~deadline_ahead, ~reachable, ~following))
+            .values(status="skipped", processed_at=now)
+        )
+        return int(self.session.exec(stmt).rowcount or 0)
 
     def due(self, now: datetime) -> list[Reminder]:
         """Pending reminders due by ``now``: per (user, deadline) the most recent offset first."""
         stmt = (
             select(Reminder)
-            .where(Reminder.status == "pending", Reminder.due_at <= now)
+            .where(*self._due(now))
             .order_by(col(Reminder.user_id), col(Reminder.deadline_id), col(Reminder.offset_days))
         )
         return list(self.session.exec(stmt).all())
 
-    def claim(self, reminder_id: int, status: str, now: datetime) -> bool:
-        """Move a pending reminder to ``status``; False when another process took it first."""
-        result = self.session.exec(
+    def claim_due(self, deadline_id: int, now: datetime) -> list[int]:
+        """Move one deadline's due reminders to ``queued`` and return their ids: a row another
+        process claimed first is no longer pending, so it is never returned twice."""
+        stmt = (
             update(Reminder)
-            .where(col(Reminder.id) == reminder_id, col(Reminder.status) == "pending")
-            .values(status=status, processed_at=now)
+            .where(col(Reminder.deadline_id) == deadline_id, *self._due(now))
+            .values(status="queued", processed_at=now)
+            .returning(col(Reminder.id))
         )
-        return (result.rowcount or 0) == 1
+        return [int(i) for i in self.session.execute(stmt).scalars().all()]
 
     def skip_pending(self, user_id: int, now: datetime) -> None:
         self.session.exec(
@@ -1418,15 +1653,107 @@ class BroadcastRepo:
         self.session.refresh(broadcast)
         return (taken.rowcount or 0) == 1
 
-    def audience(self, channels: tuple[str, ...]) -> list[tuple[User, Profile | None]]:
-        """Chat users on ``channels`` not blocked, with their profiles, in id order."""
-        stmt = (
-            select(User, Profile)
-            .join(Profile, col(Profile.user_id) == User.id, isouter=True)
-            .where(col(User.is_blocked).is_(False), col(User.channel).in_(channels))
-            .order_by(col(User.id))
+    def return_to_draft(self, broadcast: Broadcast) -> None:
+        """Back to a draft (a confirmation that found nobody to send to): nothing was queued."""
+        self.session.exec(
+            update(Broadcast)
+            .where(col(Broadcast.id) == broadcast.id, col(Broadcast.status) == "sending")
+            .values(status="draft", confirmed_at=None)
         )
+        self.session.refresh(broadcast)
+
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    def _audience(self, audience: BroadcastAudience, *columns: Any) -> Any:
+        return (
+            select(*columns)
+            .select_from(User)
+            .join(Profile, col(Profile.user_id) == User.id, isouter=True)
+            .where(*audience.where(self._dialect()))
+        )
+
+    def count_by_channel(self, audience: BroadcastAudience) -> dict[str, int]:
+        """How many the audience reaches on each of its channels (one ``GROUP BY``)."""
+        stmt = self._audience(audience, User.channel, func.count()).group_by(col(User.channel))
+        found = {str(channel): int(n) for channel, n in self.session.exec(stmt).all()}
+        return {channel: found.get(channel, 0) for channel in audience.channels}
+
+    def recipients(
+        self, audience: BroadcastAudience, limit: int | None = None
+    ) -> list[tuple[User, Profile | None]]:
+        """The audience's users with their profiles, in id order (``limit``: the first ones only)."""
+        stmt = self._audience(audience, User, Profile).order_by(col(User.id))
+        if limit is not None:
+            stmt = stmt.limit(limit)
         return [(user, profile) for user, profile in self.session.exec(stmt).all()]
+
+    def recipient_fields(
+        self, audience: BroadcastAudience, after_id: int, limit: int
+    ) -> list[tuple[int, str, str, dict[str, str]]]:
+        """The next ``limit`` recipients after user ``after_id`` (keyset order): id, channel, chat id
+        and the template fields (``storage.bulk.FIELDS``), for templates SQL cannot render."""
+        columns = [field_column(name) for name in FIELDS]
+        stmt = (
+            self._audience(audience, User.id, User.channel, User.external_id, *columns)
+            .where(col(User.id) > after_id)
+            .order_by(col(User.id))
+            .limit(limit)
+        )
+        found = []
+        for row in self.session.exec(stmt).all():
+            fields = {name: value or "" for name, value in zip(FIELDS, row[3:], strict=True)}
+            found.append((int(row[0]), str(row[1]), str(row[2]), fields))
+        return found
+
+    def queue(
+        self,
+        broadcast_id: int,
+        audience: BroadcastAudience,
+        parts: tuple[MessagePart, ...],
+        buttons: list[dict[str, Any]],
+        priority: int,
+        now: datetime,
+    ) -> int:
+        """One outbox row per recipient, in one ``INSERT ... SELECT``: the text rendered in SQL from
+        the template's parts, the key (kind, source, user) as ``OutboxRepo.add`` gives it."""
+        kind = "broadcast"
+        values = _bulk_outbox_values(kind, broadcast_id, buttons, priority, now)
+        key = literal(f"{kind}:{broadcast_id}:", String).op("||")(id_text(User.id))
+        select_list = {
+            **values,
+            "dedupe_key": key,
+            "user_id": User.id,
+            "channel": User.channel,
+            "chat_id": User.external_id,
+            "text": rendered(parts, self._dialect()),
+        }
+        stmt = sql_insert(table_of(OutboxMessage)).from_select(
+            list(select_list), self._audience(audience, *select_list.values())
+        )
+        queued = int(self.session.exec(stmt.execution_options(preserve_rowcount=True)).rowcount or 0)
+        refresh_statistics(self.session, OutboxMessage, queued)
+        return queued
+
+
+def _bulk_outbox_values(
+    kind: str, source_id: int, buttons: list[dict[str, Any]], priority: int, now: datetime
+) -> dict[str, Any]:
+    """The columns every row of a set-based outbox insert shares, as SQL literals."""
+    table = table_of(OutboxMessage)
+    return {
+        "kind": literal(kind, String),
+        "source_id": literal(source_id, Integer),
+        "buttons": literal(buttons, table.c.buttons.type),
+        "ask_contact": literal(False, Boolean),
+        "status": literal("pending", String),
+        "priority": literal(priority, Integer),
+        "attempts": literal(0, Integer),
+        "next_attempt_at": literal(now, table.c.next_attempt_at.type),
+        "ambiguous": literal(False, Boolean),
+        "ephemeral": literal(False, Boolean),
+        "created_at": literal(now, table.c.created_at.type),
+    }
 
 
 @dataclass

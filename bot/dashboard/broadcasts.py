@@ -24,7 +24,7 @@ from bot.dashboard.pages import (
     wake_outbox,
 )
 from handlers.broadcasts import broadcast_buttons
-from services.broadcasts import MAX_TEMPLATE_CHARS, Audience, TemplateProblem, render
+from services.broadcasts import MAX_TEMPLATE_CHARS, Audience, TemplateProblem
 from storage.models import Broadcast, StaffAccount
 from storage.repositories import Repos
 
@@ -114,11 +114,10 @@ def broadcast_page(
         return not_found(request, staff)
     service = running.core.broadcasts
     audience = Audience.from_dict(item.audience)
-    chosen = service.recipients(repos, running.catalog.kb, audience) if item.status == "draft" else []
-    sample, sample_for = None, None
-    if chosen:  # the text exactly as its first recipient will read it
-        sample_user, sample_profile = chosen[0]
-        sample, sample_for = render(item.template, sample_user, sample_profile), sample_user
+    counts, sample, sample_for = {channel: 0 for channel in service.channels}, None, None
+    if item.status == "draft":  # the counts, and the text exactly as its first recipient will read it
+        preview = service.preview(repos, running.catalog.kb, item)
+        counts, sample, sample_for = preview.counts, preview.sample, preview.sample_for
     elif (first := repos.outbox.first_of("broadcast", broadcast_id)) is not None:  # as it was sent
         sample, sample_for = first.text, repos.users.get(first.user_id)
     report = service.report(repos, item)
@@ -128,7 +127,7 @@ def broadcast_page(
         staff,
         item=item,
         audience=audience,
-        counts=service.counts(chosen),
+        counts=counts,
         sample=sample,
         sample_for=sample_for,
         message=request.query_params.get("msg", ""),
