@@ -7,7 +7,10 @@ memory (RSS) while it loads, and how long a producer waits for the bot's answer 
 process's memory at start-up. Targets: every page under 1 s, memory under 300 MB, replies unaffected.
 
     .venv/bin/python -m bench.seed --database-url URL                 # once
-    .venv/bin/python -m bench.scale --database-url URL [--repeat 2] [--only PATH]
+    .venv/bin/python -m bench.scale --database-url URL [--repeat 2] [--only PATH] [--sweep]
+
+The process runs without its reminder sweep unless ``--sweep`` is given: at this size the sweep is
+measured on its own (it is the reminders' work, not the dashboard's).
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ import argparse
 import asyncio
 import functools
 import gc
+import os
 import re
 import statistics
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,7 +35,7 @@ import httpx
 
 from bench.seed import ADMIN_PASSWORD, ADMIN_USERNAME, PROVINCE_PASSWORD, province_names, staff_username
 from tests.fakes.telegram import FakeTelegram
-from tests.support.botprocess import BotProcess, telegram_env
+from tests.support.botprocess import ROOT, BotProcess, telegram_env
 
 FIRST_CHAT = 9_300_000
 QUESTION = "co ho tro mua may say khong"
@@ -41,6 +47,24 @@ def rss_mb(pid: int, field_name: str = "VmRSS") -> float:
         if line.startswith(field_name + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process used so far (user + system)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def settle(pid: int, timeout: float = 600.0) -> float:
+    """Wait until the process is idle (under 10% of a core for a second: its start-up reminder
+    sweep done); how long that took."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(1.0)
+        if cpu_seconds(pid) - before < 0.1:
+            break
+    return time.perf_counter() - started
 
 
 def reset_peak(pid: int) -> bool:
@@ -134,6 +158,31 @@ async def measure(pid: int, load: Callable[[], Awaitable[tuple[int, int]]], prod
 FOR_PROVINCE = ("lead list", "search name", "questions", "stats, country", "export.csv, all leads")
 
 
+class ScaleBot(BotProcess):
+    """The real process, by ``python -m bot run`` or, without its reminder sweep, by
+    ``python -m bench.bot_without_sweep run``."""
+
+    def __init__(self, env: dict[str, str], sweep: bool):
+        super().__init__(env)
+        self.module = "bot" if sweep else "bench.bot_without_sweep"
+
+    def start(self) -> ScaleBot:
+        self.output, self.port = [], None
+        self._ready.clear()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module, "run"],
+            cwd=ROOT,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
+        self._reader.start()
+        return self
+
+
 def pages(lead_id: int, province: str) -> list[tuple[str, str]]:
     p = quote(province)
     return [
@@ -179,16 +228,19 @@ def report(name: str, sample: Sample) -> None:
     )
 
 
-async def run(database_url: str, repeat: int, only: str | None) -> int:
+async def run(database_url: str, repeat: int, only: str | None, sweep: bool) -> int:
     fake = FakeTelegram()
     await fake.start()
     started = time.perf_counter()
-    bot = BotProcess(telegram_env(fake, database_url)).start()
+    # With --sweep, one reminder sweep at start (the pages are timed once it is over).
+    bot = ScaleBot(telegram_env(fake, database_url, SWEEP_INTERVAL_SECONDS="86400"), sweep).start()
     try:
         base = f"http://127.0.0.1:{await bot.wait_ready(timeout=300)}"
         assert bot.process is not None
         pid = bot.process.pid
         print(f"started in {time.perf_counter() - started:.1f} s, RSS {rss_mb(pid):.0f} MB", flush=True)
+        took = await settle(pid)
+        print(f"idle (start-up sweep done) {took:.1f} s later, RSS {rss_mb(pid):.0f} MB", flush=True)
         producer = Producer(fake, FIRST_CHAT)
         await producer.ask()  # the producer exists and has seen the menu
         await asyncio.sleep(1)
@@ -231,8 +283,11 @@ def main() -> int:
     parser.add_argument("--database-url", required=True, help="a database bench.seed filled")
     parser.add_argument("--repeat", type=int, default=2, help="loads of each page (best and worst shown)")
     parser.add_argument("--only", help="only the pages whose path contains this")
+    parser.add_argument(
+        "--sweep", action="store_true", help="keep the process's reminder sweep (off by default: timed alone)"
+    )
     args = parser.parse_args()
-    return asyncio.run(run(args.database_url, args.repeat, args.only))
+    return asyncio.run(run(args.database_url, args.repeat, args.only, args.sweep))
 
 
 if __name__ == "__main__":
