@@ -1,6 +1,7 @@
 """The dashboard at size, over HTTP against the real app: the questions page and the lead list make a
 fixed number of SQL statements however many questions are open (no query per question), open
-questions come a page at a time, oldest first; exports stream, the spreadsheet's first bytes leaving
+questions come a page at a time, oldest first, and the learning queue's groups 30 at a time, the
+most asked first; exports stream, the spreadsheet's first bytes leaving
 after a few hundred rows, not the whole list, and read back cell for cell; an export reads the leads
 in short batches, holding no database connection between them."""
 
@@ -24,7 +25,7 @@ from bot.dashboard.leads import leads_in_batches
 from bot.services import Services
 from bot.web import create_web_app
 from storage.db import Database
-from storage.models import Lead, MessageLog, StaffQuestion, saved_id
+from storage.models import Lead, LearningItem, MessageLog, StaffQuestion, saved_id
 from storage.repositories import LeadQuery
 from storage.search_text import lead_search_text
 from tests.bot.test_dashboard_security import login
@@ -242,3 +243,30 @@ async def test_both_exports_are_streamed_in_pieces(services: Services) -> None:
     assert len(xlsx_pieces) >= 3  # 500 rows at a time, not one file at the end
     sheet = load_workbook(io.BytesIO(b"".join(xlsx_pieces))).worksheets[0]
     assert sheet.max_row == 4 + 1200 and "1200 hồ sơ" in str(sheet["A2"].value)
+
+
+async def test_the_learning_queue_shows_its_groups_a_page_at_a_time(
+    services: Services, client: httpx.AsyncClient
+) -> None:
+    await login(client)
+    now = datetime.now(UTC)
+    with services.db.unit() as repos:
+        for i in range(40):  # group i asked i + 1 times: group 39 is the most asked
+            for k in range(i + 1):
+                text = f"hoi ve chu de so{i} lan"
+                repos.session.add(
+                    LearningItem(
+                        text=text,
+                        folded=text,
+                        source="not_confident",
+                        group_key=f"chu de so{i}",
+                        created_at=now - timedelta(minutes=k),
+                    )
+                )
+    first = (await client.get("/unanswered")).text
+    assert "(40 nhóm)" in first and "Trang 1/2" in first
+    assert 'data-key="chu de so39"' in first and 'data-key="chu de so10"' in first
+    assert 'data-key="chu de so9"' not in first
+    second = (await client.get("/unanswered?page=2")).text
+    assert 'data-key="chu de so9"' in second and 'data-key="chu de so0"' in second
+    assert 'data-key="chu de so10"' not in second
