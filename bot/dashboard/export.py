@@ -15,11 +15,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from knowledge.yamlio import read_yaml
-from storage.models import Lead
 
 LAYOUT_FILE = Path(__file__).parent / "templates" / "export.yaml"
-# (header, width, value) per column.
-Column = tuple[str, int, Callable[[Lead, dict[str, Any]], object]]
+# (header, width, value) per column. A lead is a ``Lead`` or a row with its columns by name (what an
+# export reads: ``LeadRepo.batch_before``).
+Column = tuple[str, int, Callable[[Any, dict[str, Any]], object]]
 
 
 def layout() -> dict[str, Any]:
@@ -28,7 +28,7 @@ def layout() -> dict[str, Any]:
 
 def columns(labels: dict[str, Any], tz: ZoneInfo) -> list[Column]:
     """The columns of ``export.yaml`` with the function that fills each."""
-    values: dict[str, Callable[[Lead, dict[str, Any]], object]] = {
+    values: dict[str, Callable[[Any, dict[str, Any]], object]] = {
         "index": lambda lead, ctx: ctx["index"],
         "ref_code": lambda lead, _: lead.ref_code,
         "created": lambda lead, _: lead.created_at.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
@@ -62,11 +62,11 @@ def neutralise(value: object) -> object:
     return value
 
 
-def _row(lead: Lead, index: int, cols: list[Column]) -> list[object]:
+def _row(lead: Any, index: int, cols: list[Column]) -> list[object]:
     return [neutralise(value(lead, {"index": index})) for _, _, value in cols]
 
 
-def csv_chunks(leads: Iterable[Lead], cols: list[Column], every: int = 500) -> Iterator[bytes]:
+def csv_chunks(leads: Iterable[Any], cols: list[Column], every: int = 500) -> Iterator[bytes]:
     """The CSV file in pieces of ``every`` rows, so a long list streams instead of piling up."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -172,8 +172,9 @@ def _xml_cell(ref: str, value: object, column: int) -> str:
     return _text_cell(ref, str(value))
 
 
-def _xml_row(number: int, values: list[object]) -> str:
-    cells = "".join(_xml_cell(f"{column_letter(i + 1)}{number}", v, i) for i, v in enumerate(values))
+def _xml_row(number: int, values: list[object], letters: list[str]) -> str:
+    pairs = enumerate(zip(letters, values, strict=True))
+    cells = "".join(_xml_cell(f"{letter}{number}", v, i) for i, (letter, v) in pairs)
     return f'<row r="{number}">{cells}</row>'
 
 
@@ -249,7 +250,7 @@ class _Sink(io.RawIOBase):
 
 
 def xlsx_chunks(
-    leads: Iterable[Lead], cols: list[Column], title: str, subtitle: str, now: datetime, every: int = 500
+    leads: Iterable[Any], cols: list[Column], title: str, subtitle: str, now: datetime, every: int = 500
 ) -> Iterator[bytes]:
     """The spreadsheet in pieces: the zip's bytes as they are made, every ``every`` rows."""
     sink = _Sink()
@@ -262,8 +263,9 @@ def xlsx_chunks(
         count = 0
         with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
             rows = [_sheet_start(cols, title, subtitle)]
+            letters = [column_letter(i) for i in range(1, len(cols) + 1)]
             for count, lead in enumerate(leads, 1):
-                rows.append(_xml_row(HEADER_ROW + count, _row(lead, count, cols)))
+                rows.append(_xml_row(HEADER_ROW + count, _row(lead, count, cols), letters))
                 if count % every == 0:
                     sheet.write("".join(rows).encode("utf-8"))
                     rows.clear()

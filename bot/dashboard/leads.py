@@ -36,7 +36,7 @@ from bot.dashboard.pages import (
 from bot.dashboard.security import current_staff
 from services.leads import FINAL_STATUSES, ReasonNeeded, TransitionError, next_statuses
 from storage.db import Database
-from storage.models import Lead, StaffAccount, saved_id, utcnow
+from storage.models import Lead, StaffAccount, utcnow
 from storage.repositories import LeadQuery, Repos
 
 router = APIRouter()
@@ -217,7 +217,7 @@ def export_leads(request: Request, fmt: str, staff: Staff) -> Response:
     )
 
 
-def leads_in_batches(db: Database, query: LeadQuery, batch: int = EXPORT_BATCH) -> Iterator[Lead]:
+def leads_in_batches(db: Database, query: LeadQuery, batch: int = EXPORT_BATCH) -> Iterator[Any]:
     """Every lead ``query`` matches, newest first, ``batch`` at a time (by id, each batch its own
     unit of work). Iterated by Starlette in its worker threads, one piece of the file at a time."""
     before: int | None = None
@@ -227,4 +227,4 @@ def leads_in_batches(db: Database, query: LeadQuery, batch: int = EXPORT_BATCH) 
         yield from leads
         if len(leads) < batch:
             return
-        before = saved_id(leads[-1])
+        before = int(leads[-1].id)
