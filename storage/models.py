@@ -70,6 +70,8 @@ class Profile(SQLModel, table=True):
     """What the producer told the bot about the establishment (the eligibility profile and more)."""
 
     __tablename__ = "profiles"
+    # A province's producers read from the index alone (the statistics of one province).
+    __table_args__ = (Index("ix_profiles_province_user", "province", "user_id"),)
 
     user_id: int = Field(foreign_key="users.id", primary_key=True)
     full_name: str | None = Field(default=None, max_length=256)
@@ -79,7 +81,7 @@ class Profile(SQLModel, table=True):
     activity: str | None = Field(default=None, max_length=32)
     sector: str | None = Field(default=None, max_length=256)
     products: str | None = Field(default=None, max_length=512)
-    province: str | None = Field(default=None, max_length=64, index=True)
+    province: str | None = Field(default=None, max_length=64)
     commune: str | None = Field(default=None, max_length=128)
     place_type: str | None = Field(default=None, max_length=16)
     craft_village: bool | None = None

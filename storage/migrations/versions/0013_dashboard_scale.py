@@ -10,7 +10,9 @@ Found with EXPLAIN on 1,000,000 producers and 1,000,000 logged messages (``bench
 - a producer's conversation around a lead or a question (``ix_message_log_user_created``, which also
   serves every lookup by user, so the single-column index on user_id goes);
 - the deliveries of a period (``ix_outbox_kind_created``: kind, created_at, status, user_id);
-- the funnel's application drafts of a period (conversations by ``updated_at``).
+- the funnel's application drafts of a period (conversations by ``updated_at``);
+- one province's producers (``ix_profiles_province_user``: province, user_id, read from the index
+  alone instead of 22,000 heap pages per statistic; it replaces the single-column province index).
 """
 
 from collections.abc import Sequence
@@ -36,9 +38,15 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.create_index("ix_conversations_updated_at", ["updated_at"], unique=False)
+    with op.batch_alter_table("profiles", schema=None) as batch_op:
+        batch_op.create_index("ix_profiles_province_user", ["province", "user_id"], unique=False)
+        batch_op.drop_index("ix_profiles_province")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("profiles", schema=None) as batch_op:
+        batch_op.create_index("ix_profiles_province", ["province"], unique=False)
+        batch_op.drop_index("ix_profiles_province_user")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index("ix_conversations_updated_at")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
