@@ -3,8 +3,9 @@ Telegram Bot API, on a database `bench.seed` filled: for each page staff use (th
 filters, search and deep pages, a lead, the questions, the learning queue, the statistics of the
 whole country and of a province, their CSV, the CSV and XLSX export of every lead, broadcasts,
 knowledge, audit, deadlines) the response time (the whole body read), the size, the process's peak
-memory (RSS) while it loads, and how long a producer waits for the bot's answer meanwhile. Also the
-process's memory at start-up. Targets: every page under 1 s, memory under 300 MB, replies unaffected.
+memory (RSS) while it loads, how soon its first bytes arrive (a streamed export's first rows), and
+how long a producer waits for the bot's answer meanwhile. Also the process's memory at start-up.
+Targets: every page under 1 s, memory under 300 MB, replies unaffected.
 
     .venv/bin/python -m bench.seed --database-url URL                 # once
     .venv/bin/python -m bench.scale --database-url URL [--repeat 2] [--only PATH] [--sweep]
@@ -83,6 +84,7 @@ class Sample:
     replies: list[float] = field(default_factory=list)
     status: int = 0
     size: int = 0
+    first_byte: list[float] = field(default_factory=list)
 
 
 class Producer:
@@ -121,16 +123,22 @@ async def log_in(base: str, username: str, password: str) -> httpx.AsyncClient:
     return client
 
 
-async def fetch(client: httpx.AsyncClient, path: str) -> tuple[int, int]:
-    """GET ``path``, reading the whole body as it streams; (status, bytes)."""
-    size = 0
+async def fetch(client: httpx.AsyncClient, path: str) -> tuple[int, int, float]:
+    """GET ``path``, reading the whole body as it streams; (status, bytes, seconds to the first
+    body bytes)."""
+    size, first = 0, 0.0
+    started = time.perf_counter()
     async with client.stream("GET", path) as response:
         async for chunk in response.aiter_bytes():
+            if not size:
+                first = time.perf_counter() - started
             size += len(chunk)
-        return response.status_code, size
+        return response.status_code, size, first
 
 
-async def measure(pid: int, load: Callable[[], Awaitable[tuple[int, int]]], producer: Producer) -> Sample:
+async def measure(
+    pid: int, load: Callable[[], Awaitable[tuple[int, int, float]]], producer: Producer
+) -> Sample:
     sample = Sample()
     exact_peak = reset_peak(pid)
     sampled = [rss_mb(pid)]
@@ -145,7 +153,8 @@ async def measure(pid: int, load: Callable[[], Awaitable[tuple[int, int]]], prod
     started = time.perf_counter()
     task = asyncio.ensure_future(load())
     replies = asyncio.ensure_future(producer.while_busy(lambda: not task.done()))
-    sample.status, sample.size = await task
+    sample.status, sample.size, first = await task
+    sample.first_byte.append(first)
     sample.seconds.append(time.perf_counter() - started)
     done.set()
     await watcher
@@ -222,7 +231,7 @@ def report(name: str, sample: Sample) -> None:
     replies = sample.replies or [0.0]
     print(
         f"{name:<34} {sample.status:>3} {ms(min(sample.seconds))} {ms(max(sample.seconds))} ms"
-        f" {sample.size / 1024:9.0f} KB {sample.peak_mb:6.0f} MB"
+        f" {ms(max(sample.first_byte))} ms {sample.size / 1024:9.0f} KB {sample.peak_mb:6.0f} MB"
         f"   reply max {ms(max(replies))} ms p50 {ms(statistics.median(replies))} ms (n={len(replies)})",
         flush=True,
     )
@@ -253,7 +262,8 @@ async def run(database_url: str, repeat: int, only: str | None, sweep: bool) -> 
         listed = (await admin.get("/")).text
         found = re.search(r'href="/leads/(\d+)"', listed)
         lead_id = int(found.group(1)) if found else 1
-        print(f"{'page':<34} {'st':>3} {'best':>7} {'worst':>7}    {'size':>9}    {'peak':>6}")
+        heads = f"{'best':>7} {'worst':>7}    {'1st byte':>7}    {'size':>9}    {'peak':>6}"
+        print(f"{'page':<34} {'st':>3} {heads}")
         for name, path in pages(lead_id, province):
             if only and only not in path:
                 continue
@@ -264,6 +274,7 @@ async def run(database_url: str, repeat: int, only: str | None, sweep: bool) -> 
                 for _ in range(repeat):
                     one = await measure(pid, functools.partial(fetch, client, path), producer)
                     sample.seconds += one.seconds
+                    sample.first_byte += one.first_byte
                     sample.replies += one.replies
                     sample.peak_mb = max(sample.peak_mb, one.peak_mb)
                     sample.status, sample.size = one.status, one.size
