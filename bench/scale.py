@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import functools
 import gc
+import itertools
 import os
 import re
 import statistics
@@ -239,6 +240,10 @@ def report(name: str, sample: Sample) -> None:
 
 async def run(database_url: str, repeat: int, only: str | None, sweep: bool) -> int:
     fake = FakeTelegram()
+    # The same database may be measured again: this run's update ids (the inbox's keys) and chat
+    # never repeat an earlier run's, so no update is taken for a repeat and dropped.
+    run_id = int(time.time())
+    fake._update_ids = itertools.count(run_id * 1000)
     await fake.start()
     started = time.perf_counter()
     # With --sweep, one reminder sweep at start (the pages are timed once it is over).
@@ -250,7 +255,7 @@ async def run(database_url: str, repeat: int, only: str | None, sweep: bool) -> 
         print(f"started in {time.perf_counter() - started:.1f} s, RSS {rss_mb(pid):.0f} MB", flush=True)
         took = await settle(pid)
         print(f"idle (start-up sweep done) {took:.1f} s later, RSS {rss_mb(pid):.0f} MB", flush=True)
-        producer = Producer(fake, FIRST_CHAT)
+        producer = Producer(fake, FIRST_CHAT + run_id % 1_000_000)
         await producer.ask()  # the producer exists and has seen the menu
         await asyncio.sleep(1)
         idle = [await producer.ask() for _ in range(5)]
