@@ -600,7 +600,9 @@ def seed_staff(conn: Connection, provinces: list[str]) -> int:
     admin_hash, province_hash = hash_password(ADMIN_PASSWORD), hash_password(PROVINCE_PASSWORD)
     rows = []
     if ADMIN_USERNAME not in existing:
-        rows.append({"username": ADMIN_USERNAME, "password_hash": admin_hash, "role": "admin"})
+        rows.append(
+            {"username": ADMIN_USERNAME, "password_hash": admin_hash, "role": "admin", "province": None}
+        )
     for province in provinces:
         if staff_username(province) not in existing:
             rows.append(
@@ -612,7 +614,7 @@ def seed_staff(conn: Connection, provinces: list[str]) -> int:
                 }
             )
     now = datetime.now(UTC)
-    if rows:
+    if rows:  # every row names every column: an executemany takes its columns from the first row
         conn.execute(insert(StaffAccount), [{**r, "is_active": True, "created_at": now} for r in rows])
     return len(rows)
 

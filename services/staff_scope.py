@@ -67,6 +67,7 @@ class Scope:
         province; asking for another one finds nothing."""
         if self.province is None:
             return query
-        if query.province and query.province != self.province:
+        if not self.province or (query.province and query.province != self.province):
+            # No province at all must not read as "no province filter": it finds nothing.
             return replace(query, province=self.province, nothing=True)
         return replace(query, province=self.province)

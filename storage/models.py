@@ -71,6 +71,8 @@ class Profile(SQLModel, table=True):
     """What the producer told the bot about the establishment (the eligibility profile and more)."""
 
     __tablename__ = "profiles"
+    # A province's producers read from the index alone (the statistics of one province).
+    __table_args__ = (Index("ix_profiles_province_user", "province", "user_id"),)
 
     user_id: int = Field(foreign_key="users.id", primary_key=True)
     full_name: str | None = Field(default=None, max_length=256)
@@ -80,7 +82,7 @@ class Profile(SQLModel, table=True):
     activity: str | None = Field(default=None, max_length=32)
     sector: str | None = Field(default=None, max_length=256)
     products: str | None = Field(default=None, max_length=512)
-    province: str | None = Field(default=None, max_length=64, index=True)
+    province: str | None = Field(default=None, max_length=64)
     commune: str | None = Field(default=None, max_length=128)
     place_type: str | None = Field(default=None, max_length=16)
     craft_village: bool | None = None
@@ -103,7 +105,7 @@ class Conversation(SQLModel, table=True):
     step: str | None = Field(default=None, max_length=64)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     menu_version: int = 0
-    updated_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
 
 
 class Lead(SQLModel, table=True):
@@ -378,6 +380,8 @@ class OutboxMessage(SQLModel, table=True):
         Index("ix_outbox_user_status", "user_id", "status", "id"),
         # The last menu a user was sent (``OutboxRepo.last_menu``).
         Index("ix_outbox_user_sent", "user_id", "sent_at"),
+        # The statistics' deliveries of a period (``StatsRepo.deliveries``), read from the index alone.
+        Index("ix_outbox_kind_created", "kind", "created_at", "status", "user_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -489,9 +493,15 @@ class MessageLog(SQLModel, table=True):
     """Every message in and out, for the conversation history staff see on a lead."""
 
     __tablename__ = "message_log"
+    __table_args__ = (
+        # A producer's conversation around a moment (a lead, a question), in order.
+        Index("ix_message_log_user_created", "user_id", "created_at"),
+        # The statistics' typed questions per day, askers and active producers, from the index alone.
+        Index("ix_message_log_asking", "direction", "created_at", "kind", "user_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(foreign_key="users.id", index=True)
+    user_id: int = Field(foreign_key="users.id")
     channel: str = Field(max_length=16)
     direction: str = Field(max_length=3)
     kind: str = Field(default="text", max_length=16)

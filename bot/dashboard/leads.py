@@ -1,15 +1,14 @@
 """Dashboard pages for leads: the list with filters and a search that ignores diacritics (all in
 SQL, no cap), a lead's detail with its eligibility breakdown, conversation and audit log, the status
-workflow and notes, and CSV/XLSX export of the filtered list (streamed, with spreadsheet formulas
-neutralised)."""
+workflow and notes, and CSV/XLSX export of the filtered list (streamed as it is written, read in
+batches, with spreadsheet formulas neutralised)."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -27,6 +26,7 @@ from bot.dashboard.pages import (
     labels,
     not_found,
     page,
+    page_number,
     redirect,
     scope,
     services,
@@ -45,6 +45,7 @@ LeadId = Path(ge=1, le=MAX_ID)
 # The conversation shown on a lead: the messages before its submission and after it.
 MESSAGES_BEFORE = 20
 MESSAGES_AFTER = 10
+EXPORT_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,7 @@ def home(request: Request, repos: UnitOfWork) -> Response:
     if staff is None:
         return page(request, "login.html", None)
     f = LeadFilter.from_request(request)
-    page_text = request.query_params.get("page", "1")
-    number = int(page_text) if page_text.isdigit() and 0 < int(page_text) < MAX_ID else 1
+    number = page_number(request)
     within = scope(staff)
     query = within.lead_query(lead_query(f, tz(request)))
     total = repos.leads.count(query)
@@ -110,7 +110,7 @@ def home(request: Request, repos: UnitOfWork) -> Response:
         page=number,
         pages=max(1, -(-total // PAGE_SIZE)),
         f=f,
-        open_questions=len(repos.staff_questions.open_questions(within.province)),
+        open_questions=repos.staff_questions.count_open(within.province),
     )
 
 
@@ -186,8 +186,9 @@ def lead_note(
 
 @router.get("/export.{fmt}")
 def export_leads(request: Request, fmt: str, staff: Staff) -> Response:
-    """The filtered list, all of it, streamed: CSV row by row, XLSX through a temporary file (each
-    in its own database session, held for the whole file)."""
+    """The filtered list, all of it, streamed as it is written (CSV or XLSX): the first bytes leave
+    at once, memory stays flat, and the leads are read a batch at a time, each batch in its own short
+    unit of work, so a slow download holds no database connection the bots need."""
     if fmt not in ("csv", "xlsx"):
         raise HTTPException(status_code=404)
     running = services(request)
@@ -198,9 +199,10 @@ def export_leads(request: Request, fmt: str, staff: Staff) -> Response:
     cols = export.columns(labels(request), zone)
     name = f"ho-so-khuyen-cong-{now:%Y%m%d-%H%M}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    leads = leads_in_batches(running.db, query)
     if fmt == "csv":
         return StreamingResponse(
-            _csv_stream(running.db, query, cols), media_type="text/csv; charset=utf-8", headers=headers
+            export.csv_chunks(leads, cols), media_type="text/csv; charset=utf-8", headers=headers
         )
     words = export.layout()
     with running.db.unit() as repos:
@@ -208,31 +210,21 @@ def export_leads(request: Request, fmt: str, staff: Staff) -> Response:
     subtitle = words["subtitle"].format(
         time=f"{now:%d/%m/%Y %H:%M}", filters=f.describe(words["all_leads"]), count=count
     )
-    spool = _xlsx_file(running.db, query, cols, words["title"], subtitle, now)
     return StreamingResponse(
-        _file_chunks(spool),
+        export.xlsx_chunks(leads, cols, words["title"], subtitle, now),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers=headers,
     )
 
 
-def _csv_stream(db: Database, query: LeadQuery, cols: list[export.Column]) -> Iterator[bytes]:
-    """Runs in Starlette's thread pool (a plain iterator), one database session for the whole file."""
-    with db.unit() as repos:
-        yield from export.csv_chunks(repos.leads.stream(query), cols)
-
-
-def _xlsx_file(
-    db: Database, query: LeadQuery, cols: list[export.Column], title: str, subtitle: str, now: datetime
-) -> IO[bytes]:
-    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 (closed by _file_chunks)
-    with db.unit() as repos:
-        export.write_xlsx(repos.leads.stream(query), cols, title, subtitle, now, spool)
-    spool.seek(0)
-    return spool
-
-
-def _file_chunks(spool: IO[bytes], size: int = 256 * 1024) -> Iterator[bytes]:
-    with spool:
-        while chunk := spool.read(size):
-            yield chunk
+def leads_in_batches(db: Database, query: LeadQuery, batch: int = EXPORT_BATCH) -> Iterator[Any]:
+    """Every lead ``query`` matches, newest first, ``batch`` at a time (by id, each batch its own
+    unit of work). Iterated by Starlette in its worker threads, one piece of the file at a time."""
+    before: int | None = None
+    while True:
+        with db.unit() as repos:
+            leads = repos.leads.batch_before(query, before, batch)
+        yield from leads
+        if len(leads) < batch:
+            return
+        before = int(leads[-1].id)

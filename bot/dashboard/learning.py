@@ -20,6 +20,7 @@ from bot.dashboard.pages import (
     categories,
     form_text,
     page,
+    page_number,
     redirect,
     scope,
     services,
@@ -32,6 +33,7 @@ from storage.repositories import Repos
 
 router = APIRouter()
 RESOLVED_SHOWN = 20
+GROUPS_PAGE = 30  # open groups per page, the most asked first
 MAX_FIELD = 2000
 
 
@@ -58,7 +60,11 @@ def _render(
 ) -> Response:
     within = scope(staff)
     catalog = live_catalog(request, repos)
-    groups = learning.open_groups(repos, within)
+    every = learning.open_groups(repos, within)
+    pages = max(1, -(-len(every) // GROUPS_PAGE))
+    number = min(page_number(request), pages)
+    # Only the groups shown are searched for a suggestion and drawn with their forms.
+    groups = every[(number - 1) * GROUPS_PAGE : number * GROUPS_PAGE]
     suggested = {}
     for group in groups:
         result = catalog.index.search(group.examples[0])
@@ -70,6 +76,9 @@ def _render(
         staff,
         status_code=status_code,
         groups=groups,
+        total=len(every),
+        page=number,
+        pages=pages,
         suggested=suggested,
         keywords={g.key: learning.suggested_keywords(g) for g in groups},
         entries=_entries(catalog, within),

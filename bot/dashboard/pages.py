@@ -220,6 +220,12 @@ def wake_outbox(request: Request) -> None:
     request.state.wake_outbox = True
 
 
+def page_number(request: Request) -> int:
+    """The ``page`` of the query string (1 when missing or not a page number)."""
+    text = request.query_params.get("page", "1")
+    return int(text) if text.isdigit() and 0 < int(text) < MAX_ID else 1
+
+
 def form_text(value: str, limit: int) -> str:
     """Text typed by staff, as stored: without control characters, trimmed, at most ``limit``."""
     return clean_text(value).strip()[:limit]

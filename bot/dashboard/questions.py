@@ -15,13 +15,16 @@ from bot.dashboard.pages import (
     form_text,
     not_found,
     page,
+    page_number,
     redirect,
     scope,
     services,
     wake_outbox,
 )
+from storage.models import saved_id
 
 router = APIRouter()
+PAGE_SIZE = 50
 ANSWERED_SHOWN = 20
 # The conversation shown with an open question: the messages before it and after it.
 TALK_BEFORE = 6
@@ -30,18 +33,26 @@ TALK_AFTER = 2
 
 @router.get("/questions", response_class=HTMLResponse)
 def questions_page(request: Request, repos: UnitOfWork, staff: Staff) -> Response:
+    """One page of open questions (oldest first) with their askers, their leads and the talk around
+    each, and the last answered ones: a fixed number of queries, however many are open."""
     province = scope(staff).province
-    pending = repos.staff_questions.open_questions(province)
+    total = repos.staff_questions.count_open(province)
+    pages = max(1, -(-total // PAGE_SIZE))
+    number = min(page_number(request), pages)
+    shown = repos.staff_questions.open_page((number - 1) * PAGE_SIZE, PAGE_SIZE, province)
+    pending = [question for question, _ in shown]
     answered = repos.staff_questions.recently_answered(ANSWERED_SHOWN, province)
-    askers = {q.user_id for q in [*pending, *answered]}
     return page(
         request,
         "questions.html",
         staff,
         pending=pending,
-        askers={q.user_id: repos.users.get(q.user_id) for q in pending},
-        leads_of={user_id: repos.leads.for_user(user_id) for user_id in askers},
-        talk={q.id: repos.messages.around(q.user_id, q.created_at, TALK_BEFORE, TALK_AFTER) for q in pending},
+        total=total,
+        page=number,
+        pages=pages,
+        asker_names={saved_id(question): name or "" for question, name in shown},
+        leads_of=repos.leads.for_users({q.user_id for q in [*pending, *answered]}),
+        talk=repos.staff_questions.talk_around([saved_id(q) for q in pending], TALK_BEFORE, TALK_AFTER),
         answered=answered,
         message=request.query_params.get("msg", ""),
     )

@@ -98,6 +98,10 @@ def test_the_lead_query_filters_in_sql(database: Database) -> None:
         assert {x.province for x in repos.leads.search(within.lead_query(LeadQuery()))} == {A}
         assert repos.leads.count(within.lead_query(LeadQuery(province=B))) == 0
         assert repos.leads.count(Scope().lead_query(LeadQuery())) == 3
+        # A province account without a province (a bad row, however made) lists and exports nothing.
+        nowhere = Scope.of(StaffAccount(username="x", password_hash="x", role="province"))
+        assert repos.leads.count(nowhere.lead_query(LeadQuery())) == 0
+        assert repos.leads.batch_before(nowhere.lead_query(LeadQuery()), None, 10) == []
 
 
 # --- the staff chats ---
