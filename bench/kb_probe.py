@@ -135,7 +135,7 @@ def start_from_database(url: str) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     assert live is not None
     started_mb = rss_mb()
-    figures = {
+    figures: dict[str, Any] = {
         "entries": len(live.kb.entries),
         "start_s": round(seconds, 2),
         "rss_mb": started_mb,

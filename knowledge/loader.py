@@ -117,8 +117,21 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "(entry)"
 
 
+def _shared(value: Any, strings: dict[str, str]) -> Any:
+    """``value`` (parsed YAML) with every text replaced by one shared copy of it: entries made for
+    many provinces repeat the same legal basis, documents and steps, held once in memory."""
+    if isinstance(value, str):
+        return strings.setdefault(value, value)
+    if isinstance(value, dict):
+        return {_shared(k, strings): _shared(v, strings) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shared(v, strings) for v in value]
+    return value
+
+
 def _load_entries(data_dir: Path, problems: list[Problem]) -> list[Programme | Faq]:
     entries: list[Programme | Faq] = []
+    strings: dict[str, str] = {}
     files = sorted((data_dir / "programmes").glob("*.yaml")) + sorted((data_dir / "faq").glob("*.yaml"))
     for path in files:
         rel = f"{path.parent.name}/{path.name}"
@@ -130,7 +143,7 @@ def _load_entries(data_dir: Path, problems: list[Problem]) -> list[Programme | F
             continue
         entry_id = str(raw.get("id", path.stem))
         try:
-            entry = _ENTRY_ADAPTER.validate_python(raw)
+            entry = _ENTRY_ADAPTER.validate_python(_shared(raw, strings))
         except ValidationError as exc:
             for err in exc.errors():
                 problems.append(Problem(rel, entry_id, _field_path(err["loc"]), err["msg"]))
@@ -154,12 +167,13 @@ def _check_entries(
     entries: list[Programme | Faq], provinces: Provinces, today: date, problems: list[Problem]
 ) -> None:
     seen: dict[str, str] = {}
+    names = set(provinces.names())
     for entry in entries:
         rel = _entry_file(entry)
         if entry.id in seen:
             problems.append(Problem(rel, entry.id, "id", f"duplicate id, also used in {seen[entry.id]}"))
         seen.setdefault(entry.id, rel)
-        if entry.scope != "national" and entry.scope not in provinces.names():
+        if entry.scope != "national" and entry.scope not in names:
             problems.append(
                 Problem(
                     rel, entry.id, "scope", f"'{entry.scope}' is neither 'national' nor a current province"

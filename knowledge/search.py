@@ -22,13 +22,15 @@ or when the question is, word for word, one an entry lists (its title, an alias 
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
-from collections import Counter, defaultdict
+import sys
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from rapidfuzz import fuzz, process
 
 from knowledge.loader import KnowledgeBase
@@ -88,13 +90,83 @@ class SearchResult:
 Indexed = Programme | Faq | OutOfScopeTopic
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Doc:
     entry: Indexed
-    terms: dict[str, float]
     length: float
     phrases: tuple[str, ...]
-    key_terms: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Csr:
+    """Postings of every term, compressed: the documents of term ``t`` are
+    ``docs[starts[t]:starts[t + 1]]`` (ascending), with ``values`` alongside when they carry one."""
+
+    starts: NDArray[np.int64]
+    docs: NDArray[np.int32]
+    values: NDArray[np.float64] | None = None
+
+    def span(self, term: int) -> slice:
+        return slice(int(self.starts[term]), int(self.starts[term + 1]))
+
+    def holds(self, term: int, doc: int) -> bool:
+        part = self.docs[self.span(term)]
+        at = int(np.searchsorted(part, doc))
+        return at < len(part) and int(part[at]) == doc
+
+
+def _csr(rows: array[int], columns: array[int], values: array[float] | None, n_rows: int) -> _Csr:
+    """Triplets (row, column, value), columns ascending within each row, as compressed rows."""
+    row = np.frombuffer(rows, dtype=np.int32)
+    order = np.argsort(row, kind="stable")  # stable: each row keeps its columns in order
+    starts = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=n_rows), out=starts[1:])
+    cols = np.frombuffer(columns, dtype=np.int32)[order]
+    vals = np.frombuffer(values, dtype=np.float64)[order] if values is not None else None
+    return _Csr(starts, cols, vals)
+
+
+class _Builder:
+    """Collects every document's weighted terms as flat arrays, folding each distinct text once."""
+
+    def __init__(self) -> None:
+        self.term_ids: dict[str, int] = {}
+        self.key_ids: dict[str, int] = {}
+        self.terms: array[int] = array("i")
+        self.docs: array[int] = array("i")
+        self.tfs: array[float] = array("d")
+        self.key_terms: array[int] = array("i")
+        self.key_docs: array[int] = array("i")
+        self.folded: dict[str, tuple[str, tuple[int, ...], tuple[str, ...]]] = {}
+
+    def text(self, text: str) -> tuple[str, tuple[int, ...], tuple[str, ...]]:
+        """``text`` folded, its grams' term ids, and its grams."""
+        known = self.folded.get(text)
+        if known is None:
+            folded = fold(text)
+            grams = tuple(sys.intern(g) for g in _grams(folded.split()))
+            ids = tuple(self.term_ids.setdefault(g, len(self.term_ids)) for g in grams)
+            known = self.folded[text] = (folded, ids, grams)
+        return known
+
+    def add(self, i: int, entry: Indexed) -> _Doc:
+        terms: dict[int, float] = {}
+        key_terms: dict[str, None] = {}
+        for name, texts in _entry_fields(entry).items():
+            weight = FIELD_WEIGHTS[name]
+            for text in texts:
+                _, ids, grams = self.text(text)
+                for term in ids:
+                    terms[term] = terms.get(term, 0.0) + weight
+                if name in KEY_FIELDS:
+                    key_terms.update(dict.fromkeys(grams))
+        self.terms.extend(terms)
+        self.docs.extend([i] * len(terms))
+        self.tfs.extend(terms.values())
+        self.key_terms.extend(self.key_ids.setdefault(g, len(self.key_ids)) for g in key_terms)
+        self.key_docs.extend([i] * len(key_terms))
+        texts = [entry.title, *getattr(entry, "aliases", []), *entry.questions]
+        return _Doc(entry, sum(terms.values()), tuple(self.text(t)[0] for t in texts))
 
 
 @dataclass(frozen=True)
@@ -134,17 +206,31 @@ def _entry_fields(entry: Indexed) -> dict[str, list[str]]:
     }
 
 
+_UNTOUCHED = np.iinfo(np.int64).max
+_EMPTY = _Csr(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float64))
+
+
 @dataclass
 class SearchIndex:
-    """An immutable index over one knowledge base; build a new one to reload."""
+    """An immutable index over one knowledge base; build a new one to reload.
+
+    The postings are compressed arrays (numpy): per term, the documents holding it and the term's
+    whole BM25 impact on each, so scoring a question is a few vectorised additions however many
+    entries there are. The key-field terms (title, aliases, keywords) are held the same way."""
 
     kb: KnowledgeBase
     docs: list[_Doc] = field(default_factory=list)
-    postings: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    idf: dict[str, float] = field(default_factory=dict)
-    key_idf: dict[str, float] = field(default_factory=dict)
     avg_length: float = 1.0
+    max_idf: float = 1.0
     vocabulary: frozenset[str] = frozenset()
+    _term_ids: dict[str, int] = field(default_factory=dict)
+    _idf: list[float] = field(default_factory=list)
+    _postings: _Csr = _EMPTY
+    _key_ids: dict[str, int] = field(default_factory=dict)
+    _key_idf: list[float] = field(default_factory=list)
+    _key_postings: _Csr = _EMPTY
+    _choices: list[str] = field(default_factory=list)
+    _choice_docs: list[int] = field(default_factory=list)
     _vocab_list: list[str] = field(default_factory=list)
     _abbreviations: dict[str, list[str]] = field(default_factory=dict)
     _fillers: list[tuple[str, ...]] = field(default_factory=list)
@@ -160,41 +246,44 @@ class SearchIndex:
     # --- building ---
 
     def _build_docs(self) -> None:
-        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        key_df: Counter[str] = Counter()
-        for i, entry in enumerate((*self.kb.entries, *self.kb.out_of_scope)):
-            terms: defaultdict[str, float] = defaultdict(float)
-            key_terms: set[str] = set()
-            for name, texts in _entry_fields(entry).items():
-                weight = FIELD_WEIGHTS[name]
-                for text in texts:
-                    grams = _grams(fold(text).split())
-                    for gram in grams:
-                        terms[gram] += weight
-                    if name in KEY_FIELDS:
-                        key_terms.update(grams)
-            phrases = tuple(fold(t) for t in [entry.title, *getattr(entry, "aliases", []), *entry.questions])
-            self.docs.append(_Doc(entry, dict(terms), sum(terms.values()), phrases, frozenset(key_terms)))
-            key_df.update(key_terms)
-            for term, tf in terms.items():
-                postings[term].append((i, tf))
+        builder = _Builder()
+        self.docs = [builder.add(i, e) for i, e in enumerate((*self.kb.entries, *self.kb.out_of_scope))]
         n = len(self.docs)
-        self.idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in postings.items()}
+        n_terms = len(builder.term_ids)
+        df = np.bincount(np.frombuffer(builder.terms, dtype=np.int32), minlength=n_terms).tolist()
+        self._term_ids = builder.term_ids
+        self._idf = [math.log(1 + (n - d + 0.5) / (d + 0.5)) for d in df]
+        self.max_idf = max(self._idf, default=1.0)
         self.avg_length = sum(d.length for d in self.docs) / max(n, 1)
-        # Each posting holds its term's whole BM25 impact on the document, so a query only adds numbers.
-        self.postings = {
-            term: [(i, self.idf[term] * tf * (K1 + 1) / (tf + self._length_norm(i))) for i, tf in plist]
-            for term, plist in postings.items()
-        }
-        self.key_idf = {
-            t: math.log(1 + n / df) * (BIGRAM_WEIGHT if "_" in t else 1.0) for t, df in key_df.items()
-        }
+        postings = _csr(builder.terms, builder.docs, builder.tfs, n_terms)
+        # Each posting holds its term's whole BM25 impact on the document, so a query only adds
+        # numbers (computed in the same order of operations as one float at a time: the same bits).
+        tf = postings.values
+        assert tf is not None
+        idf = np.array(self._idf, dtype=np.float64)[np.repeat(np.arange(n_terms), np.diff(postings.starts))]
+        lengths = np.array([d.length for d in self.docs], dtype=np.float64)[postings.docs]
+        impacts = idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * lengths / self.avg_length))
+        del idf, lengths
+        self._postings = _Csr(postings.starts, postings.docs, impacts)
+        key_df = np.bincount(np.frombuffer(builder.key_terms, dtype=np.int32), minlength=len(builder.key_ids))
+        self._key_ids = builder.key_ids
+        self._key_idf = [
+            math.log(1 + n / d) * (BIGRAM_WEIGHT if "_" in t else 1.0)
+            for t, d in zip(builder.key_ids, key_df.tolist(), strict=True)
+        ]
+        self._key_postings = _csr(builder.key_terms, builder.key_docs, None, len(builder.key_ids))
+        for i, doc in enumerate(self.docs):
+            if not isinstance(doc.entry, OutOfScopeTopic):
+                self._choices.extend(doc.phrases)
+                self._choice_docs.extend([i] * len(doc.phrases))
 
-    def _length_norm(self, i: int) -> float:
-        return K1 * (1 - B + B * self.docs[i].length / self.avg_length)
+    def term_idf(self, term: str) -> float | None:
+        """The term's inverse document frequency; None for a term no entry holds."""
+        i = self._term_ids.get(term)
+        return None if i is None else self._idf[i]
 
     def _build_language(self) -> None:
-        unigrams = {t for t in self.postings if "_" not in t}
+        unigrams = {t for t in self._term_ids if "_" not in t}
         syn = self.kb.synonyms
         for group in syn.groups:
             for term in group.terms:
@@ -272,16 +361,37 @@ class SearchIndex:
 
     # --- scoring ---
 
-    def _bm25(self, q: NormalisedQuery) -> dict[int, float]:
-        scores: dict[int, float] = defaultdict(float)
-        for term, qweight in q.weighted_terms.items():
-            for i, impact in self.postings.get(term, ()):
-                scores[i] += qweight * impact
-        return scores
+    def _bm25(self, q: NormalisedQuery, limit: int) -> list[tuple[int, float]]:
+        """The ``limit`` best documents by BM25 with their scores, best first; among equal scores the
+        document the question's terms reached first (as one dictionary of scores filled term by
+        term, ranked by a stable sort, would give)."""
+        postings, n = self._postings, len(self.docs)
+        assert postings.values is not None
+        scores = np.zeros(n, dtype=np.float64)
+        reached = np.full(n, _UNTOUCHED, dtype=np.int64)  # when a term first reached the document
+        for k, (term, qweight) in enumerate(q.weighted_terms.items()):
+            i = self._term_ids.get(term)
+            if i is None:
+                continue
+            span = postings.span(i)
+            docs = postings.docs[span]
+            scores[docs] += qweight * postings.values[span]  # a term's documents are distinct
+            reached[docs] = np.minimum(reached[docs], k * n + docs)
+        touched = np.flatnonzero(reached != _UNTOUCHED)
+        if len(touched) > limit:
+            kth = np.partition(scores[touched], len(touched) - limit)[len(touched) - limit]
+            touched = touched[scores[touched] >= kth]
+        best = sorted(touched.tolist(), key=lambda d: (-scores[d], reached[d]))[:limit]
+        return [(d, float(scores[d])) for d in best]
 
-    def _key_score(self, q: NormalisedQuery, doc: _Doc) -> float:
+    def _key_score(self, q: NormalisedQuery, doc: int) -> float:
         """How much of the question the entry's title, aliases and keywords cover (rarer terms count more)."""
-        return sum(self.key_idf[g] for g in set(_grams(list(q.tokens))) if g in doc.key_terms)
+        total = 0.0
+        for gram in set(_grams(list(q.tokens))):
+            term = self._key_ids.get(gram)
+            if term is not None and self._key_postings.holds(term, doc):
+                total += self._key_idf[term]
+        return total
 
     def _scope_factor(self, entry: Indexed, province: str | None) -> float:
         scope = getattr(entry, "scope", "national")
@@ -298,10 +408,9 @@ class SearchIndex:
         """Rank entries for ``query``; ``province`` (from the user's profile) favours local entries."""
         q = self.normalise(query)
         province = q.province or province
-        raw = self._bm25(q)
-        if not raw:
+        best = self._bm25(q, FUZZY_CANDIDATES)
+        if not best:
             return SearchResult(query, False, self._fuzzy_only(q, limit))
-        best = heapq.nlargest(FUZZY_CANDIDATES, raw.items(), key=lambda kv: kv[1])
         ranked: list[tuple[float, int, float]] = []
         for i, bm25 in best:
             doc = self.docs[i]
@@ -347,7 +456,7 @@ class SearchIndex:
         return SearchResult(query, confident, matches, outside)
 
     def _confident(self, q: NormalisedQuery, i: int, bm25: float) -> bool:
-        key_score = self._key_score(q, self.docs[i])
+        key_score = self._key_score(q, i)
         return (bm25 >= MIN_CONFIDENT_BM25 and key_score >= MIN_CONFIDENT_KEY_SCORE) or (
             len(q.tokens) <= SHORT_QUESTION_TOKENS and key_score >= MIN_CONFIDENT_KEY_SCORE_SHORT
         )
@@ -355,17 +464,12 @@ class SearchIndex:
     def _fuzzy_only(self, q: NormalisedQuery, limit: int) -> tuple[Match, ...]:
         if not q.text:
             return ()
-        choices = {
-            (i, j): p
-            for i, d in enumerate(self.docs)
-            if not isinstance(d.entry, OutOfScopeTopic)
-            for j, p in enumerate(d.phrases)
-        }
         found = process.extract(
-            q.text, choices, scorer=fuzz.token_sort_ratio, limit=limit * 4, score_cutoff=40
+            q.text, self._choices, scorer=fuzz.token_sort_ratio, limit=limit * 4, score_cutoff=40
         )
         seen: dict[int, float] = {}
-        for _, score, (i, _j) in found:
+        for _, score, position in found:
+            i = self._choice_docs[position]
             seen[i] = max(seen.get(i, 0.0), score)
         top = sorted(seen.items(), key=lambda kv: kv[1], reverse=True)[:limit]
         matches = []
