@@ -256,15 +256,8 @@ class SearchIndex:
         self.max_idf = max(self._idf, default=1.0)
         self.avg_length = sum(d.length for d in self.docs) / max(n, 1)
         postings = _csr(builder.terms, builder.docs, builder.tfs, n_terms)
-        # Each posting holds its term's whole BM25 impact on the document, so a query only adds
-        # numbers (computed in the same order of operations as one float at a time: the same bits).
-        tf = postings.values
-        assert tf is not None
-        idf = np.array(self._idf, dtype=np.float64)[np.repeat(np.arange(n_terms), np.diff(postings.starts))]
-        lengths = np.array([d.length for d in self.docs], dtype=np.float64)[postings.docs]
-        impacts = idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * lengths / self.avg_length))
-        del idf, lengths
-        self._postings = _Csr(postings.starts, postings.docs, impacts)
+        del builder.terms, builder.docs, builder.tfs
+        self._postings = _Csr(postings.starts, postings.docs, self._impacts(postings))
         key_df = np.bincount(np.frombuffer(builder.key_terms, dtype=np.int32), minlength=len(builder.key_ids))
         self._key_ids = builder.key_ids
         self._key_idf = [
@@ -276,6 +269,24 @@ class SearchIndex:
             if not isinstance(doc.entry, OutOfScopeTopic):
                 self._choices.extend(doc.phrases)
                 self._choice_docs.extend([i] * len(doc.phrases))
+
+    def _impacts(self, postings: _Csr) -> NDArray[np.float64]:
+        """Each posting's whole BM25 impact on its document, ``idf * tf * (K1 + 1) / (tf + K1 *
+        (1 - B + B * length / avg_length))``, computed in place (one array at a time, not one per
+        operation) in the same order of operations as one float at a time: the same bits."""
+        tf = postings.values
+        assert tf is not None
+        impact = np.repeat(np.array(self._idf, dtype=np.float64), np.diff(postings.starts))
+        impact *= tf
+        impact *= K1 + 1
+        norm = np.array([d.length for d in self.docs], dtype=np.float64)[postings.docs]
+        np.multiply(B, norm, out=norm)
+        norm /= self.avg_length
+        np.add(1 - B, norm, out=norm)
+        np.multiply(K1, norm, out=norm)
+        np.add(tf, norm, out=norm)
+        impact /= norm
+        return impact
 
     def term_idf(self, term: str) -> float | None:
         """The term's inverse document frequency; None for a term no entry holds."""
