@@ -60,14 +60,19 @@ def measure(code: Path, folder: Path, work: Path) -> dict[str, Any]:
 
 
 def show(label: str, size: int, figures: dict[str, Any]) -> None:
+    """One line per code and size; times as wall-clock (CPU of the process in brackets)."""
     files, db = figures["files"], figures["db"]
     search, steps = db["search_ms"], db["eligibility_ms"]
     print(
-        f"{label:7} {size:6} entries | from files {files['start_s']:6.2f} s {files['rss_mb']:6.0f} MB"
-        f" | from database {db['start_s']:6.2f} s {db['rss_mb']:6.0f} MB (imports {db['base_mb']:.0f} MB)"
-        f" | search p50 {search['p50']:6.2f} p95 {search['p95']:6.2f} p99 {search['p99']:6.2f} ms"
-        f" | eligibility step p50 {steps['p50']:6.1f} max {steps['max']:6.1f} ms ({steps['steps']} steps)"
-        f" | peak {db['rss_end_mb']:.0f} MB"
+        f"{label:6} {size:6} entries | start from files {files['start_s']:.2f} s ({files['cpu_s']:.2f} CPU)"
+        f" peak {files['rss_mb']:.0f} MB | from the database {db['start_s']:.2f} s ({db['cpu_s']:.2f} CPU)"
+        f" peak {db['rss_mb']:.0f} MB (after imports {db['base_mb']:.0f} MB)"
+        f" | search ms p50 {search['wall']['p50']:.2f} ({search['cpu']['p50']:.2f})"
+        f" p95 {search['wall']['p95']:.2f} ({search['cpu']['p95']:.2f})"
+        f" p99 {search['wall']['p99']:.2f} ({search['cpu']['p99']:.2f})"
+        f" | eligibility step ms p50 {steps['wall']['p50']:.1f} ({steps['cpu']['p50']:.1f})"
+        f" max {steps['wall']['max']:.1f} ({steps['cpu']['max']:.1f}), {steps['steps']} steps"
+        f" | peak at the end {db['rss_end_mb']:.0f} MB"
     )
 
 
