@@ -374,26 +374,42 @@ class SearchIndex:
 
     def _bm25(self, q: NormalisedQuery, limit: int) -> list[tuple[int, float]]:
         """The ``limit`` best documents by BM25 with their scores, best first; among equal scores the
-        document the question's terms reached first (as one dictionary of scores filled term by
-        term, ranked by a stable sort, would give)."""
-        postings, n = self._postings, len(self.docs)
+        one the question's terms reached first (as a dictionary of scores filled term by term and
+        ranked by a stable sort gives)."""
+        postings = self._postings
         assert postings.values is not None
-        scores = np.zeros(n, dtype=np.float64)
-        reached = np.full(n, _UNTOUCHED, dtype=np.int64)  # when a term first reached the document
-        for k, (term, qweight) in enumerate(q.weighted_terms.items()):
+        scores = np.zeros(len(self.docs), dtype=np.float64)
+        spans: list[slice] = []  # the postings of the question's terms the index holds, in order
+        for term, qweight in q.weighted_terms.items():
             i = self._term_ids.get(term)
-            if i is None:
-                continue
-            span = postings.span(i)
-            docs = postings.docs[span]
-            scores[docs] += qweight * postings.values[span]  # a term's documents are distinct
-            reached[docs] = np.minimum(reached[docs], k * n + docs)
-        touched = np.flatnonzero(reached != _UNTOUCHED)
-        if len(touched) > limit:
-            kth = np.partition(scores[touched], len(touched) - limit)[len(touched) - limit]
-            touched = touched[scores[touched] >= kth]
-        best = sorted(touched.tolist(), key=lambda d: (-scores[d], reached[d]))[:limit]
+            if i is not None:
+                span = postings.span(i)
+                scores[postings.docs[span]] += qweight * postings.values[span]  # distinct documents
+                spans.append(span)
+        chosen = np.flatnonzero(scores)  # every impact is positive: reached documents only
+        if len(chosen) > limit:
+            kth = np.partition(scores[chosen], len(chosen) - limit)[len(chosen) - limit]
+            above, tied = chosen[scores[chosen] > kth], chosen[scores[chosen] == kth]
+            reached = self._reached(tied, spans)
+            chosen = np.concatenate(
+                [above, sorted(tied.tolist(), key=reached.__getitem__)[: limit - len(above)]]
+            )
+        reached = self._reached(chosen, spans)
+        best = sorted(chosen.tolist(), key=lambda d: (-scores[d], reached[d]))
         return [(d, float(scores[d])) for d in best]
+
+    def _reached(self, docs: NDArray[np.int64], spans: list[slice]) -> dict[int, tuple[int, int]]:
+        """When the question's terms first reached each of ``docs``: (the term's place, the document)."""
+        when: dict[int, tuple[int, int]] = {}
+        for k, span in enumerate(spans):
+            if not len(docs):
+                break
+            part = self._postings.docs[span]
+            at = np.minimum(np.searchsorted(part, docs), len(part) - 1)
+            hit = part[at] == docs
+            when.update((d, (k, d)) for d in docs[hit].tolist())
+            docs = docs[~hit]
+        return when
 
     def _key_score(self, q: NormalisedQuery, doc: int) -> float:
         """How much of the question the entry's title, aliases and keywords cover (rarer terms count more)."""
