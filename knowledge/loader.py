@@ -17,15 +17,16 @@ problem with its file, entry and field. Empty contact records are warnings, not 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from knowledge.deadlines import DeadlineSpec, load_deadlines
+from knowledge.deadlines import DeadlineSpec, parse_deadlines
 from knowledge.models import (
     Category,
     Contact,
@@ -37,7 +38,7 @@ from knowledge.models import (
     SynonymFile,
 )
 from knowledge.provinces import Provinces
-from knowledge.yamlio import read_yaml
+from knowledge.yamlio import load_yaml
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
 _ENTRY_ADAPTER: TypeAdapter[Programme | Faq] = TypeAdapter(Entry)
@@ -103,11 +104,48 @@ class KnowledgeBase:
         return self.contacts.get(province_name) if province_name else None
 
 
-def _read_yaml(path: Path, problems: list[Problem]) -> Any:
+class _Source:
+    """The knowledge files, by path relative to the data directory: a folder, or a mapping of
+    relative path -> YAML text (a stored knowledge version: no temporary folder is written)."""
+
+    def __init__(self, folder: Path | None = None, files: Mapping[str, str] | None = None):
+        self.folder, self.files = folder, files
+
+    def exists(self, relative: str) -> bool:
+        return relative in self.files if self.files is not None else (self._path(relative)).exists()
+
+    def text(self, relative: str) -> str:
+        if self.files is not None:
+            if relative not in self.files:
+                raise FileNotFoundError(f"No such file: '{relative}'")
+            return self.files[relative]
+        return self._path(relative).read_text(encoding="utf-8")
+
+    def entry_files(self) -> list[str]:
+        """programmes/*.yaml then faq/*.yaml, each folder's files by name."""
+        if self.files is not None:
+            return [
+                path
+                for folder in ("programmes", "faq")
+                for path in sorted(self.files)
+                if path.startswith(f"{folder}/") and path.count("/") == 1 and path.endswith(".yaml")
+            ]
+        return [
+            path.relative_to(self._path("")).as_posix()
+            for folder in ("programmes", "faq")
+            for path in sorted(self._path(folder).glob("*.yaml"))
+        ]
+
+    def _path(self, relative: str) -> Path:
+        assert self.folder is not None
+        return self.folder / relative
+
+
+def _read_yaml(source: _Source, relative: str, problems: list[Problem]) -> Any:
     try:
-        return read_yaml(path)
+        return load_yaml(source.text(relative))
     except (OSError, yaml.YAMLError) as exc:
-        problems.append(Problem(path.name, None, None, f"cannot read YAML: {exc}"))
+        problems.append(Problem(relative.rsplit("/", 1)[-1], None, None, f"cannot read YAML: {exc}"))
         return None
 
 
@@ -129,13 +167,12 @@ def _shared(value: Any, strings: dict[str, str]) -> Any:
     return value
 
 
-def _load_entries(data_dir: Path, problems: list[Problem]) -> list[Programme | Faq]:
+def _load_entries(source: _Source, problems: list[Problem]) -> list[Programme | Faq]:
     entries: list[Programme | Faq] = []
     strings: dict[str, str] = {}
-    files = sorted((data_dir / "programmes").glob("*.yaml")) + sorted((data_dir / "faq").glob("*.yaml"))
-    for path in files:
-        rel = f"{path.parent.name}/{path.name}"
-        raw = _read_yaml(path, problems)
+    for rel in source.entry_files():
+        path = PurePosixPath(rel)
+        raw = _read_yaml(source, rel, problems)
         if raw is None:
             continue
         if not isinstance(raw, dict):
@@ -230,9 +267,9 @@ def _legal_basis_problems(entry: Programme | Faq, rel: str) -> list[Problem]:
 
 
 def _load_contacts(
-    data_dir: Path, provinces: Provinces, problems: list[Problem], warnings: list[Problem]
+    source: _Source, provinces: Provinces, problems: list[Problem], warnings: list[Problem]
 ) -> dict[str, Contact]:
-    raw = _read_yaml(data_dir / "contacts.yaml", problems) or {}
+    raw = _read_yaml(source, "contacts.yaml", problems) or {}
     contacts: dict[str, Contact] = {}
     for i, item in enumerate(raw.get("contacts", [])):
         try:
@@ -263,12 +300,11 @@ def _load_contacts(
 
 
 def _load_out_of_scope(
-    data_dir: Path, entry_ids: set[str], problems: list[Problem]
+    source: _Source, entry_ids: set[str], problems: list[Problem]
 ) -> tuple[OutOfScopeTopic, ...]:
-    path = data_dir / "out_of_scope.yaml"
-    if not path.exists():
+    if not source.exists("out_of_scope.yaml"):
         return ()
-    raw = _read_yaml(path, problems) or {"topics": []}
+    raw = _read_yaml(source, "out_of_scope.yaml", problems) or {"topics": []}
     try:
         topics = OutOfScopeFile.model_validate(raw).topics
     except ValidationError as exc:
@@ -286,11 +322,10 @@ def _load_out_of_scope(
     return tuple(topics)
 
 
-def _load_places(data_dir: Path, provinces: Provinces, problems: list[Problem]) -> None:
-    path = data_dir / "places.yaml"
-    if not path.exists():
+def _load_places(source: _Source, provinces: Provinces, problems: list[Problem]) -> None:
+    if not source.exists("places.yaml"):
         return
-    raw = _read_yaml(path, problems) or {}
+    raw = _read_yaml(source, "places.yaml", problems) or {}
     try:
         for problem in provinces.add_places(raw.get("places", []), raw.get("not_alone", [])):
             problems.append(Problem("places.yaml", None, "old_province", problem))
@@ -300,13 +335,12 @@ def _load_places(data_dir: Path, provinces: Provinces, problems: list[Problem]) 
 
 
 def _load_deadline_specs(
-    data_dir: Path, provinces: Provinces, entry_ids: set[str], problems: list[Problem]
+    source: _Source, provinces: Provinces, entry_ids: set[str], problems: list[Problem]
 ) -> list[DeadlineSpec]:
-    path = data_dir / "deadlines.yaml"
-    if not path.exists():
+    if not source.exists("deadlines.yaml"):
         return []
     try:
-        specs = load_deadlines(path)
+        specs = parse_deadlines(load_yaml(source.text("deadlines.yaml")))
     except (ValueError, yaml.YAMLError) as exc:
         problems.append(Problem("deadlines.yaml", None, None, str(exc)))
         return []
@@ -326,28 +360,36 @@ def _load_deadline_specs(
 
 def load_knowledge(data_dir: Path | None = None, today: date | None = None) -> KnowledgeBase:
     """Load and validate every knowledge file; raise ``KnowledgeError`` listing all problems."""
-    data_dir = data_dir or DEFAULT_DATA_DIR
+    return _load(_Source(folder=data_dir or DEFAULT_DATA_DIR), today)
+
+
+def load_files(files: Mapping[str, str], today: date | None = None) -> KnowledgeBase:
+    """``load_knowledge`` of knowledge files given as relative path -> YAML text."""
+    return _load(_Source(files=files), today)
+
+
+def _load(source: _Source, today: date | None) -> KnowledgeBase:
     today = today or date.today()
     problems: list[Problem] = []
     warnings: list[Problem] = []
     try:
-        provinces = Provinces.load(data_dir / "provinces.yaml")
+        provinces = Provinces.parse(load_yaml(source.text("provinces.yaml")))
     except (OSError, ValidationError, KeyError, TypeError, yaml.YAMLError) as exc:
         raise KnowledgeError([Problem("provinces.yaml", None, None, f"cannot load: {exc}")]) from exc
-    _load_places(data_dir, provinces, problems)
+    _load_places(source, provinces, problems)
     synonyms = SynonymFile(groups=[])
-    raw_syn = _read_yaml(data_dir / "synonyms.yaml", problems)
+    raw_syn = _read_yaml(source, "synonyms.yaml", problems)
     if raw_syn is not None:
         try:
             synonyms = SynonymFile.model_validate(raw_syn)
         except ValidationError as exc:
             for err in exc.errors():
                 problems.append(Problem("synonyms.yaml", None, _field_path(err["loc"]), err["msg"]))
-    entries = _load_entries(data_dir, problems)
+    entries = _load_entries(source, problems)
     _check_entries(entries, provinces, today, problems)
-    deadlines = _load_deadline_specs(data_dir, provinces, {e.id for e in entries}, problems)
-    contacts = _load_contacts(data_dir, provinces, problems, warnings)
-    out_of_scope = _load_out_of_scope(data_dir, {e.id for e in entries}, problems)
+    deadlines = _load_deadline_specs(source, provinces, {e.id for e in entries}, problems)
+    contacts = _load_contacts(source, provinces, problems, warnings)
+    out_of_scope = _load_out_of_scope(source, {e.id for e in entries}, problems)
     if problems:
         raise KnowledgeError(problems)
     return KnowledgeBase(

@@ -25,8 +25,9 @@ from bench.kb_generate import generated_files
 from knowledge import eligibility
 from knowledge.catalog import Catalog, catalog_of
 from knowledge.eligibility import Profile, Progress, Status, Verdict
-from knowledge.files import load
-from knowledge.models import Activity, LegalForm, Programme
+from knowledge.files import load, read_folder, write_folder
+from knowledge.loader import KnowledgeError, load_files, load_knowledge
+from knowledge.models import Activity, LegalForm, PlaceType, Programme
 from knowledge.search import BIGRAM_WEIGHT, FIELD_WEIGHTS, FUZZY_CANDIDATES, K1, KEY_FIELDS, B, SearchIndex
 from knowledge.search import _entry_fields as entry_fields
 from knowledge.search import _grams as grams
@@ -189,7 +190,7 @@ def profiles(count: int, seed: int = 15) -> list[Profile]:
                 legal_form=rng.choice(forms),
                 activity=rng.choice(activities),
                 province=rng.choice(provinces),
-                place_type=rng.choice([None, "commune", "ward", "special_zone"]),
+                place_type=rng.choice([None, *PlaceType]),
                 craft_village=rng.choice(flags),
                 difficult_area=rng.choice(flags),
                 new_to_area=rng.choice(flags),
@@ -241,13 +242,13 @@ def test_a_step_evaluates_only_what_the_answers_leave_possible(
     generated.evaluator.progress(Profile(), TODAY)
     assert 0 < len(evaluated) < len(programmes)  # each distinct list of criteria once per scope
     evaluated.clear()
-    known = Profile(legal_form="household_business", activity="production", province="Nghệ An")
+    known = Profile(legal_form=LegalForm.HOUSEHOLD_BUSINESS, activity=Activity.PRODUCTION, province="Nghệ An")
     generated.evaluator.progress(known, TODAY)
     assert set(evaluated) <= {"national", "Nghệ An"}
     in_play = [p for p in programmes if p.scope in ("national", "Nghệ An")]
     assert 0 < len(evaluated) < len(in_play)
     evaluated.clear()
-    generated.evaluator.progress(known.model_copy(update={"legal_form": "large_enterprise"}), TODAY)
+    generated.evaluator.progress(known.model_copy(update={"legal_form": LegalForm.LARGE_ENTERPRISE}), TODAY)
     assert len(evaluated) < len(in_play) / 2  # a large enterprise is excluded almost everywhere
 
 
@@ -271,3 +272,22 @@ def test_the_fast_yaml_parser_reads_every_file_as_the_pure_python_one(generated:
 def test_entries_share_their_repeated_texts(generated: Catalog) -> None:
     documents = [b.document for e in generated.kb.entries for b in e.legal_basis]
     assert len({id(d) for d in documents}) == len(set(documents))
+
+
+def test_stored_files_load_without_a_folder_exactly_as_the_folder(tmp_path: Path) -> None:
+    files = read_folder()
+    assert load_files(files, TODAY) == load_knowledge(today=TODAY)
+    broken = files | {
+        "programmes/machinery-national.yaml": files["programmes/machinery-national.yaml"].replace(
+            "kind: programme", "kind: programme\nsurprise: 1"
+        ),
+        "faq/odd.yaml": "- not a mapping\n",
+        "faq/bad-yaml.yaml": "title: [unclosed\n",
+    }
+    write_folder(broken, tmp_path)
+    with pytest.raises(KnowledgeError) as from_files:
+        load_files(broken, TODAY)
+    with pytest.raises(KnowledgeError) as from_folder:
+        load_knowledge(tmp_path, TODAY)
+    assert from_files.value.problems == from_folder.value.problems
+    assert len(from_files.value.problems) >= 3
