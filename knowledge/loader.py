@@ -167,9 +167,39 @@ def _shared(value: Any, strings: dict[str, str]) -> Any:
     return value
 
 
+# The parts of an entry that many entries repeat word for word (the same decree, the same documents
+# to prepare, the same criteria): each distinct one is held once, shared by the entries citing it.
+_SHARED_PARTS = ("legal_basis", "documents", "criteria", "levels", "historical_levels")
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable key for parsed YAML."""
+    if isinstance(value, dict):
+        return tuple((k, _frozen(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return ("[", *(_frozen(v) for v in value))
+    return value if isinstance(value, str) else (type(value).__name__, value)
+
+
+def _share_parts(entry: Programme | Faq, raw: dict[str, Any], parts: dict[Any, Any]) -> None:
+    """Replace each part of ``entry`` (validated from ``raw``) by the first equal one already loaded.
+    The models are frozen, so sharing them is safe; equal YAML validates to equal parts."""
+    for name in _SHARED_PARTS:
+        items, given = getattr(entry, name, None), raw.get(name)
+        if not items or not isinstance(given, list) or len(given) != len(items):
+            continue
+        try:
+            keys = [(name, _frozen(item)) for item in given]
+            shared = [parts.setdefault(key, item) for key, item in zip(keys, items, strict=True)]
+        except TypeError:  # an unhashable value somewhere: keep this entry's own parts
+            continue
+        entry.__dict__[name] = shared
+
+
 def _load_entries(source: _Source, problems: list[Problem]) -> list[Programme | Faq]:
     entries: list[Programme | Faq] = []
     strings: dict[str, str] = {}
+    parts: dict[Any, Any] = {}
     for rel in source.entry_files():
         path = PurePosixPath(rel)
         raw = _read_yaml(source, rel, problems)
@@ -179,12 +209,14 @@ def _load_entries(source: _Source, problems: list[Problem]) -> list[Programme | 
             problems.append(Problem(rel, None, None, "the file must hold one entry (a mapping)"))
             continue
         entry_id = str(raw.get("id", path.stem))
+        raw = _shared(raw, strings)
         try:
-            entry = _ENTRY_ADAPTER.validate_python(_shared(raw, strings))
+            entry = _ENTRY_ADAPTER.validate_python(raw)
         except ValidationError as exc:
             for err in exc.errors():
                 problems.append(Problem(rel, entry_id, _field_path(err["loc"]), err["msg"]))
             continue
+        _share_parts(entry, raw, parts)
         if entry.id != path.stem:
             problems.append(Problem(rel, entry.id, "id", f"must equal the file name '{path.stem}'"))
         expected_dir = "faq" if isinstance(entry, Faq) else "programmes"
