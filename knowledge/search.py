@@ -97,6 +97,10 @@ class _Doc:
     phrases: tuple[str, ...]
 
 
+_NOTHING: array[int] = array("i")
+_NOTHING_TF: array[float] = array("d")
+
+
 @dataclass(frozen=True, slots=True)
 class _Csr:
     """Postings of every term, compressed: the documents of term ``t`` are
@@ -115,29 +119,43 @@ class _Csr:
         return at < len(part) and int(part[at]) == doc
 
 
-def _csr(rows: array[int], columns: array[int], values: array[float] | None, n_rows: int) -> _Csr:
-    """Triplets (row, column, value), columns ascending within each row, as compressed rows."""
-    row = np.frombuffer(rows, dtype=np.int32)
-    order = np.argsort(row, kind="stable")  # stable: each row keeps its columns in order
-    starts = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row, minlength=n_rows), out=starts[1:])
-    cols = np.frombuffer(columns, dtype=np.int32)[order]
-    vals = np.frombuffer(values, dtype=np.float64)[order] if values is not None else None
-    return _Csr(starts, cols, vals)
+def _compressed(docs: list[array[int]]) -> _Csr:
+    """Per-term document lists as one compressed array (each list is released once copied)."""
+    starts = np.zeros(len(docs) + 1, dtype=np.int64)
+    np.cumsum([len(d) for d in docs], out=starts[1:])
+    packed = np.empty(int(starts[-1]), dtype=np.int32)
+    for term, column in enumerate(docs):
+        packed[starts[term] : starts[term + 1]] = np.frombuffer(column, dtype=np.int32)
+        docs[term] = _NOTHING
+    return _Csr(starts, packed)
 
 
 class _Builder:
-    """Collects every document's weighted terms as flat arrays, folding each distinct text once."""
+    """Collects every term's postings as it goes (documents and term frequencies, one small array
+    each per term: no large sort or copy at the end), folding each distinct text once."""
 
     def __init__(self) -> None:
         self.term_ids: dict[str, int] = {}
+        self.term_docs: list[array[int]] = []
+        self.term_tfs: list[array[float]] = []
         self.key_ids: dict[str, int] = {}
-        self.terms: array[int] = array("i")
-        self.docs: array[int] = array("i")
-        self.tfs: array[float] = array("d")
-        self.key_terms: array[int] = array("i")
-        self.key_docs: array[int] = array("i")
+        self.key_docs: list[array[int]] = []
         self.folded: dict[str, tuple[str, tuple[int, ...], tuple[str, ...]]] = {}
+
+    def _term(self, gram: str) -> int:
+        term = self.term_ids.get(gram)
+        if term is None:
+            term = self.term_ids[gram] = len(self.term_ids)
+            self.term_docs.append(array("i"))
+            self.term_tfs.append(array("d"))
+        return term
+
+    def _key(self, gram: str) -> int:
+        term = self.key_ids.get(gram)
+        if term is None:
+            term = self.key_ids[gram] = len(self.key_ids)
+            self.key_docs.append(array("i"))
+        return term
 
     def text(self, text: str) -> tuple[str, tuple[int, ...], tuple[str, ...]]:
         """``text`` folded, its grams' term ids, and its grams."""
@@ -145,8 +163,7 @@ class _Builder:
         if known is None:
             folded = fold(text)
             grams = tuple(sys.intern(g) for g in _grams(folded.split()))
-            ids = tuple(self.term_ids.setdefault(g, len(self.term_ids)) for g in grams)
-            known = self.folded[text] = (folded, ids, grams)
+            known = self.folded[text] = (folded, tuple(self._term(g) for g in grams), grams)
         return known
 
     def add(self, i: int, entry: Indexed) -> _Doc:
@@ -160,11 +177,11 @@ class _Builder:
                     terms[term] = terms.get(term, 0.0) + weight
                 if name in KEY_FIELDS:
                     key_terms.update(dict.fromkeys(grams))
-        self.terms.extend(terms)
-        self.docs.extend([i] * len(terms))
-        self.tfs.extend(terms.values())
-        self.key_terms.extend(self.key_ids.setdefault(g, len(self.key_ids)) for g in key_terms)
-        self.key_docs.extend([i] * len(key_terms))
+        for term, tf in terms.items():
+            self.term_docs[term].append(i)
+            self.term_tfs[term].append(tf)
+        for gram in key_terms:
+            self.key_docs[self._key(gram)].append(i)
         texts = [entry.title, *getattr(entry, "aliases", []), *entry.questions]
         return _Doc(entry, sum(terms.values()), tuple(self.text(t)[0] for t in texts))
 
@@ -206,7 +223,6 @@ def _entry_fields(entry: Indexed) -> dict[str, list[str]]:
     }
 
 
-_UNTOUCHED = np.iinfo(np.int64).max
 _EMPTY = _Csr(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float64))
 
 
@@ -248,45 +264,38 @@ class SearchIndex:
     def _build_docs(self) -> None:
         builder = _Builder()
         self.docs = [builder.add(i, e) for i, e in enumerate((*self.kb.entries, *self.kb.out_of_scope))]
+        builder.folded.clear()
         n = len(self.docs)
-        n_terms = len(builder.term_ids)
-        df = np.bincount(np.frombuffer(builder.terms, dtype=np.int32), minlength=n_terms).tolist()
         self._term_ids = builder.term_ids
-        self._idf = [math.log(1 + (n - d + 0.5) / (d + 0.5)) for d in df]
+        self._idf = [math.log(1 + (n - len(d) + 0.5) / (len(d) + 0.5)) for d in builder.term_docs]
         self.max_idf = max(self._idf, default=1.0)
         self.avg_length = sum(d.length for d in self.docs) / max(n, 1)
-        postings = _csr(builder.terms, builder.docs, builder.tfs, n_terms)
-        del builder.terms, builder.docs, builder.tfs
-        self._postings = _Csr(postings.starts, postings.docs, self._impacts(postings))
-        key_df = np.bincount(np.frombuffer(builder.key_terms, dtype=np.int32), minlength=len(builder.key_ids))
+        postings = _compressed(builder.term_docs)
+        self._postings = _Csr(postings.starts, postings.docs, self._impacts(postings, builder.term_tfs))
         self._key_ids = builder.key_ids
         self._key_idf = [
-            math.log(1 + n / d) * (BIGRAM_WEIGHT if "_" in t else 1.0)
-            for t, d in zip(builder.key_ids, key_df.tolist(), strict=True)
+            math.log(1 + n / len(d)) * (BIGRAM_WEIGHT if "_" in t else 1.0)
+            for t, d in zip(builder.key_ids, builder.key_docs, strict=True)
         ]
-        self._key_postings = _csr(builder.key_terms, builder.key_docs, None, len(builder.key_ids))
+        self._key_postings = _compressed(builder.key_docs)
         for i, doc in enumerate(self.docs):
             if not isinstance(doc.entry, OutOfScopeTopic):
                 self._choices.extend(doc.phrases)
                 self._choice_docs.extend([i] * len(doc.phrases))
 
-    def _impacts(self, postings: _Csr) -> NDArray[np.float64]:
+    def _impacts(self, postings: _Csr, tfs: list[array[float]]) -> NDArray[np.float64]:
         """Each posting's whole BM25 impact on its document, ``idf * tf * (K1 + 1) / (tf + K1 *
-        (1 - B + B * length / avg_length))``, computed in place (one array at a time, not one per
-        operation) in the same order of operations as one float at a time: the same bits."""
-        tf = postings.values
-        assert tf is not None
-        impact = np.repeat(np.array(self._idf, dtype=np.float64), np.diff(postings.starts))
-        impact *= tf
-        impact *= K1 + 1
-        norm = np.array([d.length for d in self.docs], dtype=np.float64)[postings.docs]
-        np.multiply(B, norm, out=norm)
-        norm /= self.avg_length
-        np.add(1 - B, norm, out=norm)
-        np.multiply(K1, norm, out=norm)
-        np.add(tf, norm, out=norm)
-        impact /= norm
-        return impact
+        (1 - B + B * length / avg_length))``, term by term (each term's frequencies are released once
+        used), in the same order of operations as one float at a time: the same bits."""
+        lengths = np.array([d.length for d in self.docs], dtype=np.float64)
+        impacts = np.empty(len(postings.docs), dtype=np.float64)
+        for term, idf in enumerate(self._idf):
+            span = postings.span(term)
+            tf = np.frombuffer(tfs[term], dtype=np.float64)
+            norm = K1 * (1 - B + B * lengths[postings.docs[span]] / self.avg_length)
+            impacts[span] = idf * tf * (K1 + 1) / (tf + norm)
+            tfs[term] = _NOTHING_TF
+        return impacts
 
     def term_idf(self, term: str) -> float | None:
         """The term's inverse document frequency; None for a term no entry holds."""
