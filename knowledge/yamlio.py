@@ -38,10 +38,46 @@ _FastLoader: type[Any] = _Yaml12Loader
 if yaml.__with_libyaml__:
 
     class _CYaml12Loader(yaml.CSafeLoader):
-        pass
+        """libyaml's parser, and a direct construction of plain documents (mappings, lists and
+        scalars, no tags of their own, merge keys or recursive aliases): the general constructor,
+        built for every case, costs more than parsing. Anything else goes the general way."""
+
+        def construct_document(self, node: yaml.Node) -> Any:
+            try:
+                return _plain(self, node)
+            except (_NotPlain, RecursionError):
+                self.constructed_objects = {}
+                return super().construct_document(node)
 
     _yaml12(_CYaml12Loader)
     _FastLoader = _CYaml12Loader
+
+
+class _NotPlain(Exception):
+    pass
+
+
+_STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+_SCALARS = {f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "timestamp")}
+
+
+def _plain(loader: Any, node: yaml.Node) -> Any:
+    """What the safe constructor makes of a plain ``node``, built directly; ``_NotPlain`` otherwise."""
+    tag = node.tag
+    if tag == _STR and isinstance(node, yaml.ScalarNode):
+        return node.value
+    if tag in _SCALARS and isinstance(node, yaml.ScalarNode):
+        return loader.yaml_constructors[tag](loader, node)
+    if tag == _SEQ and isinstance(node, yaml.SequenceNode):
+        return [_plain(loader, item) for item in node.value]
+    if tag == _MAP and isinstance(node, yaml.MappingNode):
+        mapping = {}
+        for key_node, value_node in node.value:
+            if key_node.tag != _STR and key_node.tag not in _SCALARS:
+                raise _NotPlain  # a merge key ("<<"), a "=" key, a mapping or list as a key...
+            mapping[_plain(loader, key_node)] = _plain(loader, value_node)
+        return mapping
+    raise _NotPlain
 
 
 def load_yaml(text: str) -> Any:
