@@ -245,8 +245,9 @@ class SearchIndex:
     _key_ids: dict[str, int] = field(default_factory=dict)
     _key_idf: list[float] = field(default_factory=list)
     _key_postings: _Csr = _EMPTY
-    _choices: list[str] = field(default_factory=list)
-    _choice_docs: list[int] = field(default_factory=list)
+    _phrases: list[str] = field(default_factory=list)  # every distinct phrase of the entries
+    _phrase_positions: list[list[int]] = field(default_factory=list)  # where each one is said
+    _choice_docs: list[int] = field(default_factory=list)  # the entry of each phrase said
     _vocab_list: list[str] = field(default_factory=list)
     _abbreviations: dict[str, list[str]] = field(default_factory=dict)
     _fillers: list[tuple[str, ...]] = field(default_factory=list)
@@ -278,10 +279,14 @@ class SearchIndex:
             for t, d in zip(builder.key_ids, builder.key_docs, strict=True)
         ]
         self._key_postings = _compressed(builder.key_docs)
+        distinct: dict[str, list[int]] = {}
         for i, doc in enumerate(self.docs):
             if not isinstance(doc.entry, OutOfScopeTopic):
-                self._choices.extend(doc.phrases)
-                self._choice_docs.extend([i] * len(doc.phrases))
+                for phrase in doc.phrases:
+                    distinct.setdefault(phrase, []).append(len(self._choice_docs))
+                    self._choice_docs.append(i)
+        self._phrases = list(distinct)
+        self._phrase_positions = list(distinct.values())
 
     def _impacts(self, postings: _Csr, tfs: list[array[float]]) -> NDArray[np.float64]:
         """Each posting's whole BM25 impact on its document, ``idf * tf * (K1 + 1) / (tf + K1 *
@@ -497,14 +502,22 @@ class SearchIndex:
             len(q.tokens) <= SHORT_QUESTION_TOKENS and key_score >= MIN_CONFIDENT_KEY_SCORE_SHORT
         )
 
+    def _best_phrases(self, text: str, limit: int) -> list[tuple[float, int]]:
+        """The ``limit`` phrases of entries closest to ``text`` (token_sort_ratio, at least 40) as
+        (score, position among every entry's phrases), best first, equal scores in position order:
+        what ``process.extract`` over every phrase gives, each distinct phrase scored once (entries
+        made for many provinces repeat their example questions)."""
+        found = process.extract(
+            text, self._phrases, scorer=fuzz.token_sort_ratio, limit=None, score_cutoff=40
+        )
+        hits = sorted((-score, position) for _, score, k in found for position in self._phrase_positions[k])
+        return [(-negative, position) for negative, position in hits[:limit]]
+
     def _fuzzy_only(self, q: NormalisedQuery, limit: int) -> tuple[Match, ...]:
         if not q.text:
             return ()
-        found = process.extract(
-            q.text, self._choices, scorer=fuzz.token_sort_ratio, limit=limit * 4, score_cutoff=40
-        )
         seen: dict[int, float] = {}
-        for _, score, position in found:
+        for score, position in self._best_phrases(q.text, limit * 4):
             i = self._choice_docs[position]
             seen[i] = max(seen.get(i, 0.0), score)
         top = sorted(seen.items(), key=lambda kv: kv[1], reverse=True)[:limit]

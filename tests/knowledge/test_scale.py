@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rapidfuzz import fuzz, process
 
 from bench.kb_generate import generated_files
 from knowledge import eligibility
@@ -27,7 +28,7 @@ from knowledge.catalog import Catalog, catalog_of
 from knowledge.eligibility import Profile, Progress, Status, Verdict
 from knowledge.files import load, read_folder, write_folder
 from knowledge.loader import KnowledgeError, load_files, load_knowledge
-from knowledge.models import Activity, LegalForm, PlaceType, Programme
+from knowledge.models import Activity, LegalForm, OutOfScopeTopic, PlaceType, Programme
 from knowledge.search import BIGRAM_WEIGHT, FIELD_WEIGHTS, FUZZY_CANDIDATES, K1, KEY_FIELDS, B, SearchIndex
 from knowledge.search import _entry_fields as entry_fields
 from knowledge.search import _grams as grams
@@ -291,3 +292,13 @@ def test_stored_files_load_without_a_folder_exactly_as_the_folder(tmp_path: Path
         load_knowledge(tmp_path, TODAY)
     assert from_files.value.problems == from_folder.value.problems
     assert len(from_files.value.problems) >= 3
+
+
+def test_fuzzy_matching_scores_each_distinct_phrase_once_with_the_same_result(any_catalog: Catalog) -> None:
+    index = any_catalog.index
+    choices = [p for d in index.docs if not isinstance(d.entry, OutOfScopeTopic) for p in d.phrases]
+    texts = [index.normalise(q).text for q in QUESTIONS[::2]] + ["xyzzy qwerty", "zzzz", "may", "ho tro gi"]
+    for text in texts:
+        for limit in (4, 20):
+            found = process.extract(text, choices, scorer=fuzz.token_sort_ratio, limit=limit, score_cutoff=40)
+            assert index._best_phrases(text, limit) == [(score, k) for _, score, k in found], text
