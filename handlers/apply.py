@@ -20,7 +20,6 @@ from handlers.flow import Flow
 from handlers.options import parse_option
 from handlers.types import Button, Reply
 from knowledge.eligibility import Profile as EligibilityProfile
-from knowledge.eligibility import Status
 from knowledge.models import Category, Programme
 from knowledge.money import format_vnd, parse_money
 from knowledge.phone import format_phone, normalise_phone
@@ -368,12 +367,8 @@ def _likely_programmes(ctx: Ctx) -> list[Programme]:
     profile = ctx.eligibility_profile()
     if profile.legal_form is None and profile.province is None:
         return []
-    verdicts = [
-        ctx.catalog.evaluator.evaluate(p, profile, ctx.today)
-        for p in ctx.catalog.kb.programmes
-        if p.scope in ("national", ctx.profile.province)
-    ]
-    return [v.programme for v in verdicts if v.status == Status.ELIGIBLE][:PROGRAMME_CHOICES]
+    scopes = tuple(s for s in ("national", ctx.profile.province) if s)
+    return ctx.catalog.evaluator.eligible(profile, ctx.today, scopes)[:PROGRAMME_CHOICES]
 
 
 def _choose_programme(ctx: Ctx, value: str) -> list[Reply] | None:

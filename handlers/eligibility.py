@@ -18,7 +18,7 @@ from handlers.context import ELIGIBILITY_FIELDS, Ctx, FlowState
 from handlers.flow import Flow
 from handlers.options import match_words, option_words
 from handlers.types import Button, Reply
-from knowledge.eligibility import Status, Verdict
+from knowledge.eligibility import Progress, Status, Verdict
 from knowledge.models import Programme
 from knowledge.money import format_vnd, parse_money
 from knowledge.provinces import place_type_of
@@ -242,45 +242,55 @@ def _edit_field(ctx: Ctx, value: str) -> list[Reply] | None:
 # --- the next question, or the results ---
 
 
-def _programmes(ctx: Ctx) -> list[Programme]:
+def _progress(ctx: Ctx) -> Progress:
+    """What the next question depends on: of the programme checked, or of every programme (only
+    those the answers so far have not ruled out are evaluated)."""
+    profile = ctx.eligibility_profile()
     target = ctx.catalog.kb.programme(_check(ctx).target)
     if target is not None:
-        return [target]
-    return ctx.catalog.kb.programmes
+        return Progress.of([ctx.catalog.evaluator.evaluate(target, profile, ctx.today)])
+    return ctx.catalog.evaluator.progress(profile, ctx.today)
 
 
 def _verdicts(ctx: Ctx) -> list[Verdict]:
+    """The verdicts the results show: the programme checked, or every programme except other
+    provinces' local ones once the producer's province is known."""
     profile = ctx.eligibility_profile()
-    return [ctx.catalog.evaluator.evaluate(p, profile, ctx.today) for p in _programmes(ctx)]
+    target = ctx.catalog.kb.programme(_check(ctx).target)
+    if target is not None:
+        return [ctx.catalog.evaluator.evaluate(target, profile, ctx.today)]
+    province = ctx.profile.province
+    scopes = None if province is None else ("national", province)
+    return ctx.catalog.evaluator.verdicts(profile, ctx.today, scopes)
 
 
-def next_field(ctx: Ctx, verdicts: list[Verdict]) -> str | None:
+def next_field(ctx: Ctx, progress: Progress) -> str | None:
     """The first field a programme still in play needs, or an amount question; None when done."""
     check = _check(ctx)
     if len(check.asked) >= MAX_QUESTIONS:
         return None
     skipped = set(check.skipped)
-    needed = {n for v in verdicts if v.status == Status.UNKNOWN for n in v.needs}
     for field in ELIGIBILITY_FIELDS:
-        if field in needed and field not in skipped:
+        if field in progress.needed and field not in skipped:
             return field
-    live = [v for v in verdicts if v.status != Status.NOT_ELIGIBLE]
     profile = ctx.profile
     targeted = check.target is not None
-    wants_line = any("technology_line" in lv.when for v in live for lv in v.programme.levels)
-    if targeted and wants_line and profile.technology_line is None and "technology_line" not in skipped:
+    if (
+        targeted
+        and progress.wants_line
+        and profile.technology_line is None
+        and "technology_line" not in skipped
+    ):
         return "technology_line"
-    wants_cost = any(lv.percent for v in live for lv in v.programme.levels)
-    if wants_cost and profile.investment_cost_vnd is None and "investment_cost_vnd" not in skipped:
+    if progress.wants_cost and profile.investment_cost_vnd is None and "investment_cost_vnd" not in skipped:
         return "investment_cost_vnd"
     return None
 
 
 def _continue(ctx: Ctx) -> list[Reply]:
-    verdicts = _verdicts(ctx)
-    field = next_field(ctx, verdicts)
+    field = next_field(ctx, _progress(ctx))
     if field is None:
-        return _results(ctx, verdicts)
+        return _results(ctx, _verdicts(ctx))
     return [_ask(ctx, field)]
 
 
@@ -360,12 +370,6 @@ def _group(verdicts: list[Verdict], status: Status) -> list[dict[str, Any]]:
     return [{"reason": reason, "programmes": programmes} for reason, programmes in groups.items()]
 
 
-def _relevant(ctx: Ctx, verdicts: list[Verdict]) -> list[Verdict]:
-    """Leave out other provinces' local programmes once the user's province is known."""
-    province = ctx.profile.province
-    return [v for v in verdicts if v.programme.scope in ("national", province) or province is None]
-
-
 def _results(ctx: Ctx, verdicts: list[Verdict]) -> list[Reply]:
     ctx.state.step = "results"
     check = _check(ctx)
@@ -373,7 +377,6 @@ def _results(ctx: Ctx, verdicts: list[Verdict]) -> list[Reply]:
     ctx.new_menu_version()
     target = check.target
     single = verdicts[0] if target and verdicts else None
-    verdicts = _relevant(ctx, verdicts) if single is None else verdicts
     eligible = [v for v in verdicts if v.status == Status.ELIGIBLE]
     # Programmes with a confirmed amount first (largest ceiling first), then the others by category.
     # One item is paid from one source only: of the national and provincial programmes for the same

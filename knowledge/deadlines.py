@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -61,14 +62,19 @@ class DeadlineFile(BaseModel):
 
 def load_deadlines(path: Path) -> list[DeadlineSpec]:
     """The calendar; raises ``ValueError`` naming the deadline and field of any mistake."""
-    raw = read_yaml(path) or {"deadlines": []}
+    return parse_deadlines(read_yaml(path), path.name)
+
+
+def parse_deadlines(raw: Any, name: str = "deadlines.yaml") -> list[DeadlineSpec]:
+    """The calendar from the parsed YAML of file ``name`` (raises as ``load_deadlines``)."""
+    raw = raw or {"deadlines": []}
     try:
         specs = DeadlineFile.model_validate(raw).deadlines
     except ValidationError as exc:
         details = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"{path.name}: {details}") from exc
+        raise ValueError(f"{name}: {details}") from exc
     keys = [s.key for s in specs]
     duplicates = {k for k in keys if keys.count(k) > 1}
     if duplicates:
-        raise ValueError(f"{path.name}: duplicate key(s) {', '.join(sorted(duplicates))}")
+        raise ValueError(f"{name}: duplicate key(s) {', '.join(sorted(duplicates))}")
     return specs

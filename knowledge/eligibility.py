@@ -8,7 +8,8 @@ pre-check: the khuyến công centre confirms.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -234,7 +235,7 @@ def evaluate_all(criteria: list[Criterion], ctx: Context) -> list[Outcome]:
     return [_CHECKS[type(c)](c, ctx) for c in criteria]
 
 
-def combine(outcomes: list[Outcome]) -> Status:
+def combine(outcomes: Sequence[Outcome]) -> Status:
     if any(o.status == Status.NOT_ELIGIBLE for o in outcomes):
         return Status.NOT_ELIGIBLE
     if any(o.status == Status.UNKNOWN for o in outcomes):
@@ -242,14 +243,14 @@ def combine(outcomes: list[Outcome]) -> Status:
     return Status.ELIGIBLE
 
 
-def _scope(programme: Programme, ctx: Context) -> Outcome | None:
-    if programme.scope == "national":
+def _scope(scope: str, ctx: Context) -> Outcome | None:
+    if scope == "national":
         return None
     if ctx.profile.province is None or ctx.resolved is None:
-        return Outcome(Status.UNKNOWN, ctx.say("scope", "unknown", scope=programme.scope), ("province",))
-    if ctx.resolved.province.name == programme.scope:
-        return Outcome(Status.ELIGIBLE, ctx.say("scope", "pass", scope=programme.scope))
-    return Outcome(Status.NOT_ELIGIBLE, ctx.say("scope", "fail", scope=programme.scope))
+        return Outcome(Status.UNKNOWN, ctx.say("scope", "unknown", scope=scope), ("province",))
+    if ctx.resolved.province.name == scope:
+        return Outcome(Status.ELIGIBLE, ctx.say("scope", "pass", scope=scope))
+    return Outcome(Status.NOT_ELIGIBLE, ctx.say("scope", "fail", scope=scope))
 
 
 def applicable_level(programme: Programme, profile: Profile) -> SupportLevel | None:
@@ -272,12 +273,123 @@ def max_support(level: SupportLevel | None, cost: int | None) -> int | None:
     return min(amount, level.cap_vnd) if level.cap_vnd else amount
 
 
+@dataclass(frozen=True)
+class Progress:
+    """What the next question of a check depends on: the fields undecided programmes still need,
+    and whether a programme still in play has a level for a whole technology line, or in percent of
+    the cost (so the cost is worth asking)."""
+
+    needed: frozenset[str] = frozenset()
+    wants_line: bool = False
+    wants_cost: bool = False
+
+    @classmethod
+    def of(cls, verdicts: Iterable[Verdict]) -> Progress:
+        live = [v for v in verdicts if v.status != Status.NOT_ELIGIBLE]
+        return cls(
+            frozenset(n for v in live if v.status == Status.UNKNOWN for n in v.needs),
+            any(_wants_line(v.programme) for v in live),
+            any(_wants_cost(v.programme) for v in live),
+        )
+
+
+def _wants_line(programme: Programme) -> bool:
+    return any("technology_line" in lv.when for lv in programme.levels)
+
+
+def _wants_cost(programme: Programme) -> bool:
+    return any(lv.percent for lv in programme.levels)
+
+
+def _allowed(
+    criteria: Iterable[Criterion], kind: type[LegalFormCriterion | ActivityCriterion]
+) -> frozenset[str] | None:
+    """The values a profile field may take for ``criteria`` to pass (None: any): what the criteria of
+    ``kind`` at the top level (ANDed) all allow."""
+    allowed: frozenset[str] | None = None
+    for criterion in criteria:
+        if isinstance(criterion, kind):
+            values = frozenset(str(v) for v in criterion.allowed)
+            allowed = values if allowed is None else allowed & values
+    return allowed
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """Programmes of one scope with the same criteria: one evaluation decides them all."""
+
+    rule: int  # the criteria's number among the distinct lists of criteria
+    scope: str
+    legal_forms: frozenset[str] | None
+    activities: frozenset[str] | None
+    positions: tuple[int, ...]  # the programmes' places in ``KnowledgeBase.programmes``
+    wants_line: bool
+    wants_cost: bool
+
+    def ruled_out(self, profile: Profile) -> bool:
+        """Certainly not eligible, without evaluating: a legal form or activity its criteria exclude
+        (such a criterion fails, and one failing criterion fails the programme)."""
+        form, activity = profile.legal_form, profile.activity
+        return (form is not None and self.legal_forms is not None and form not in self.legal_forms) or (
+            activity is not None and self.activities is not None and activity not in self.activities
+        )
+
+
+class _ProgrammeIndex:
+    """The programmes grouped by scope and criteria, and indexed by scope and legal form, so a step
+    of a check evaluates each distinct list of criteria once, and only for programmes that the
+    answers so far have not already ruled out (another province, a legal form or activity excluded)."""
+
+    def __init__(self, programmes: list[Programme]):
+        self.programmes = programmes
+        rules: dict[str, int] = {}
+        self.rules: list[list[Criterion]] = []
+        grouped: dict[tuple[str, int], list[int]] = {}
+        for position, programme in enumerate(programmes):
+            key = json.dumps([c.model_dump(mode="json") for c in programme.criteria], sort_keys=True)
+            if key not in rules:
+                rules[key] = len(self.rules)
+                self.rules.append(programme.criteria)
+            grouped.setdefault((programme.scope, rules[key]), []).append(position)
+        self.by_scope: dict[str, list[_Group]] = {}
+        self.by_scope_form: dict[tuple[str, str], list[_Group]] = {}
+        for (scope, rule), positions in grouped.items():
+            members = [programmes[p] for p in positions]
+            group = _Group(
+                rule,
+                scope,
+                _allowed(self.rules[rule], LegalFormCriterion),
+                _allowed(self.rules[rule], ActivityCriterion),
+                tuple(positions),
+                any(_wants_line(p) for p in members),
+                any(_wants_cost(p) for p in members),
+            )
+            self.by_scope.setdefault(scope, []).append(group)
+            for form in LegalForm:
+                if group.legal_forms is None or form in group.legal_forms:
+                    self.by_scope_form.setdefault((scope, form), []).append(group)
+
+    def groups(self, ctx: Context, scopes: Collection[str] | None) -> Iterator[_Group]:
+        """The groups of ``scopes`` (None: every scope) a step must still evaluate."""
+        profile = ctx.profile
+        if ctx.resolved is not None:  # another province's programmes fail on their scope
+            place = {"national", ctx.resolved.province.name}
+            scopes = place if scopes is None else place & set(scopes)
+        for scope in self.by_scope if scopes is None else scopes:
+            if profile.legal_form is None:
+                candidates = self.by_scope.get(scope, [])
+            else:
+                candidates = self.by_scope_form.get((scope, profile.legal_form), [])
+            yield from (g for g in candidates if not g.ruled_out(profile))
+
+
 class Evaluator:
     """Evaluates profiles against one knowledge base."""
 
     def __init__(self, kb: KnowledgeBase, texts_path: Path | None = None):
         self.kb = kb
         self.texts = _load_texts(texts_path or DEFAULT_DATA_DIR / "texts" / "eligibility.yaml")
+        self._index = _ProgrammeIndex(kb.programmes)
 
     def context(self, profile: Profile, today: date | None = None) -> Context:
         resolved = self.kb.provinces.resolve(profile.province) if profile.province else None
@@ -287,17 +399,68 @@ class Evaluator:
 
     def evaluate(self, programme: Programme, profile: Profile, today: date | None = None) -> Verdict:
         ctx = self.context(profile, today)
-        outcomes = evaluate_all(programme.criteria, ctx)
-        scope = _scope(programme, ctx)
-        if scope is not None:
-            outcomes.insert(0, scope)
-        status = combine(outcomes)
-        level = applicable_level(programme, profile)
-        amount = None if status == Status.NOT_ELIGIBLE else max_support(level, profile.investment_cost_vnd)
-        needs = tuple(dict.fromkeys(n for o in outcomes for n in o.needs)) if status == Status.UNKNOWN else ()
-        return Verdict(
-            programme, status, tuple(o.reason for o in outcomes), tuple(outcomes), amount, level, needs
-        )
+        return _verdict(programme, _outcomes(programme.scope, programme.criteria, ctx), profile)
 
     def evaluate_all(self, profile: Profile, today: date | None = None) -> list[Verdict]:
-        return [self.evaluate(p, profile, today) for p in self.kb.programmes]
+        return self.verdicts(profile, today)
+
+    def verdicts(
+        self, profile: Profile, today: date | None = None, scopes: Collection[str] | None = None
+    ) -> list[Verdict]:
+        """The verdict on every programme of ``scopes`` (None: all), in the knowledge base's order;
+        each distinct list of criteria is evaluated once."""
+        ctx = self.context(profile, today)
+        index = self._index
+        groups = (
+            g for s in (index.by_scope if scopes is None else scopes) for g in index.by_scope.get(s, [])
+        )
+        decided: list[tuple[int, tuple[Outcome, ...]]] = []
+        for group in groups:
+            outcomes = _outcomes(group.scope, index.rules[group.rule], ctx)
+            decided.extend((p, outcomes) for p in group.positions)
+        decided.sort(key=lambda item: item[0])
+        return [_verdict(index.programmes[p], outcomes, profile) for p, outcomes in decided]
+
+    def eligible(
+        self, profile: Profile, today: date | None = None, scopes: Collection[str] | None = None
+    ) -> list[Programme]:
+        """The programmes of ``scopes`` (None: all) this profile is eligible for, in order; only
+        those its answers have not already ruled out are evaluated."""
+        ctx = self.context(profile, today)
+        positions: list[int] = []
+        for group in self._index.groups(ctx, scopes):
+            if combine(_outcomes(group.scope, self._index.rules[group.rule], ctx)) == Status.ELIGIBLE:
+                positions.extend(group.positions)
+        return [self._index.programmes[p] for p in sorted(positions)]
+
+    def progress(self, profile: Profile, today: date | None = None) -> Progress:
+        """``Progress.of`` every programme's verdict, evaluating only the programmes the answers so
+        far have not ruled out, each distinct list of criteria once."""
+        ctx = self.context(profile, today)
+        needed: set[str] = set()
+        wants_line = wants_cost = False
+        for group in self._index.groups(ctx, None):
+            outcomes = _outcomes(group.scope, self._index.rules[group.rule], ctx)
+            status = combine(outcomes)
+            if status == Status.NOT_ELIGIBLE:
+                continue
+            if status == Status.UNKNOWN:
+                needed.update(n for o in outcomes for n in o.needs)
+            wants_line = wants_line or group.wants_line
+            wants_cost = wants_cost or group.wants_cost
+        return Progress(frozenset(needed), wants_line, wants_cost)
+
+
+def _outcomes(scope: str, criteria: list[Criterion], ctx: Context) -> tuple[Outcome, ...]:
+    """The outcome of a programme's scope (when it is not national), then of each criterion."""
+    outcomes = evaluate_all(criteria, ctx)
+    where = _scope(scope, ctx)
+    return (where, *outcomes) if where is not None else tuple(outcomes)
+
+
+def _verdict(programme: Programme, outcomes: tuple[Outcome, ...], profile: Profile) -> Verdict:
+    status = combine(outcomes)
+    level = applicable_level(programme, profile)
+    amount = None if status == Status.NOT_ELIGIBLE else max_support(level, profile.investment_cost_vnd)
+    needs = tuple(dict.fromkeys(n for o in outcomes for n in o.needs)) if status == Status.UNKNOWN else ()
+    return Verdict(programme, status, tuple(o.reason for o in outcomes), outcomes, amount, level, needs)

@@ -6,7 +6,6 @@ versions of the live knowledge are stored and moved between processes."""
 from __future__ import annotations
 
 import json
-import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import yaml
 
 from knowledge.catalog import Catalog, catalog_of
-from knowledge.loader import DEFAULT_DATA_DIR, KnowledgeBase, load_knowledge
+from knowledge.loader import DEFAULT_DATA_DIR, KnowledgeBase, load_files
 from knowledge.yamlio import load_yaml
 
 KnowledgeFiles = dict[str, str]
@@ -41,9 +40,7 @@ def write_folder(files: KnowledgeFiles, folder: Path) -> None:
 
 def load(files: KnowledgeFiles, today: date | None = None) -> KnowledgeBase:
     """Validate and load (raises ``KnowledgeError`` with every problem, as ``kb validate``)."""
-    with tempfile.TemporaryDirectory(prefix="kb-") as folder:
-        write_folder(files, Path(folder))
-        return load_knowledge(Path(folder), today)
+    return load_files(files, today)
 
 
 def load_catalog_of(files: KnowledgeFiles, today: date | None = None) -> Catalog:

@@ -17,15 +17,16 @@ problem with its file, entry and field. Empty contact records are warnings, not 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from knowledge.deadlines import DeadlineSpec, load_deadlines
+from knowledge.deadlines import DeadlineSpec, parse_deadlines
 from knowledge.models import (
     Category,
     Contact,
@@ -37,7 +38,7 @@ from knowledge.models import (
     SynonymFile,
 )
 from knowledge.provinces import Provinces
-from knowledge.yamlio import read_yaml
+from knowledge.yamlio import load_yaml
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
 _ENTRY_ADAPTER: TypeAdapter[Programme | Faq] = TypeAdapter(Entry)
@@ -103,11 +104,48 @@ class KnowledgeBase:
         return self.contacts.get(province_name) if province_name else None
 
 
-def _read_yaml(path: Path, problems: list[Problem]) -> Any:
+class _Source:
+    """The knowledge files, by path relative to the data directory: a folder, or a mapping of
+    relative path -> YAML text (a stored knowledge version: no temporary folder is written)."""
+
+    def __init__(self, folder: Path | None = None, files: Mapping[str, str] | None = None):
+        self.folder, self.files = folder, files
+
+    def exists(self, relative: str) -> bool:
+        return relative in self.files if self.files is not None else (self._path(relative)).exists()
+
+    def text(self, relative: str) -> str:
+        if self.files is not None:
+            if relative not in self.files:
+                raise FileNotFoundError(f"No such file: '{relative}'")
+            return self.files[relative]
+        return self._path(relative).read_text(encoding="utf-8")
+
+    def entry_files(self) -> list[str]:
+        """programmes/*.yaml then faq/*.yaml, each folder's files by name."""
+        if self.files is not None:
+            return [
+                path
+                for folder in ("programmes", "faq")
+                for path in sorted(self.files)
+                if path.startswith(f"{folder}/") and path.count("/") == 1 and path.endswith(".yaml")
+            ]
+        return [
+            path.relative_to(self._path("")).as_posix()
+            for folder in ("programmes", "faq")
+            for path in sorted(self._path(folder).glob("*.yaml"))
+        ]
+
+    def _path(self, relative: str) -> Path:
+        assert self.folder is not None
+        return self.folder / relative
+
+
+def _read_yaml(source: _Source, relative: str, problems: list[Problem]) -> Any:
     try:
-        return read_yaml(path)
+        return load_yaml(source.text(relative))
     except (OSError, yaml.YAMLError) as exc:
-        problems.append(Problem(path.name, None, None, f"cannot read YAML: {exc}"))
+        problems.append(Problem(relative.rsplit("/", 1)[-1], None, None, f"cannot read YAML: {exc}"))
         return None
 
 
@@ -117,24 +155,68 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "(entry)"
 
 
-def _load_entries(data_dir: Path, problems: list[Problem]) -> list[Programme | Faq]:
+def _shared(value: Any, strings: dict[str, str]) -> Any:
+    """``value`` (parsed YAML) with every text replaced by one shared copy of it: entries made for
+    many provinces repeat the same legal basis, documents and steps, held once in memory."""
+    if isinstance(value, str):
+        return strings.setdefault(value, value)
+    if isinstance(value, dict):
+        return {_shared(k, strings): _shared(v, strings) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shared(v, strings) for v in value]
+    return value
+
+
+# The parts of an entry that many entries repeat word for word (the same decree, the same documents
+# to prepare, the same criteria): each distinct one is held once, shared by the entries citing it.
+_SHARED_PARTS = ("legal_basis", "documents", "criteria", "levels", "historical_levels")
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable key for parsed YAML."""
+    if isinstance(value, dict):
+        return tuple((k, _frozen(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return ("[", *(_frozen(v) for v in value))
+    return value if isinstance(value, str) else (type(value).__name__, value)
+
+
+def _share_parts(entry: Programme | Faq, raw: dict[str, Any], parts: dict[Any, Any]) -> None:
+    """Replace each part of ``entry`` (validated from ``raw``) by the first equal one already loaded.
+    The models are frozen, so sharing them is safe; equal YAML validates to equal parts."""
+    for name in _SHARED_PARTS:
+        items, given = getattr(entry, name, None), raw.get(name)
+        if not items or not isinstance(given, list) or len(given) != len(items):
+            continue
+        try:
+            keys = [(name, _frozen(item)) for item in given]
+            shared = [parts.setdefault(key, item) for key, item in zip(keys, items, strict=True)]
+        except TypeError:  # an unhashable value somewhere: keep this entry's own parts
+            continue
+        entry.__dict__[name] = shared
+
+
+def _load_entries(source: _Source, problems: list[Problem]) -> list[Programme | Faq]:
     entries: list[Programme | Faq] = []
-    files = sorted((data_dir / "programmes").glob("*.yaml")) + sorted((data_dir / "faq").glob("*.yaml"))
-    for path in files:
-        rel = f"{path.parent.name}/{path.name}"
-        raw = _read_yaml(path, problems)
+    strings: dict[str, str] = {}
+    parts: dict[Any, Any] = {}
+    for rel in source.entry_files():
+        path = PurePosixPath(rel)
+        raw = _read_yaml(source, rel, problems)
         if raw is None:
             continue
         if not isinstance(raw, dict):
             problems.append(Problem(rel, None, None, "the file must hold one entry (a mapping)"))
             continue
         entry_id = str(raw.get("id", path.stem))
+        raw = _shared(raw, strings)
         try:
             entry = _ENTRY_ADAPTER.validate_python(raw)
         except ValidationError as exc:
             for err in exc.errors():
                 problems.append(Problem(rel, entry_id, _field_path(err["loc"]), err["msg"]))
             continue
+        _share_parts(entry, raw, parts)
         if entry.id != path.stem:
             problems.append(Problem(rel, entry.id, "id", f"must equal the file name '{path.stem}'"))
         expected_dir = "faq" if isinstance(entry, Faq) else "programmes"
@@ -154,12 +236,13 @@ def _check_entries(
     entries: list[Programme | Faq], provinces: Provinces, today: date, problems: list[Problem]
 ) -> None:
     seen: dict[str, str] = {}
+    names = set(provinces.names())
     for entry in entries:
         rel = _entry_file(entry)
         if entry.id in seen:
             problems.append(Problem(rel, entry.id, "id", f"duplicate id, also used in {seen[entry.id]}"))
         seen.setdefault(entry.id, rel)
-        if entry.scope != "national" and entry.scope not in provinces.names():
+        if entry.scope != "national" and entry.scope not in names:
             problems.append(
                 Problem(
                     rel, entry.id, "scope", f"'{entry.scope}' is neither 'national' nor a current province"
@@ -216,9 +299,9 @@ def _legal_basis_problems(entry: Programme | Faq, rel: str) -> list[Problem]:
 
 
 def _load_contacts(
-    data_dir: Path, provinces: Provinces, problems: list[Problem], warnings: list[Problem]
+    source: _Source, provinces: Provinces, problems: list[Problem], warnings: list[Problem]
 ) -> dict[str, Contact]:
-    raw = _read_yaml(data_dir / "contacts.yaml", problems) or {}
+    raw = _read_yaml(source, "contacts.yaml", problems) or {}
     contacts: dict[str, Contact] = {}
     for i, item in enumerate(raw.get("contacts", [])):
         try:
@@ -249,12 +332,11 @@ def _load_contacts(
 
 
 def _load_out_of_scope(
-    data_dir: Path, entry_ids: set[str], problems: list[Problem]
+    source: _Source, entry_ids: set[str], problems: list[Problem]
 ) -> tuple[OutOfScopeTopic, ...]:
-    path = data_dir / "out_of_scope.yaml"
-    if not path.exists():
+    if not source.exists("out_of_scope.yaml"):
         return ()
-    raw = _read_yaml(path, problems) or {"topics": []}
+    raw = _read_yaml(source, "out_of_scope.yaml", problems) or {"topics": []}
     try:
         topics = OutOfScopeFile.model_validate(raw).topics
     except ValidationError as exc:
@@ -272,11 +354,10 @@ def _load_out_of_scope(
     return tuple(topics)
 
 
-def _load_places(data_dir: Path, provinces: Provinces, problems: list[Problem]) -> None:
-    path = data_dir / "places.yaml"
-    if not path.exists():
+def _load_places(source: _Source, provinces: Provinces, problems: list[Problem]) -> None:
+    if not source.exists("places.yaml"):
         return
-    raw = _read_yaml(path, problems) or {}
+    raw = _read_yaml(source, "places.yaml", problems) or {}
     try:
         for problem in provinces.add_places(raw.get("places", []), raw.get("not_alone", [])):
             problems.append(Problem("places.yaml", None, "old_province", problem))
@@ -286,13 +367,12 @@ def _load_places(data_dir: Path, provinces: Provinces, problems: list[Problem]) 
 
 
 def _load_deadline_specs(
-    data_dir: Path, provinces: Provinces, entry_ids: set[str], problems: list[Problem]
+    source: _Source, provinces: Provinces, entry_ids: set[str], problems: list[Problem]
 ) -> list[DeadlineSpec]:
-    path = data_dir / "deadlines.yaml"
-    if not path.exists():
+    if not source.exists("deadlines.yaml"):
         return []
     try:
-        specs = load_deadlines(path)
+        specs = parse_deadlines(load_yaml(source.text("deadlines.yaml")))
     except (ValueError, yaml.YAMLError) as exc:
         problems.append(Problem("deadlines.yaml", None, None, str(exc)))
         return []
@@ -312,28 +392,36 @@ def _load_deadline_specs(
 
 def load_knowledge(data_dir: Path | None = None, today: date | None = None) -> KnowledgeBase:
     """Load and validate every knowledge file; raise ``KnowledgeError`` listing all problems."""
-    data_dir = data_dir or DEFAULT_DATA_DIR
+    return _load(_Source(folder=data_dir or DEFAULT_DATA_DIR), today)
+
+
+def load_files(files: Mapping[str, str], today: date | None = None) -> KnowledgeBase:
+    """``load_knowledge`` of knowledge files given as relative path -> YAML text."""
+    return _load(_Source(files=files), today)
+
+
+def _load(source: _Source, today: date | None) -> KnowledgeBase:
     today = today or date.today()
     problems: list[Problem] = []
     warnings: list[Problem] = []
     try:
-        provinces = Provinces.load(data_dir / "provinces.yaml")
+        provinces = Provinces.parse(load_yaml(source.text("provinces.yaml")))
     except (OSError, ValidationError, KeyError, TypeError, yaml.YAMLError) as exc:
         raise KnowledgeError([Problem("provinces.yaml", None, None, f"cannot load: {exc}")]) from exc
-    _load_places(data_dir, provinces, problems)
+    _load_places(source, provinces, problems)
     synonyms = SynonymFile(groups=[])
-    raw_syn = _read_yaml(data_dir / "synonyms.yaml", problems)
+    raw_syn = _read_yaml(source, "synonyms.yaml", problems)
     if raw_syn is not None:
         try:
             synonyms = SynonymFile.model_validate(raw_syn)
         except ValidationError as exc:
             for err in exc.errors():
                 problems.append(Problem("synonyms.yaml", None, _field_path(err["loc"]), err["msg"]))
-    entries = _load_entries(data_dir, problems)
+    entries = _load_entries(source, problems)
     _check_entries(entries, provinces, today, problems)
-    deadlines = _load_deadline_specs(data_dir, provinces, {e.id for e in entries}, problems)
-    contacts = _load_contacts(data_dir, provinces, problems, warnings)
-    out_of_scope = _load_out_of_scope(data_dir, {e.id for e in entries}, problems)
+    deadlines = _load_deadline_specs(source, provinces, {e.id for e in entries}, problems)
+    contacts = _load_contacts(source, provinces, problems, warnings)
+    out_of_scope = _load_out_of_scope(source, {e.id for e in entries}, problems)
     if problems:
         raise KnowledgeError(problems)
     return KnowledgeBase(

@@ -101,11 +101,16 @@ def _across_breaks(text: str) -> set[str]:
 
 
 def _idf(index: SearchIndex, gram: str, default: float) -> float:
-    if gram in index.idf:
-        return index.idf[gram]
+    known = index.term_idf(gram)
+    if known is not None:
+        return known
     if "_" in gram:  # a pair the index never saw: as rare as its words together, no more
-        return sum(index.idf.get(w, default) for w in gram.split("_")) / 2
+        return sum(_or(index.term_idf(w), default) for w in gram.split("_")) / 2
     return default
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def rank(
@@ -119,7 +124,7 @@ def rank(
     ``question``, best first; ties keep the card's order."""
     query = index.normalise(question)
     topic = _topic_terms(entry)
-    default_idf = max(index.idf.values(), default=1.0)
+    default_idf = index.max_idf
     broken = _across_breaks(question)
     # Every word counts, filler too ("mấy tấm ảnh": "ảnh" folds like the filler "anh"); the rarity
     # of a word, not a filler list, keeps "anh/chị" from mattering.

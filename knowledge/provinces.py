@@ -114,7 +114,15 @@ class Provinces:
 
     @classmethod
     def load(cls, path: Path, places_path: Path | None = None) -> Provinces:
-        raw = read_yaml(path)
+        provinces = cls.parse(read_yaml(path))
+        if places_path is not None and places_path.exists():
+            raw_places = read_yaml(places_path)
+            provinces.add_places(raw_places.get("places", []), raw_places.get("not_alone", []))
+        return provinces
+
+    @classmethod
+    def parse(cls, raw: Any) -> Provinces:
+        """The provinces of a parsed ``provinces.yaml``."""
         records = [ProvinceRecord.model_validate(u) for u in raw["units"]]
         provinces = cls(units=[])
         for rec in records:
@@ -132,9 +140,6 @@ class Provinces:
                 provinces._add(alias, unit, None)
             for old in rec.formed_from:
                 provinces._by_old[old] = unit
-        if places_path is not None and places_path.exists():
-            raw_places = read_yaml(places_path)
-            provinces.add_places(raw_places.get("places", []), raw_places.get("not_alone", []))
         return provinces
 
     def add_places(self, items: list[dict[str, Any]], not_alone: Sequence[str] = ()) -> list[str]:

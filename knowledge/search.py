@@ -22,13 +22,15 @@ or when the question is, word for word, one an entry lists (its title, an alias 
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
-from collections import Counter, defaultdict
+import sys
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from rapidfuzz import fuzz, process
 
 from knowledge.loader import KnowledgeBase
@@ -88,13 +90,100 @@ class SearchResult:
 Indexed = Programme | Faq | OutOfScopeTopic
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Doc:
     entry: Indexed
-    terms: dict[str, float]
     length: float
     phrases: tuple[str, ...]
-    key_terms: frozenset[str]
+
+
+_NOTHING: array[int] = array("i")
+_NOTHING_TF: array[float] = array("d")
+
+
+@dataclass(frozen=True, slots=True)
+class _Csr:
+    """Postings of every term, compressed: the documents of term ``t`` are
+    ``docs[starts[t]:starts[t + 1]]`` (ascending), with ``values`` alongside when they carry one."""
+
+    starts: NDArray[np.int64]
+    docs: NDArray[np.int32]
+    values: NDArray[np.float64] | None = None
+
+    def span(self, term: int) -> slice:
+        return slice(int(self.starts[term]), int(self.starts[term + 1]))
+
+    def holds(self, term: int, doc: int) -> bool:
+        part = self.docs[self.span(term)]
+        at = int(np.searchsorted(part, doc))
+        return at < len(part) and int(part[at]) == doc
+
+
+def _compressed(docs: list[array[int]]) -> _Csr:
+    """Per-term document lists as one compressed array (each list is released once copied)."""
+    starts = np.zeros(len(docs) + 1, dtype=np.int64)
+    np.cumsum([len(d) for d in docs], out=starts[1:])
+    packed = np.empty(int(starts[-1]), dtype=np.int32)
+    for term, column in enumerate(docs):
+        packed[starts[term] : starts[term + 1]] = np.frombuffer(column, dtype=np.int32)
+        docs[term] = _NOTHING
+    return _Csr(starts, packed)
+
+
+class _Builder:
+    """Collects every term's postings as it goes (documents and term frequencies, one small array
+    each per term: no large sort or copy at the end), folding each distinct text once."""
+
+    def __init__(self) -> None:
+        self.term_ids: dict[str, int] = {}
+        self.term_docs: list[array[int]] = []
+        self.term_tfs: list[array[float]] = []
+        self.key_ids: dict[str, int] = {}
+        self.key_docs: list[array[int]] = []
+        self.folded: dict[str, tuple[str, tuple[int, ...], tuple[str, ...]]] = {}
+
+    def _term(self, gram: str) -> int:
+        term = self.term_ids.get(gram)
+        if term is None:
+            term = self.term_ids[gram] = len(self.term_ids)
+            self.term_docs.append(array("i"))
+            self.term_tfs.append(array("d"))
+        return term
+
+    def _key(self, gram: str) -> int:
+        term = self.key_ids.get(gram)
+        if term is None:
+            term = self.key_ids[gram] = len(self.key_ids)
+            self.key_docs.append(array("i"))
+        return term
+
+    def text(self, text: str) -> tuple[str, tuple[int, ...], tuple[str, ...]]:
+        """``text`` folded, its grams' term ids, and its grams."""
+        known = self.folded.get(text)
+        if known is None:
+            folded = fold(text)
+            grams = tuple(sys.intern(g) for g in _grams(folded.split()))
+            known = self.folded[text] = (folded, tuple(self._term(g) for g in grams), grams)
+        return known
+
+    def add(self, i: int, entry: Indexed) -> _Doc:
+        terms: dict[int, float] = {}
+        key_terms: dict[str, None] = {}
+        for name, texts in _entry_fields(entry).items():
+            weight = FIELD_WEIGHTS[name]
+            for text in texts:
+                _, ids, grams = self.text(text)
+                for term in ids:
+                    terms[term] = terms.get(term, 0.0) + weight
+                if name in KEY_FIELDS:
+                    key_terms.update(dict.fromkeys(grams))
+        for term, tf in terms.items():
+            self.term_docs[term].append(i)
+            self.term_tfs[term].append(tf)
+        for gram in key_terms:
+            self.key_docs[self._key(gram)].append(i)
+        texts = [entry.title, *getattr(entry, "aliases", []), *entry.questions]
+        return _Doc(entry, sum(terms.values()), tuple(self.text(t)[0] for t in texts))
 
 
 @dataclass(frozen=True)
@@ -134,17 +223,31 @@ def _entry_fields(entry: Indexed) -> dict[str, list[str]]:
     }
 
 
+_EMPTY = _Csr(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float64))
+
+
 @dataclass
 class SearchIndex:
-    """An immutable index over one knowledge base; build a new one to reload."""
+    """An immutable index over one knowledge base; build a new one to reload.
+
+    The postings are compressed arrays (numpy): per term, the documents holding it and the term's
+    whole BM25 impact on each, so scoring a question is a few vectorised additions however many
+    entries there are. The key-field terms (title, aliases, keywords) are held the same way."""
 
     kb: KnowledgeBase
     docs: list[_Doc] = field(default_factory=list)
-    postings: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    idf: dict[str, float] = field(default_factory=dict)
-    key_idf: dict[str, float] = field(default_factory=dict)
     avg_length: float = 1.0
+    max_idf: float = 1.0
     vocabulary: frozenset[str] = frozenset()
+    _term_ids: dict[str, int] = field(default_factory=dict)
+    _idf: list[float] = field(default_factory=list)
+    _postings: _Csr = _EMPTY
+    _key_ids: dict[str, int] = field(default_factory=dict)
+    _key_idf: list[float] = field(default_factory=list)
+    _key_postings: _Csr = _EMPTY
+    _phrases: list[str] = field(default_factory=list)  # every distinct phrase of the entries
+    _phrase_positions: list[list[int]] = field(default_factory=list)  # where each one is said
+    _choice_docs: list[int] = field(default_factory=list)  # the entry of each phrase said
     _vocab_list: list[str] = field(default_factory=list)
     _abbreviations: dict[str, list[str]] = field(default_factory=dict)
     _fillers: list[tuple[str, ...]] = field(default_factory=list)
@@ -160,41 +263,52 @@ class SearchIndex:
     # --- building ---
 
     def _build_docs(self) -> None:
-        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        key_df: Counter[str] = Counter()
-        for i, entry in enumerate((*self.kb.entries, *self.kb.out_of_scope)):
-            terms: defaultdict[str, float] = defaultdict(float)
-            key_terms: set[str] = set()
-            for name, texts in _entry_fields(entry).items():
-                weight = FIELD_WEIGHTS[name]
-                for text in texts:
-                    grams = _grams(fold(text).split())
-                    for gram in grams:
-                        terms[gram] += weight
-                    if name in KEY_FIELDS:
-                        key_terms.update(grams)
-            phrases = tuple(fold(t) for t in [entry.title, *getattr(entry, "aliases", []), *entry.questions])
-            self.docs.append(_Doc(entry, dict(terms), sum(terms.values()), phrases, frozenset(key_terms)))
-            key_df.update(key_terms)
-            for term, tf in terms.items():
-                postings[term].append((i, tf))
+        builder = _Builder()
+        self.docs = [builder.add(i, e) for i, e in enumerate((*self.kb.entries, *self.kb.out_of_scope))]
+        builder.folded.clear()
         n = len(self.docs)
-        self.idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in postings.items()}
+        self._term_ids = builder.term_ids
+        self._idf = [math.log(1 + (n - len(d) + 0.5) / (len(d) + 0.5)) for d in builder.term_docs]
+        self.max_idf = max(self._idf, default=1.0)
         self.avg_length = sum(d.length for d in self.docs) / max(n, 1)
-        # Each posting holds its term's whole BM25 impact on the document, so a query only adds numbers.
-        self.postings = {
-            term: [(i, self.idf[term] * tf * (K1 + 1) / (tf + self._length_norm(i))) for i, tf in plist]
-            for term, plist in postings.items()
-        }
-        self.key_idf = {
-            t: math.log(1 + n / df) * (BIGRAM_WEIGHT if "_" in t else 1.0) for t, df in key_df.items()
-        }
+        postings = _compressed(builder.term_docs)
+        self._postings = _Csr(postings.starts, postings.docs, self._impacts(postings, builder.term_tfs))
+        self._key_ids = builder.key_ids
+        self._key_idf = [
+            math.log(1 + n / len(d)) * (BIGRAM_WEIGHT if "_" in t else 1.0)
+            for t, d in zip(builder.key_ids, builder.key_docs, strict=True)
+        ]
+        self._key_postings = _compressed(builder.key_docs)
+        distinct: dict[str, list[int]] = {}
+        for i, doc in enumerate(self.docs):
+            if not isinstance(doc.entry, OutOfScopeTopic):
+                for phrase in doc.phrases:
+                    distinct.setdefault(phrase, []).append(len(self._choice_docs))
+                    self._choice_docs.append(i)
+        self._phrases = list(distinct)
+        self._phrase_positions = list(distinct.values())
 
-    def _length_norm(self, i: int) -> float:
-        return K1 * (1 - B + B * self.docs[i].length / self.avg_length)
+    def _impacts(self, postings: _Csr, tfs: list[array[float]]) -> NDArray[np.float64]:
+        """Each posting's whole BM25 impact on its document, ``idf * tf * (K1 + 1) / (tf + K1 *
+        (1 - B + B * length / avg_length))``, term by term (each term's frequencies are released once
+        used), in the same order of operations as one float at a time: the same bits."""
+        lengths = np.array([d.length for d in self.docs], dtype=np.float64)
+        impacts = np.empty(len(postings.docs), dtype=np.float64)
+        for term, idf in enumerate(self._idf):
+            span = postings.span(term)
+            tf = np.frombuffer(tfs[term], dtype=np.float64)
+            norm = K1 * (1 - B + B * lengths[postings.docs[span]] / self.avg_length)
+            impacts[span] = idf * tf * (K1 + 1) / (tf + norm)
+            tfs[term] = _NOTHING_TF
+        return impacts
+
+    def term_idf(self, term: str) -> float | None:
+        """The term's inverse document frequency; None for a term no entry holds."""
+        i = self._term_ids.get(term)
+        return None if i is None else self._idf[i]
 
     def _build_language(self) -> None:
-        unigrams = {t for t in self.postings if "_" not in t}
+        unigrams = {t for t in self._term_ids if "_" not in t}
         syn = self.kb.synonyms
         for group in syn.groups:
             for term in group.terms:
@@ -272,16 +386,53 @@ class SearchIndex:
 
     # --- scoring ---
 
-    def _bm25(self, q: NormalisedQuery) -> dict[int, float]:
-        scores: dict[int, float] = defaultdict(float)
+    def _bm25(self, q: NormalisedQuery, limit: int) -> list[tuple[int, float]]:
+        """The ``limit`` best documents by BM25 with their scores, best first; among equal scores the
+        one the question's terms reached first (as a dictionary of scores filled term by term and
+        ranked by a stable sort gives)."""
+        postings = self._postings
+        assert postings.values is not None
+        scores = np.zeros(len(self.docs), dtype=np.float64)
+        spans: list[slice] = []  # the postings of the question's terms the index holds, in order
         for term, qweight in q.weighted_terms.items():
-            for i, impact in self.postings.get(term, ()):
-                scores[i] += qweight * impact
-        return scores
+            i = self._term_ids.get(term)
+            if i is not None:
+                span = postings.span(i)
+                scores[postings.docs[span]] += qweight * postings.values[span]  # distinct documents
+                spans.append(span)
+        chosen = np.flatnonzero(scores)  # every impact is positive: reached documents only
+        if len(chosen) > limit:
+            kth = np.partition(scores[chosen], len(chosen) - limit)[len(chosen) - limit]
+            above, tied = chosen[scores[chosen] > kth], chosen[scores[chosen] == kth]
+            reached = self._reached(tied, spans)
+            chosen = np.concatenate(
+                [above, sorted(tied.tolist(), key=reached.__getitem__)[: limit - len(above)]]
+            )
+        reached = self._reached(chosen, spans)
+        best = sorted(chosen.tolist(), key=lambda d: (-scores[d], reached[d]))
+        return [(d, float(scores[d])) for d in best]
 
-    def _key_score(self, q: NormalisedQuery, doc: _Doc) -> float:
+    def _reached(self, docs: NDArray[np.int64], spans: list[slice]) -> dict[int, tuple[int, int]]:
+        """When the question's terms first reached each of ``docs``: (the term's place, the document)."""
+        when: dict[int, tuple[int, int]] = {}
+        for k, span in enumerate(spans):
+            if not len(docs):
+                break
+            part = self._postings.docs[span]
+            at = np.minimum(np.searchsorted(part, docs), len(part) - 1)
+            hit = part[at] == docs
+            when.update((d, (k, d)) for d in docs[hit].tolist())
+            docs = docs[~hit]
+        return when
+
+    def _key_score(self, q: NormalisedQuery, doc: int) -> float:
         """How much of the question the entry's title, aliases and keywords cover (rarer terms count more)."""
-        return sum(self.key_idf[g] for g in set(_grams(list(q.tokens))) if g in doc.key_terms)
+        total = 0.0
+        for gram in set(_grams(list(q.tokens))):
+            term = self._key_ids.get(gram)
+            if term is not None and self._key_postings.holds(term, doc):
+                total += self._key_idf[term]
+        return total
 
     def _scope_factor(self, entry: Indexed, province: str | None) -> float:
         scope = getattr(entry, "scope", "national")
@@ -298,10 +449,9 @@ class SearchIndex:
         """Rank entries for ``query``; ``province`` (from the user's profile) favours local entries."""
         q = self.normalise(query)
         province = q.province or province
-        raw = self._bm25(q)
-        if not raw:
+        best = self._bm25(q, FUZZY_CANDIDATES)
+        if not best:
             return SearchResult(query, False, self._fuzzy_only(q, limit))
-        best = heapq.nlargest(FUZZY_CANDIDATES, raw.items(), key=lambda kv: kv[1])
         ranked: list[tuple[float, int, float]] = []
         for i, bm25 in best:
             doc = self.docs[i]
@@ -347,25 +497,28 @@ class SearchIndex:
         return SearchResult(query, confident, matches, outside)
 
     def _confident(self, q: NormalisedQuery, i: int, bm25: float) -> bool:
-        key_score = self._key_score(q, self.docs[i])
+        key_score = self._key_score(q, i)
         return (bm25 >= MIN_CONFIDENT_BM25 and key_score >= MIN_CONFIDENT_KEY_SCORE) or (
             len(q.tokens) <= SHORT_QUESTION_TOKENS and key_score >= MIN_CONFIDENT_KEY_SCORE_SHORT
         )
 
+    def _best_phrases(self, text: str, limit: int) -> list[tuple[float, int]]:
+        """The ``limit`` phrases of entries closest to ``text`` (token_sort_ratio, at least 40) as
+        (score, position among every entry's phrases), best first, equal scores in position order:
+        what ``process.extract`` over every phrase gives, each distinct phrase scored once (entries
+        made for many provinces repeat their example questions)."""
+        found = process.extract(
+            text, self._phrases, scorer=fuzz.token_sort_ratio, limit=None, score_cutoff=40
+        )
+        hits = sorted((-score, position) for _, score, k in found for position in self._phrase_positions[k])
+        return [(-negative, position) for negative, position in hits[:limit]]
+
     def _fuzzy_only(self, q: NormalisedQuery, limit: int) -> tuple[Match, ...]:
         if not q.text:
             return ()
-        choices = {
-            (i, j): p
-            for i, d in enumerate(self.docs)
-            if not isinstance(d.entry, OutOfScopeTopic)
-            for j, p in enumerate(d.phrases)
-        }
-        found = process.extract(
-            q.text, choices, scorer=fuzz.token_sort_ratio, limit=limit * 4, score_cutoff=40
-        )
         seen: dict[int, float] = {}
-        for _, score, (i, _j) in found:
+        for score, position in self._best_phrases(q.text, limit * 4):
+            i = self._choice_docs[position]
             seen[i] = max(seen.get(i, 0.0), score)
         top = sorted(seen.items(), key=lambda kv: kv[1], reverse=True)[:limit]
         matches = []

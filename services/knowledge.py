@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from knowledge.catalog import Catalog, catalog_of
-from knowledge.files import KnowledgeFiles, entry_path, entry_text, load, load_catalog_of, read_folder
+from knowledge.files import KnowledgeFiles, entry_path, entry_text, load, read_folder
 from knowledge.yamlio import load_yaml
 from storage.repositories import Repos
 
@@ -74,7 +74,10 @@ def with_contact(files: KnowledgeFiles, contact: dict[str, str]) -> KnowledgeFil
 
 def live_catalog(repos: Repos) -> tuple[int | None, Catalog | None]:
     """The newest version's id and catalog; (None, None) when only the seed files exist."""
-    newest = repos.knowledge.newest()
+    newest = repos.knowledge.newest_files()
     if newest is None:
         return None, None
-    return newest.id, load_catalog_of(dict(newest.files))
+    version, files = newest
+    kb = load(files)
+    del files, newest  # the texts go before the search index is built: a lower peak
+    return version, catalog_of(kb)

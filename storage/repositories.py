@@ -1848,6 +1848,13 @@ class KnowledgeRepo:
         stmt = select(KnowledgeVersion).order_by(col(KnowledgeVersion.id).desc()).limit(1)
         return self.session.exec(stmt).first()
 
+    def newest_files(self) -> tuple[int, dict[str, str]] | None:
+        """The newest version's id and files, not kept in the session (a national knowledge base
+        is tens of megabytes of text: the caller alone decides how long it lives)."""
+        stmt = select(KnowledgeVersion.id, KnowledgeVersion.files).order_by(col(KnowledgeVersion.id).desc())
+        row = self.session.exec(stmt.limit(1)).first()
+        return None if row is None or row[0] is None else (row[0], dict(row[1]))
+
     def get(self, version_id: int) -> KnowledgeVersion | None:
         return self.session.get(KnowledgeVersion, version_id)
 
