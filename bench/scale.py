@@ -8,10 +8,10 @@ how long a producer waits for the bot's answer meanwhile. Also the process's mem
 Targets: every page under 1 s, memory under 300 MB, replies unaffected.
 
     .venv/bin/python -m bench.seed --database-url URL                 # once
-    .venv/bin/python -m bench.scale --database-url URL [--repeat 2] [--only PATH] [--sweep]
+    .venv/bin/python -m bench.scale --database-url URL [--repeat 2] [--only PATH]
 
-The process runs without its reminder sweep unless ``--sweep`` is given: at this size the sweep is
-measured on its own (it is the reminders' work, not the dashboard's).
+The process runs as deployed, reminder sweep included (set-based: `bench.bulk` measures it alone);
+the pages are timed once the start-up sweep is over.
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ import itertools
 import os
 import re
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -37,7 +35,7 @@ import httpx
 
 from bench.seed import ADMIN_PASSWORD, ADMIN_USERNAME, PROVINCE_PASSWORD, province_names, staff_username
 from tests.fakes.telegram import FakeTelegram
-from tests.support.botprocess import ROOT, BotProcess, telegram_env
+from tests.support.botprocess import BotProcess, telegram_env
 
 FIRST_CHAT = 9_300_000
 QUESTION = "co ho tro mua may say khong"
@@ -168,31 +166,6 @@ async def measure(
 FOR_PROVINCE = ("lead list", "search name", "questions", "stats, country", "export.csv, all leads")
 
 
-class ScaleBot(BotProcess):
-    """The real process, by ``python -m bot run`` or, without its reminder sweep, by
-    ``python -m bench.bot_without_sweep run``."""
-
-    def __init__(self, env: dict[str, str], sweep: bool):
-        super().__init__(env)
-        self.module = "bot" if sweep else "bench.bot_without_sweep"
-
-    def start(self) -> ScaleBot:
-        self.output, self.port = [], None
-        self._ready.clear()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module, "run"],
-            cwd=ROOT,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._reader = threading.Thread(target=self._read, args=(self.process,), daemon=True)
-        self._reader.start()
-        return self
-
-
 def pages(lead_id: int, province: str) -> list[tuple[str, str]]:
     p = quote(province)
     return [
@@ -238,7 +211,7 @@ def report(name: str, sample: Sample) -> None:
     )
 
 
-async def run(database_url: str, repeat: int, only: str | None, sweep: bool) -> int:
+async def run(database_url: str, repeat: int, only: str | None) -> int:
     fake = FakeTelegram()
     # The same database may be measured again: this run's update ids (the inbox's keys) and chat
     # never repeat an earlier run's, so no update is taken for a repeat and dropped.
@@ -246,8 +219,8 @@ async def run(database_url: str, repeat: int, only: str | None, sweep: bool) -> 
     fake._update_ids = itertools.count(run_id * 1000)
     await fake.start()
     started = time.perf_counter()
-    # With --sweep, one reminder sweep at start (the pages are timed once it is over).
-    bot = ScaleBot(telegram_env(fake, database_url, SWEEP_INTERVAL_SECONDS="86400"), sweep).start()
+    # One reminder sweep at start (the pages are timed once it is over), none during the pages.
+    bot = BotProcess(telegram_env(fake, database_url, SWEEP_INTERVAL_SECONDS="86400")).start()
     try:
         base = f"http://127.0.0.1:{await bot.wait_ready(timeout=300)}"
         assert bot.process is not None
@@ -299,11 +272,8 @@ def main() -> int:
     parser.add_argument("--database-url", required=True, help="a database bench.seed filled")
     parser.add_argument("--repeat", type=int, default=2, help="loads of each page (best and worst shown)")
     parser.add_argument("--only", help="only the pages whose path contains this")
-    parser.add_argument(
-        "--sweep", action="store_true", help="keep the process's reminder sweep (off by default: timed alone)"
-    )
     args = parser.parse_args()
-    return asyncio.run(run(args.database_url, args.repeat, args.only, args.sweep))
+    return asyncio.run(run(args.database_url, args.repeat, args.only))
 
 
 if __name__ == "__main__":
