@@ -191,7 +191,7 @@ class InboxWorker:
     def _store_rows(self, rows: list[tuple[str, str, str, dict[str, Any]]]) -> list[bool]:
         with self.db.session() as s:
             repos = Repos(s)
-            new = [repos.inbox.add(channel, key, chat, payload) for channel, key, chat, payload in rows]
+            new = repos.inbox.add_many(rows)
         if any(new):
             self.after_store()
         return new
@@ -229,7 +229,8 @@ class InboxWorker:
     def store(self, channel: str, updates: list[tuple[str, str, dict[str, Any]]]) -> int:
         with self.db.session() as s:
             repos = Repos(s)
-            stored = sum(repos.inbox.add(channel, key, chat, payload) for key, chat, payload in updates)
+            rows = [(channel, key, chat, payload) for key, chat, payload in updates]
+            stored = sum(repos.inbox.add_many(rows))
         if stored:
             self.after_store()
         return stored

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import time
 import unicodedata
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -990,11 +991,9 @@ class InboxRepo:
         On PostgreSQL the chat is locked until this transaction ends, so a chat's updates become
         visible in the order of their ids even when two processes store them at once: a worker never
         sees a chat's later update while an earlier one is still being stored (it would answer them
-        out of order, or both at once). SQLite has a single writer: its ids are in commit order."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            self.session.execute(
-                select(func.pg_advisory_xact_lock(INBOX_LOCKS, func.hashtext(f"{channel}:{chat_key[:64]}")))
-            )
+        out of order, or both at once). SQLite has a single writer: its ids are in commit order.
+        A transaction storing several chats' updates takes their locks first (``lock_chats``)."""
+        self.lock_chats([(channel, chat_key)])
         return insert_ignore(
             self.session,
             InboxUpdate,
@@ -1009,6 +1008,21 @@ class InboxRepo:
                 "received_at": utcnow(),
             },
         )
+
+    def add_many(self, rows: list[tuple[str, str, str, dict[str, Any]]]) -> list[bool]:
+        """Store updates (channel, update key, chat key, payload) in this transaction, their chats
+        locked first; for each, whether it was new."""
+        self.lock_chats([(channel, chat_key) for channel, _, chat_key, _ in rows])
+        return [self.add(channel, key, chat_key, payload) for channel, key, chat_key, payload in rows]
+
+    def lock_chats(self, chats: list[tuple[str, str]]) -> None:
+        """On PostgreSQL, lock these chats until the transaction ends (see ``add``), always in one
+        order (by lock key), so two processes storing batches of the same chats never deadlock.
+        Taking a lock this transaction already holds again is harmless."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        for key in sorted({_chat_lock_key(channel, chat_key) for channel, chat_key in chats}):
+            self.session.execute(select(func.pg_advisory_xact_lock(INBOX_LOCKS, key)))
 
     def claim(
         self,
@@ -1226,6 +1240,12 @@ def refresh_statistics(session: Session, table: type[SQLModel], rows: int) -> No
 def _dialect_insert(session: Session) -> Any:
     """The INSERT construct of the session's database (for ``ON CONFLICT``)."""
     return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def _chat_lock_key(channel: str, chat_key: str) -> int:
+    """A chat's advisory lock key: the same in every process (CRC-32 as a signed 32-bit integer)."""
+    key = zlib.crc32(f"{channel}:{chat_key[:64]}".encode())
+    return key - (1 << 32) if key >= 1 << 31 else key
 
 
 def insert_ignore(session: Session, table: type[SQLModel], values: dict[str, Any]) -> bool:

@@ -140,3 +140,25 @@ def test_two_processes_add_one_staff_account_at_once(database: Database, other_p
     )
     assert ids[0] == ids[1]
     assert count(database, StaffAccount) == 1
+
+
+def test_two_processes_store_batches_of_the_same_chats_without_deadlock(
+    database: Database, other_process: Database
+) -> None:
+    """Webhook updates arriving together are stored in one transaction, each chat locked (on
+    PostgreSQL) until it commits: two processes storing the same chats in opposite orders must not
+    wait for each other's locks in a cycle (PostgreSQL would abort one as a deadlock)."""
+    chats = [f"chat-{i}" for i in range(12)]
+
+    def store(db: Database, order: list[str], tag: str) -> int:
+        stored = 0
+        for round_ in range(15):
+            with db.unit() as repos:
+                rows = [("telegram", f"{tag}-{round_}-{chat}", chat, {"n": round_}) for chat in order]
+                stored += sum(repos.inbox.add_many(rows))
+        return stored
+
+    with ThreadPoolExecutor(2) as pool:
+        a = pool.submit(store, database, chats, "a")
+        b = pool.submit(store, other_process, chats[::-1], "b")
+        assert (a.result(timeout=60), b.result(timeout=60)) == (15 * 12, 15 * 12)
