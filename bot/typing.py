@@ -77,7 +77,7 @@ class ChatActions:
             self._paused_until = self.clock() + exc.seconds
             log.info("chat actions paused for %.0f s (flood limit)", exc.seconds)
         except Exception as exc:  # an indicator that did not show is not worth more than a line
-            log.debug("chat action to %s failed: %s", chat, type(exc).__name__)
+            log.debug("a chat action failed: %s", type(exc).__name__)  # no chat id: it names a person
 
     async def close(self) -> None:
         """Cancel the calls still in flight (on stop, before the platform client closes)."""
