@@ -48,6 +48,10 @@ class _WebServer(uvicorn.Server):
         yield
 
 
+class WebServerError(RuntimeError):
+    """The web server (dashboard, webhooks, health check) could not start; the message says why."""
+
+
 class Runner:
     """Starts and stops everything that is configured.
 
@@ -136,7 +140,7 @@ class Runner:
         # Dashboard pages (plain def routes) run in anyio's worker threads: a few at a time, so a
         # flood of logins or a big export queues there instead of taking the CPU from the bots.
         anyio.to_thread.current_default_thread_limiter().total_tokens = DASHBOARD_THREADS
-        self._web_task = asyncio.create_task(self.web.serve())
+        self._web_task = asyncio.create_task(self._serve_web())
         while not self.web.started:
             if self._web_task.done():
                 self._web_task.result()  # re-raise why the server could not start
@@ -156,6 +160,19 @@ class Runner:
             await self.zalo.start()
         await self.scheduler.start()
         self.knowledge_watch.start()
+
+    async def _serve_web(self) -> None:
+        """The web server's life. uvicorn logs why it could not listen and exits (``SystemExit``,
+        which asyncio lets through the whole loop): turned into a ``WebServerError`` saying which
+        setting to change."""
+        try:
+            await self.web.serve()
+        except SystemExit as exc:
+            where = f"{self.settings.web_host}:{self.settings.web_port}"
+            raise WebServerError(
+                f"the web server could not listen on {where} (in use by another program?): "
+                "stop that program or set WEB_PORT (or WEB_HOST) to a free one"
+            ) from exc
 
     async def stop(self) -> None:
         await self.knowledge_watch.stop()

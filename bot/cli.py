@@ -204,14 +204,18 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.app import run
+    from bot.app import WebServerError, run
     from bot.logs import configure_logging
     from bot.settings import load_settings
 
     settings = load_settings()
     configure_logging(settings)  # LOG_FORMAT, secrets redacted, httpx (it would print the token) quiet
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(settings))
+    except WebServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -47,6 +48,25 @@ async def test_run_without_token_serves_the_dashboard_and_stops_cleanly(database
     assert code == 0, bot.log()
     assert f"http://127.0.0.1:{port}/" in bot.log()
     assert "Traceback" not in bot.log()
+
+
+def test_run_on_a_port_in_use_says_so_in_one_line(database_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run(
+            [sys.executable, "-m", "bot", "run"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+            env=bot_env(database_url, WEB_PORT=str(port)),
+        )
+    assert out.returncode == 1
+    assert f"could not listen on 127.0.0.1:{port}" in out.stderr and "WEB_PORT" in out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
 
 
 def test_healthz_is_503_when_the_database_is_unreachable(catalog: Catalog) -> None:
