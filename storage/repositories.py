@@ -902,7 +902,7 @@ class ChatPacingRepo:
     def take(self, user_id: int, now_ts: float, lease_seconds: float, gap: float) -> bool:
         """Mark the chat busy if it is free (nothing in flight, and ``gap`` seconds since the last)."""
         table = table_of(ChatPacing)
-        insert = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        insert = _dialect_insert(self.session)
         stmt = (
             insert(table)
             .values(user_id=user_id, busy_until=now_ts + lease_seconds, last_sent_at=0.0)
@@ -1019,7 +1019,7 @@ class InboxRepo:
         """On PostgreSQL, lock these chats until the transaction ends (see ``add``), always in one
         order (by lock key), so two processes storing batches of the same chats never deadlock.
         Taking a lock this transaction already holds again is harmless."""
-        if self.session.get_bind().dialect.name != "postgresql":
+        if _dialect(self.session) != "postgresql":
             return
         for key in sorted({_chat_lock_key(channel, chat_key) for channel, chat_key in chats}):
             self.session.execute(select(func.pg_advisory_xact_lock(INBOX_LOCKS, key)))
@@ -1056,7 +1056,7 @@ class InboxRepo:
             .where(col(InboxUpdate.channel).not_in(skip_channels or ("",)))
             .order_by(col(InboxUpdate.id))
         )
-        if self.session.get_bind().dialect.name == "postgresql":
+        if _dialect(self.session) == "postgresql":
             return self._claim_locked(oldest_ready, worker, now, lease_seconds, limit, busy)
         candidates = self.session.exec(oldest_ready.limit(limit * 4)).all()
         claimed: list[InboxUpdate] = []
@@ -1233,13 +1233,18 @@ def refresh_statistics(session: Session, table: type[SQLModel], rows: int) -> No
     PostgreSQL's statistics of the table in the same transaction (it counts its own new rows). With
     stale ones the planner believes the new rows rare and walks an index of a million pending rows
     to update one by its id (the outbox claim took ~300 ms a message until autovacuum caught up)."""
-    if rows >= ANALYZE_AFTER_ROWS and session.get_bind().dialect.name == "postgresql":
+    if rows >= ANALYZE_AFTER_ROWS and _dialect(session) == "postgresql":
         session.execute(text(f"ANALYZE {table_of(table).name}"))
+
+
+def _dialect(session: Session) -> str:
+    """The session's database: "postgresql" or "sqlite"."""
+    return session.get_bind().dialect.name
 
 
 def _dialect_insert(session: Session) -> Any:
     """The INSERT construct of the session's database (for ``ON CONFLICT``)."""
-    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return postgresql_insert if _dialect(session) == "postgresql" else sqlite_insert
 
 
 def _chat_lock_key(channel: str, chat_key: str) -> int:
@@ -1250,8 +1255,7 @@ def _chat_lock_key(channel: str, chat_key: str) -> int:
 
 def insert_ignore(session: Session, table: type[SQLModel], values: dict[str, Any]) -> bool:
     """INSERT that does nothing when a unique key already holds the row; True when inserted."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert = _dialect_insert(session)
     primary_key = next(iter(table_of(table).primary_key.columns))
     stmt = insert(table).values(**values).on_conflict_do_nothing().returning(primary_key)
     return session.execute(stmt).first() is not None
@@ -1610,7 +1614,7 @@ class ReminderRepo:
             .join(User, col(User.id) == Subscription.user_id)
             .join(Profile, col(Profile.user_id) == Subscription.user_id, isouter=True)
             .join(wanted, true())
-            .where(col(Subscription.is_active), audience.where(self._dialect()), ~exists_already)
+            .where(col(Subscription.is_active), audience.where(_dialect(self.session)), ~exists_already)
         )
         if channels is not None:
             rows = rows.where(col(User.channel).in_(channels))
@@ -1621,9 +1625,6 @@ class ReminderRepo:
         names = ["user_id", "deadline_id", "offset_days", "due_at", "status", "created_at"]
         stmt = _dialect_insert(self.session)(table).from_select(names, rows).on_conflict_do_nothing()
         return int(self.session.exec(stmt.execution_options(preserve_rowcount=True)).rowcount or 0)
-
-    def _dialect(self) -> str:
-        return self.session.get_bind().dialect.name
 
     def bulk_added(self, rows: int) -> None:
         """``rows`` were just planned in bulk (see ``refresh_statistics``)."""
@@ -1763,15 +1764,12 @@ class BroadcastRepo:
         )
         self.session.refresh(broadcast)
 
-    def _dialect(self) -> str:
-        return self.session.get_bind().dialect.name
-
     def _audience(self, audience: BroadcastAudience, *columns: Any) -> Any:
         return (
             select(*columns)
             .select_from(User)
             .join(Profile, col(Profile.user_id) == User.id, isouter=True)
-            .where(*audience.where(self._dialect()))
+            .where(*audience.where(_dialect(self.session)))
         )
 
     def count_by_channel(self, audience: BroadcastAudience) -> dict[str, int]:
@@ -1827,7 +1825,7 @@ class BroadcastRepo:
             "user_id": User.id,
             "channel": User.channel,
             "chat_id": User.external_id,
-            "text": rendered(parts, self._dialect()),
+            "text": rendered(parts, _dialect(self.session)),
         }
         stmt = sql_insert(table_of(OutboxMessage)).from_select(
             list(select_list), self._audience(audience, *select_list.values())
@@ -1926,7 +1924,7 @@ class StatsRepo:
     def _local_day(self, column: Any, period: StatsPeriod) -> Any:
         """``column`` (a UTC instant) as the local date 'YYYY-MM-DD' of the period's offset."""
         offset = int(period.utc_offset_seconds)
-        if self.session.get_bind().dialect.name == "postgresql":
+        if _dialect(self.session) == "postgresql":
             shifted = func.timezone("UTC", column) + literal_column(f"interval '{offset} seconds'")
             return func.to_char(shifted, "YYYY-MM-DD")
         return func.strftime("%Y-%m-%d", column, f"{offset:+d} seconds")
