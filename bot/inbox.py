@@ -227,13 +227,8 @@ class InboxWorker:
         )
 
     def store(self, channel: str, updates: list[tuple[str, str, dict[str, Any]]]) -> int:
-        with self.db.session() as s:
-            repos = Repos(s)
-            rows = [(channel, key, chat, payload) for key, chat, payload in updates]
-            stored = sum(repos.inbox.add_many(rows))
-        if stored:
-            self.after_store()
-        return stored
+        """One channel's updates (update key, chat key, payload) stored in one transaction; how many new."""
+        return sum(self._store_rows([(channel, key, chat, payload) for key, chat, payload in updates]))
 
     def wake(self) -> None:
         loop = self._loop
