@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from contextlib import closing
 from pathlib import Path
 
@@ -17,9 +20,14 @@ from storage.models import StaffAccount
 from storage.repositories import Repos
 
 ROOT = Path(__file__).resolve().parents[2]
+# The commands of one test run share a database of their own, not the checkout's data/ folder
+# (another test run in the same checkout, or the bot itself, may be using that one).
+CLI_DATA = Path(tempfile.mkdtemp(prefix="kc-cli-"))
+atexit.register(shutil.rmtree, CLI_DATA, True)
 
 
 def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"DATABASE_URL": f"sqlite:///{CLI_DATA / 'kc.db'}"}
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         input=stdin,
@@ -27,6 +35,7 @@ def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         text=True,
         cwd=ROOT,
         timeout=60,
+        env=env,
     )
 
 
